@@ -1,0 +1,16 @@
+// Subcommands of the `cybersyn` binary. Each Add*Command registers one CLI11 subcommand whose
+// callback stores its exit code in `exit_code` (0 ok, 1 failure, 2 usage).
+#ifndef CYBERSYN_CLI_COMMAND_H_
+#define CYBERSYN_CLI_COMMAND_H_
+
+#include "CLI/CLI.hpp"
+
+namespace cybersyn::cli {
+
+void AddConfigCommand(CLI::App& app, int& exit_code);
+void AddKafkaCheckCommand(CLI::App& app, int& exit_code);
+void AddBacktestCommand(CLI::App& app, int& exit_code);
+
+}  // namespace cybersyn::cli
+
+#endif  // CYBERSYN_CLI_COMMAND_H_

@@ -1,0 +1,23 @@
+// cybersyn: one binary, one subcommand per role or operator action.
+#include <iostream>
+
+#include "cli/command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Cybersyn: production telemetry from plants to the people who must act on it.\n"
+      "Plant gateways publish records to Kafka, aggregators roll them up the hierarchy, the\n"
+      "alerter raises algedonic signals that climb a level when nobody answers in time.\n"
+      "Run `cybersyn demo` to see it all on an embedded broker; `cybersyn SUBCOMMAND --help`\n"
+      "explains each subcommand.",
+      "cybersyn"};
+  app.set_version_flag("--version", std::string("cybersyn 0.1.0"));
+  app.require_subcommand(1);
+  app.fallthrough(false);
+  int exit_code = 0;
+  cybersyn::cli::AddConfigCommand(app, exit_code);
+  cybersyn::cli::AddKafkaCheckCommand(app, exit_code);
+  cybersyn::cli::AddBacktestCommand(app, exit_code);
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}

@@ -1,0 +1,68 @@
+# Declares every project target the same way (after Abseil's absl_cc_library):
+#   cybersyn_cc_library(NAME foo SRCS a.cc DEPS x y)       -> target cybersyn_foo, alias cybersyn::foo
+#   cybersyn_cc_test(NAME foo_test SRCS foo_test.cc DEPS cybersyn::foo [LABELS unit] [KAFKA])
+#   cybersyn_cc_binary(NAME x SRCS main.cc DEPS ...)
+# KAFKA marks a test that needs the real broker: it joins the CTest fixture that starts
+# deploy/local/kafka.sh and finds the broker's dir (bootstrap, version) in $CYBERSYN_TEST_KAFKA_DIR.
+
+# -Wrestrict and -Wstringop-overflow: GCC 12 false positives in libstdc++ string code at -O2.
+set(CYBERSYN_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+    -Wno-restrict -Wno-stringop-overflow)
+
+function(cybersyn_apply_common target)
+  target_compile_options(${target} PRIVATE ${CYBERSYN_WARNINGS})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  if(CYBERSYN_SANITIZE STREQUAL "address")
+    target_compile_options(${target} PUBLIC -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  elseif(CYBERSYN_SANITIZE STREQUAL "thread")
+    target_compile_options(${target} PUBLIC -fsanitize=thread -fno-omit-frame-pointer)
+    target_link_options(${target} PUBLIC -fsanitize=thread)
+  elseif(NOT CYBERSYN_SANITIZE STREQUAL "")
+    message(FATAL_ERROR "CYBERSYN_SANITIZE must be '', 'address' or 'thread', got '${CYBERSYN_SANITIZE}'")
+  endif()
+endfunction()
+
+function(cybersyn_cc_library)
+  cmake_parse_arguments(L "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_library(cybersyn_${L_NAME} STATIC ${L_SRCS})
+  add_library(cybersyn::${L_NAME} ALIAS cybersyn_${L_NAME})
+  cybersyn_apply_common(cybersyn_${L_NAME})
+  target_link_libraries(cybersyn_${L_NAME} PUBLIC ${L_DEPS})
+endfunction()
+
+function(cybersyn_cc_binary)
+  cmake_parse_arguments(B "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${B_NAME} ${B_SRCS})
+  cybersyn_apply_common(${B_NAME})
+  target_link_libraries(${B_NAME} PRIVATE ${B_DEPS})
+endfunction()
+
+function(cybersyn_cc_test)
+  if(NOT CYBERSYN_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(T "KAFKA" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  add_executable(${T_NAME} ${T_SRCS})
+  cybersyn_apply_common(${T_NAME})
+  target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gmock_main)
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  target_compile_definitions(${T_NAME} PRIVATE
+    CYBERSYN_SOURCE_DIR="${PROJECT_SOURCE_DIR}" CYBERSYN_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  set(labels ${T_LABELS})
+  set(props TIMEOUT ${T_TIMEOUT})
+  if(T_KAFKA)
+    list(APPEND labels kafka)
+    set(props ${props}
+        FIXTURES_REQUIRED kafka_broker
+        ENVIRONMENT "CYBERSYN_TEST_KAFKA_DIR=${CYBERSYN_KAFKA_DIR}")
+  endif()
+  if(NOT labels)
+    set(labels unit)
+  endif()
+  gtest_discover_tests(${T_NAME}
+    DISCOVERY_MODE PRE_TEST
+    PROPERTIES LABELS "${labels}" ${props})
+endfunction()

@@ -1,0 +1,52 @@
+// HttpServer: the process's small HTTP endpoint (cpp-httplib) serving Prometheus metrics at
+// /metrics (prometheus-cpp registry, text format), liveness at /healthz and readiness at
+// /readyz (200 only after SetReady(true), e.g. once state restore finished). Other components
+// (the Opsroom) may add routes before Start. Requests with bodies over 1 MiB are refused.
+// Thread-safety: Start/Stop from one thread; SetReady from any; handlers run on server threads.
+#ifndef CYBERSYN_COMMON_HTTP_SERVER_H_
+#define CYBERSYN_COMMON_HTTP_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "prometheus/registry.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace cybersyn {
+
+class HttpServer {
+ public:
+  // `registry` must outlive the server.
+  explicit HttpServer(std::shared_ptr<prometheus::Registry> registry);
+  ~HttpServer();
+
+  // For adding routes before Start.
+  httplib::Server& raw() { return *server_; }
+
+  // Binds `address` ("host:port"; port 0 = any free port) and serves on a background thread.
+  // Returns the bound "host:port".
+  absl::StatusOr<std::string> Start(const std::string& address);
+  void Stop();
+  void SetReady(bool ready) { ready_.store(ready); }
+  int port() const { return port_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  std::atomic<bool> ready_{false};
+  int port_ = 0;
+};
+
+// Splits "host:port" (IPv6 as "[::1]:port"); INVALID_ARGUMENT names the bad address.
+absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address);
+
+}  // namespace cybersyn
+
+#endif  // CYBERSYN_COMMON_HTTP_SERVER_H_

@@ -1,0 +1,126 @@
+#include "common/kafka_admin.h"
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "librdkafka/rdkafka.h"
+
+namespace cybersyn {
+namespace {
+
+struct RkDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+using RkPtr = std::unique_ptr<rd_kafka_t, RkDeleter>;
+
+absl::StatusOr<RkPtr> NewHandle(const KafkaClientOptions& client) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  auto set = [&](const std::string& k, const std::string& v) -> absl::Status {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka property ", k, "=", v, ": ", err));
+    }
+    return absl::OkStatus();
+  };
+  absl::Status s = absl::OkStatus();
+  if (!client.bootstrap.empty()) s = set("bootstrap.servers", client.bootstrap);
+  for (const auto& [k, v] : client.properties) {
+    if (s.ok()) s = set(k, v);
+  }
+  if (!s.ok()) {
+    rd_kafka_conf_destroy(conf);
+    return s;
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InvalidArgumentError(absl::StrCat("creating admin client: ", err));
+  }
+  return RkPtr(rk);
+}
+
+}  // namespace
+
+TopicNames::TopicNames(std::string p)
+    : records(p + ".records"),
+      deadletter(p + ".deadletter"),
+      aggregates(p + ".aggregates"),
+      signals(p + ".signals"),
+      commands(p + ".commands"),
+      prefix(std::move(p)) {}
+
+std::string TopicNames::Changelog(absl::string_view role) const {
+  return absl::StrCat(prefix, ".", role, "-changelog");
+}
+
+absl::Status EnsureTopics(const KafkaClientOptions& client, const std::vector<TopicSpec>& topics,
+                          absl::Duration timeout) {
+  if (topics.empty()) return absl::OkStatus();
+  auto rk_or = NewHandle(client);
+  if (!rk_or.ok()) return rk_or.status();
+  rd_kafka_t* rk = rk_or->get();
+  char err[512];
+  std::vector<rd_kafka_NewTopic_t*> new_topics;
+  for (const TopicSpec& t : topics) {
+    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(t.name.c_str(), t.partitions,
+                                                    t.replication_factor, err, sizeof(err));
+    if (nt == nullptr) {
+      rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
+      return absl::InvalidArgumentError(absl::StrCat("topic ", t.name, ": ", err));
+    }
+    for (const auto& [k, v] : t.configs) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
+    new_topics.push_back(nt);
+  }
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(
+      opts, static_cast<int>(absl::ToInt64Milliseconds(timeout)), err, sizeof(err));
+  rd_kafka_CreateTopics(rk, new_topics.data(), new_topics.size(), opts, queue);
+  rd_kafka_event_t* ev =
+      rd_kafka_queue_poll(queue, static_cast<int>(absl::ToInt64Milliseconds(timeout)) + 5000);
+  absl::Status status = absl::OkStatus();
+  if (ev == nullptr) {
+    status = absl::DeadlineExceededError("create topics: no answer from the cluster");
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status = absl::UnavailableError(
+        absl::StrCat("create topics: ", rd_kafka_event_error_string(ev)));
+  } else {
+    const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
+    for (size_t i = 0; i < n && status.ok(); ++i) {
+      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        status = KafkaStatus(static_cast<RdKafka::ErrorCode>(e),
+                             absl::StrCat("create topic ", rd_kafka_topic_result_name(results[i])));
+      }
+    }
+  }
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
+  return status;
+}
+
+absl::StatusOr<ClusterInfo> DescribeCluster(const KafkaClientOptions& client,
+                                            absl::Duration timeout) {
+  auto rk_or = NewHandle(client);
+  if (!rk_or.ok()) return rk_or.status();
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk_or->get(), 1, nullptr, &md,
+                                            static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaStatus(static_cast<RdKafka::ErrorCode>(e),
+                       absl::StrCat("metadata from ", client.bootstrap));
+  }
+  ClusterInfo info;
+  info.brokers = md->broker_cnt;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    info.topics[md->topics[i].topic] = md->topics[i].partition_cnt;
+  }
+  rd_kafka_metadata_destroy(md);
+  return info;
+}
+
+}  // namespace cybersyn

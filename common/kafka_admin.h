@@ -1,0 +1,52 @@
+// Topic administration: creates the topics a role needs (idempotently) and reads cluster
+// metadata. Uses librdkafka's C admin API, which the C++ API lacks.
+#ifndef CYBERSYN_COMMON_KAFKA_ADMIN_H_
+#define CYBERSYN_COMMON_KAFKA_ADMIN_H_
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/kafka_error.h"
+
+namespace cybersyn {
+
+struct TopicSpec {
+  std::string name;
+  int partitions = 8;
+  int replication_factor = 1;
+  std::map<std::string, std::string> configs;  // e.g. cleanup.policy=compact
+};
+
+// Creates each topic that does not exist yet; existing topics are left as they are.
+absl::Status EnsureTopics(const KafkaClientOptions& client, const std::vector<TopicSpec>& topics,
+                          absl::Duration timeout = absl::Seconds(30));
+
+// Creates topics; either EnsureTopics bound to a cluster or an embedded broker's own creator.
+using TopicEnsurer = std::function<absl::Status(const std::vector<TopicSpec>&)>;
+
+struct ClusterInfo {
+  int brokers = 0;
+  std::string controller;
+  std::map<std::string, int> topics;  // name -> partitions
+};
+
+// Asks the cluster for metadata: proves it answers (used to wait for a broker).
+absl::StatusOr<ClusterInfo> DescribeCluster(const KafkaClientOptions& client,
+                                            absl::Duration timeout = absl::Seconds(10));
+
+// The topic names of one deployment, from the configured prefix.
+struct TopicNames {
+  explicit TopicNames(std::string prefix);
+  std::string records, deadletter, aggregates, signals, commands;
+  std::string Changelog(absl::string_view role) const;  // <prefix>.<role>-changelog
+  std::string prefix;
+};
+
+}  // namespace cybersyn
+
+#endif  // CYBERSYN_COMMON_KAFKA_ADMIN_H_

@@ -1,0 +1,195 @@
+#include "common/kafka_consumer.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "spdlog/spdlog.h"
+
+namespace cybersyn {
+
+std::vector<TopicPartitionOffset> ToOffsets(const std::vector<RdKafka::TopicPartition*>& tps) {
+  std::vector<TopicPartitionOffset> out;
+  out.reserve(tps.size());
+  for (const auto* tp : tps) out.push_back({tp->topic(), tp->partition(), tp->offset()});
+  return out;
+}
+
+TopicPartitionList::TopicPartitionList(const std::vector<TopicPartitionOffset>& offsets) {
+  tps_.reserve(offsets.size());
+  for (const auto& o : offsets) {
+    tps_.push_back(RdKafka::TopicPartition::create(o.topic, o.partition, o.offset));
+  }
+}
+
+TopicPartitionList::~TopicPartitionList() { RdKafka::TopicPartition::destroy(tps_); }
+
+absl::string_view ConsumedMessage::topic() const {
+  if (topic_.empty()) topic_ = m_->topic_name();
+  return topic_;
+}
+
+absl::string_view ConsumedMessage::key() const {
+  const std::string* k = m_->key();
+  return k ? absl::string_view(*k) : absl::string_view();
+}
+
+absl::string_view ConsumedMessage::value() const {
+  return absl::string_view(static_cast<const char*>(m_->payload()), m_->len());
+}
+
+std::string ConsumedMessage::header(absl::string_view name) const {
+  RdKafka::Headers* h = m_->headers();
+  if (h == nullptr) return "";
+  RdKafka::Headers::Header last = h->get_last(std::string(name));
+  if (last.err() != RdKafka::ERR_NO_ERROR || last.value() == nullptr) return "";
+  return std::string(static_cast<const char*>(last.value()), last.value_size());
+}
+
+void KafkaConsumer::RebalanceCb::rebalance_cb(
+    RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+    std::vector<RdKafka::TopicPartition*>& partitions) {
+  const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+  if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+    if (listener_ != nullptr) {
+      std::vector<TopicPartitionOffset> offsets = ToOffsets(partitions);
+      listener_->OnAssigned(offsets);
+      for (size_t i = 0; i < partitions.size() && i < offsets.size(); ++i) {
+        partitions[i]->set_offset(offsets[i].offset);
+      }
+    }
+    if (cooperative) {
+      if (RdKafka::Error* e = consumer->incremental_assign(partitions)) {
+        spdlog::error("incremental_assign: {}", e->str());
+        delete e;
+      }
+    } else {
+      consumer->assign(partitions);
+    }
+  } else {
+    if (listener_ != nullptr) {
+      listener_->OnRevoked(ToOffsets(partitions), consumer->assignment_lost());
+    }
+    if (cooperative) {
+      if (RdKafka::Error* e = consumer->incremental_unassign(partitions)) {
+        spdlog::error("incremental_unassign: {}", e->str());
+        delete e;
+      }
+    } else {
+      consumer->unassign();
+    }
+  }
+}
+
+absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
+    const ConsumerOptions& options) {
+  std::unique_ptr<KafkaConsumer> c(new KafkaConsumer());
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::map<std::string, std::string> overrides = options.overrides;
+  overrides.emplace("enable.auto.commit", "false");
+  overrides.emplace("enable.auto.offset.store", "false");
+  overrides.emplace("enable.partition.eof", "false");
+  overrides.emplace("auto.offset.reset", options.auto_offset_reset);
+  overrides.emplace("isolation.level",
+                    options.read_committed ? "read_committed" : "read_uncommitted");
+  // Without a group librdkafka still wants a group.id for the KafkaConsumer class.
+  overrides.emplace("group.id",
+                    options.group_id.empty() ? "cybersyn-unused-group" : options.group_id);
+  if (!options.group_id.empty()) {
+    overrides.emplace("partition.assignment.strategy", "cooperative-sticky");
+  }
+  if (absl::Status s = BuildKafkaConf(options.client, overrides, conf.get()); !s.ok()) return s;
+  std::string err;
+  c->rebalance_cb_ = std::make_unique<RebalanceCb>(options.listener);
+  if (conf->set("rebalance_cb", c->rebalance_cb_.get(), err) != RdKafka::Conf::CONF_OK) {
+    return absl::InternalError(absl::StrCat("setting rebalance callback: ", err));
+  }
+  c->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!c->consumer_) return absl::InvalidArgumentError(absl::StrCat("creating consumer: ", err));
+  return c;
+}
+
+KafkaConsumer::~KafkaConsumer() {
+  if (consumer_ && !closed_) consumer_->close();
+}
+
+absl::Status KafkaConsumer::Subscribe(const std::vector<std::string>& topics) {
+  return KafkaStatus(consumer_->subscribe(topics), "subscribe");
+}
+
+absl::Status KafkaConsumer::Assign(const std::vector<TopicPartitionOffset>& partitions) {
+  TopicPartitionList list(partitions);
+  return KafkaStatus(consumer_->assign(list.get()), "assign");
+}
+
+absl::StatusOr<std::vector<ConsumedMessage>> KafkaConsumer::ConsumeBatch(size_t max_messages,
+                                                                        absl::Duration timeout) {
+  std::vector<ConsumedMessage> out;
+  const absl::Time deadline = absl::Now() + timeout;
+  int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  while (out.size() < max_messages) {
+    std::unique_ptr<RdKafka::Message> m(consumer_->consume(wait_ms));
+    switch (m->err()) {
+      case RdKafka::ERR_NO_ERROR:
+        out.emplace_back(std::move(m));
+        wait_ms = 0;  // once something arrived, only take what is already here
+        continue;
+      case RdKafka::ERR__TIMED_OUT:
+      case RdKafka::ERR__PARTITION_EOF:
+        break;
+      default:
+        if (m->err() == RdKafka::ERR__FATAL) {
+          return KafkaStatus(m->err(), absl::StrCat("consume: ", m->errstr()));
+        }
+        spdlog::warn("consume: {}", m->errstr());
+        break;
+    }
+    if (!out.empty() || absl::Now() >= deadline) break;
+    wait_ms = static_cast<int>(
+        std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    if (wait_ms == 0) break;
+  }
+  return out;
+}
+
+absl::Status KafkaConsumer::Commit(const std::vector<TopicPartitionOffset>& offsets) {
+  TopicPartitionList list(offsets);
+  return KafkaStatus(consumer_->commitSync(list.get()), "commit offsets");
+}
+
+absl::StatusOr<std::vector<TopicPartitionOffset>> KafkaConsumer::Assignment() {
+  std::vector<RdKafka::TopicPartition*> tps;
+  RdKafka::ErrorCode code = consumer_->assignment(tps);
+  std::vector<TopicPartitionOffset> out = ToOffsets(tps);
+  RdKafka::TopicPartition::destroy(tps);
+  if (code != RdKafka::ERR_NO_ERROR) return KafkaStatus(code, "assignment");
+  return out;
+}
+
+absl::StatusOr<std::vector<TopicPartitionOffset>> KafkaConsumer::Positions() {
+  std::vector<RdKafka::TopicPartition*> tps;
+  RdKafka::ErrorCode code = consumer_->assignment(tps);
+  if (code == RdKafka::ERR_NO_ERROR) code = consumer_->position(tps);
+  std::vector<TopicPartitionOffset> out = ToOffsets(tps);
+  RdKafka::TopicPartition::destroy(tps);
+  if (code != RdKafka::ERR_NO_ERROR) return KafkaStatus(code, "position");
+  return out;
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::Watermarks(const std::string& topic,
+                                                                      int32_t partition,
+                                                                      absl::Duration timeout) {
+  int64_t low = 0, high = 0;
+  RdKafka::ErrorCode code = consumer_->query_watermark_offsets(
+      topic, partition, &low, &high, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return KafkaStatus(code, absl::StrCat("watermarks of ", topic, "[", partition, "]"));
+  }
+  return std::make_pair(low, high);
+}
+
+absl::Status KafkaConsumer::Close() {
+  if (closed_) return absl::OkStatus();
+  closed_ = true;
+  return KafkaStatus(consumer_->close(), "close consumer");
+}
+
+}  // namespace cybersyn

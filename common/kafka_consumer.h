@@ -1,0 +1,127 @@
+// KafkaConsumer: an owning wrapper around librdkafka's KafkaConsumer for consume loops that
+// commit offsets themselves (in transactions or after processing), with cooperative
+// incremental rebalancing reported to a listener.
+//
+// Thread-safety: one thread drives Consume*/Commit and receives the listener's calls (they
+// happen inside Consume*). Close() before destruction to leave the group promptly.
+#ifndef CYBERSYN_COMMON_KAFKA_CONSUMER_H_
+#define CYBERSYN_COMMON_KAFKA_CONSUMER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/kafka_error.h"
+#include "librdkafka/rdkafkacpp.h"
+
+namespace cybersyn {
+
+struct TopicPartitionOffset {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = -1001;  // RdKafka::Topic::OFFSET_INVALID: use the committed/reset position
+  bool operator==(const TopicPartitionOffset&) const = default;
+};
+
+// Told about partitions gained and lost, inside Consume* on the consuming thread.
+class RebalanceListener {
+ public:
+  virtual ~RebalanceListener() = default;
+  // Before consumption starts on `partitions`. May set offsets to start from (e.g. restore).
+  virtual void OnAssigned(std::vector<TopicPartitionOffset>& partitions) = 0;
+  // After `partitions` were taken away (revoked, or lost after a session timeout).
+  virtual void OnRevoked(const std::vector<TopicPartitionOffset>& partitions, bool lost) = 0;
+};
+
+struct ConsumerOptions {
+  KafkaClientOptions client;
+  std::string group_id;                 // empty: no group (use Assign)
+  bool read_committed = true;           // isolation.level
+  std::string auto_offset_reset = "earliest";
+  std::map<std::string, std::string> overrides;
+  RebalanceListener* listener = nullptr;  // not owned; must outlive the consumer
+};
+
+// One consumed message; owns librdkafka's message.
+class ConsumedMessage {
+ public:
+  explicit ConsumedMessage(std::unique_ptr<RdKafka::Message> m) : m_(std::move(m)) {}
+  absl::string_view topic() const;
+  int32_t partition() const { return m_->partition(); }
+  int64_t offset() const { return m_->offset(); }
+  absl::string_view key() const;
+  absl::string_view value() const;
+  int64_t timestamp_ms() const { return m_->timestamp().timestamp; }
+  // Value of the last header named `name`, or empty.
+  std::string header(absl::string_view name) const;
+
+ private:
+  std::unique_ptr<RdKafka::Message> m_;
+  mutable std::string topic_;
+};
+
+class KafkaConsumer {
+ public:
+  static absl::StatusOr<std::unique_ptr<KafkaConsumer>> Create(const ConsumerOptions& options);
+  ~KafkaConsumer();
+
+  absl::Status Subscribe(const std::vector<std::string>& topics);
+  // Manual assignment, for changelog restore and tools (no group needed).
+  absl::Status Assign(const std::vector<TopicPartitionOffset>& partitions);
+
+  // Up to `max_messages`, waiting at most `timeout` for the first. Transport-level events
+  // (partition EOF, transient broker errors) are not returned; fatal errors are.
+  absl::StatusOr<std::vector<ConsumedMessage>> ConsumeBatch(size_t max_messages,
+                                                           absl::Duration timeout);
+
+  // Synchronously commits `offsets` (the NEXT offset to read for each partition).
+  absl::Status Commit(const std::vector<TopicPartitionOffset>& offsets);
+  // Current positions (next offset to read) of the assigned partitions.
+  absl::StatusOr<std::vector<TopicPartitionOffset>> Positions();
+  absl::StatusOr<std::vector<TopicPartitionOffset>> Assignment();
+  // Low and high watermarks of a partition, asking the broker.
+  absl::StatusOr<std::pair<int64_t, int64_t>> Watermarks(const std::string& topic,
+                                                         int32_t partition,
+                                                         absl::Duration timeout);
+  absl::Status Close();
+
+  RdKafka::KafkaConsumer* raw() { return consumer_.get(); }
+
+ private:
+  class RebalanceCb : public RdKafka::RebalanceCb {
+   public:
+    explicit RebalanceCb(RebalanceListener* l) : listener_(l) {}
+    void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                      std::vector<RdKafka::TopicPartition*>& partitions) override;
+
+   private:
+    RebalanceListener* listener_;
+  };
+
+  KafkaConsumer() = default;
+  std::unique_ptr<RebalanceCb> rebalance_cb_;  // outlives consumer_
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  bool closed_ = false;
+};
+
+// Owned copies of librdkafka TopicPartition lists, and conversions.
+std::vector<TopicPartitionOffset> ToOffsets(const std::vector<RdKafka::TopicPartition*>& tps);
+class TopicPartitionList {
+ public:
+  explicit TopicPartitionList(const std::vector<TopicPartitionOffset>& offsets);
+  ~TopicPartitionList();
+  std::vector<RdKafka::TopicPartition*>& get() { return tps_; }
+
+ private:
+  std::vector<RdKafka::TopicPartition*> tps_;
+};
+
+}  // namespace cybersyn
+
+#endif  // CYBERSYN_COMMON_KAFKA_CONSUMER_H_

@@ -1,0 +1,40 @@
+// Translation of librdkafka errors into absl::Status, so Kafka failures cross every boundary
+// with a gRPC-compatible code and a message that names the operation.
+#ifndef CYBERSYN_COMMON_KAFKA_ERROR_H_
+#define CYBERSYN_COMMON_KAFKA_ERROR_H_
+
+#include <map>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "librdkafka/rdkafkacpp.h"
+
+namespace cybersyn {
+
+// Maps a librdkafka error code to a status: timeouts -> DEADLINE_EXCEEDED, full queues ->
+// RESOURCE_EXHAUSTED, unreachable brokers -> UNAVAILABLE, oversized or invalid input ->
+// INVALID_ARGUMENT, fenced/fatal producers -> FAILED_PRECONDITION, abortable transaction
+// errors -> ABORTED. `what` names the operation ("produce to cybersyn.records").
+absl::Status KafkaStatus(RdKafka::ErrorCode code, absl::string_view what);
+
+// Same for an RdKafka::Error (transactional API), which it deletes.
+absl::Status KafkaStatus(RdKafka::Error* error, absl::string_view what);
+
+// Client settings shared by producers, consumers and the admin client: the bootstrap list and a
+// passthrough map of librdkafka properties (security.protocol, sasl.*, ssl.*, ...), so SASL and
+// SSL need no code changes.
+struct KafkaClientOptions {
+  std::string bootstrap;
+  std::map<std::string, std::string> properties;
+};
+
+// Builds an RdKafka::Conf from `options` plus `overrides` (overrides win). Errors name the
+// property that librdkafka refused.
+absl::Status BuildKafkaConf(const KafkaClientOptions& options,
+                            const std::map<std::string, std::string>& overrides,
+                            RdKafka::Conf* conf);
+
+}  // namespace cybersyn
+
+#endif  // CYBERSYN_COMMON_KAFKA_ERROR_H_

@@ -1,0 +1,113 @@
+#include "common/rocksdb_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/db.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_buffer_manager.h"
+
+namespace cybersyn {
+namespace {
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat(what, ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(msg);
+  if (s.IsIOError()) return absl::UnavailableError(msg);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  return absl::InternalError(msg);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbOptions& options) {
+  std::unique_ptr<RocksDbStore> store(new RocksDbStore());
+  store->options_ = options;
+  const size_t limit = std::max<uint64_t>(options.memory_limit_bytes, 4ull << 20);
+  // One LRU cache is the whole budget; memtables are charged to it (strict limit).
+  store->cache_ = rocksdb::NewLRUCache(limit, -1, /*strict_capacity_limit=*/false);
+  store->wbm_ = std::make_shared<rocksdb::WriteBufferManager>(limit / 2, store->cache_,
+                                                              /*allow_stall=*/true);
+  rocksdb::Options opts;
+  opts.create_if_missing = true;
+  opts.paranoid_checks = true;
+  opts.write_buffer_manager = store->wbm_;
+  opts.write_buffer_size = std::min<size_t>(limit / 4, 64ull << 20);
+  opts.max_write_buffer_number = 2;
+  opts.max_open_files = 256;
+  opts.max_background_jobs = 2;
+  opts.compression = rocksdb::kLZ4Compression;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = store->cache_;
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(opts, options.path, &db);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("opening RocksDB store ", options.path));
+  store->db_.reset(db);
+  return store;
+}
+
+absl::Status RocksDbStore::Destroy(const std::string& path) {
+  return FromRocks(rocksdb::DestroyDB(path, rocksdb::Options()),
+                   absl::StrCat("destroying RocksDB store ", path));
+}
+
+RocksDbStore::~RocksDbStore() {
+  if (db_) db_->Close().PermitUncheckedError();
+}
+
+absl::StatusOr<std::string> RocksDbStore::Get(absl::string_view key) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()),
+                               &value);
+  if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("key not found: ", key));
+  if (!s.ok()) return FromRocks(s, "RocksDB get");
+  return value;
+}
+
+absl::Status RocksDbStore::Write(const WriteBatch& batch) {
+  rocksdb::WriteBatch wb;
+  for (const auto& [k, v] : batch.ops()) {
+    if (v.has_value()) {
+      wb.Put(k, *v);
+    } else {
+      wb.Delete(k);
+    }
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_writes;
+  return FromRocks(db_->Write(wo, &wb), absl::StrCat("RocksDB write to ", options_.path));
+}
+
+absl::Status RocksDbStore::Scan(
+    absl::string_view prefix, const std::function<bool(absl::string_view, absl::string_view)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const rocksdb::Slice p(prefix.data(), prefix.size());
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+    if (!fn(absl::string_view(it->key().data(), it->key().size()),
+            absl::string_view(it->value().data(), it->value().size()))) {
+      break;
+    }
+  }
+  return FromRocks(it->status(), "RocksDB scan");
+}
+
+uint64_t RocksDbStore::ApproximateBytes() {
+  uint64_t live = 0, mem = 0;
+  db_->GetIntProperty("rocksdb.estimate-live-data-size", &live);
+  db_->GetIntProperty("rocksdb.cur-size-all-mem-tables", &mem);
+  return live + mem;
+}
+
+uint64_t RocksDbStore::MemoryUsageBytes() {
+  uint64_t readers = 0;
+  db_->GetIntProperty("rocksdb.estimate-table-readers-mem", &readers);
+  return cache_->GetUsage() + readers;
+}
+
+}  // namespace cybersyn

@@ -1,0 +1,4 @@
+# Local state: the KvStore interface, its in-memory and RocksDB implementations.
+cybersyn_cc_library(NAME store SRCS kv_store.cc rocksdb_store.cc
+  DEPS RocksDB::rocksdb absl::status absl::statusor absl::strings absl::synchronization)
+cybersyn_cc_test(NAME kv_store_test SRCS kv_store_test.cc DEPS cybersyn::store)
