@@ -9,6 +9,7 @@ namespace cybersyn::cli {
 
 void AddConfigCommand(CLI::App& app, int& exit_code);
 void AddKafkaCheckCommand(CLI::App& app, int& exit_code);
+void AddDemoCommand(CLI::App& app, int& exit_code);
 void AddBacktestCommand(CLI::App& app, int& exit_code);
 
 }  // namespace cybersyn::cli

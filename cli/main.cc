@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   app.fallthrough(false);
   int exit_code = 0;
   cybersyn::cli::AddConfigCommand(app, exit_code);
+  cybersyn::cli::AddDemoCommand(app, exit_code);
   cybersyn::cli::AddKafkaCheckCommand(app, exit_code);
   cybersyn::cli::AddBacktestCommand(app, exit_code);
   CLI11_PARSE(app, argc, argv);

@@ -53,6 +53,22 @@ std::string TopicNames::Changelog(absl::string_view role) const {
   return absl::StrCat(prefix, ".", role, "-changelog");
 }
 
+std::vector<TopicSpec> DeploymentTopics(const TopicNames& names, int partitions,
+                                        int replication_factor) {
+  const std::map<std::string, std::string> compact = {{"cleanup.policy", "compact"},
+                                                      {"min.compaction.lag.ms", "60000"}};
+  const std::map<std::string, std::string> week = {{"retention.ms", "604800000"}};
+  return {
+      {names.records, partitions, replication_factor, week},
+      {names.deadletter, partitions, replication_factor, week},
+      {names.aggregates, partitions, replication_factor, week},
+      {names.signals, partitions, replication_factor, {{"retention.ms", "-1"}}},
+      {names.commands, partitions, replication_factor, week},
+      {names.Changelog("aggregator"), partitions, replication_factor, compact},
+      {names.Changelog("alerter"), partitions, replication_factor, compact},
+  };
+}
+
 absl::Status EnsureTopics(const KafkaClientOptions& client, const std::vector<TopicSpec>& topics,
                           absl::Duration timeout) {
   if (topics.empty()) return absl::OkStatus();

@@ -47,6 +47,11 @@ struct TopicNames {
   std::string prefix;
 };
 
+// Every topic of one deployment. Records and the aggregator changelog share a partition count
+// (state partition i is the changelog of input partition i); changelogs are compacted.
+std::vector<TopicSpec> DeploymentTopics(const TopicNames& names, int partitions,
+                                        int replication_factor);
+
 }  // namespace cybersyn
 
 #endif  // CYBERSYN_COMMON_KAFKA_ADMIN_H_
