@@ -1,0 +1,201 @@
+// Cybersyn Opsroom: the hierarchy coloured by worst open signal, open signals, a live feed of
+// transitions (server-sent events), a series chart with the forecast band, and ack / resolve /
+// silence for an operator whose token covers the signal's node. No external assets.
+'use strict';
+
+const state = {
+  token: sessionStorage.getItem('cybersyn.token') || '',
+  operator: null,            // {name, subtree}
+  signals: new Map(),        // id -> Signal (snake_case protobuf JSON)
+  selected: null,
+};
+
+const $ = (sel) => document.querySelector(sel);
+const short = (s) => (s || '').replace(/^(SIGNAL_KIND_|SIGNAL_STATE_|SEVERITY_|TRANSITION_KIND_)/, '').toLowerCase();
+const fmtTime = (ms) => ms ? new Date(Number(ms)).toLocaleTimeString() : '';
+const inSubtree = (path, root) => !!root && (path === root || path.startsWith(root + '/'));
+
+async function api(path, opts = {}) {
+  const headers = Object.assign({}, opts.headers || {});
+  if (state.token) headers['Authorization'] = 'Bearer ' + state.token;
+  const res = await fetch(path, Object.assign({}, opts, { headers }));
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.error || (res.status + ' ' + res.statusText));
+  return body;
+}
+
+// ---- hierarchy
+function renderNode(n) {
+  const li = document.createElement('li');
+  const sev = short(n.worst) || 'ok';
+  const count = (n.open_signals || []).length;
+  li.innerHTML = `<span class="dot ${sev === 'unspecified' ? 'ok' : sev}"></span>` +
+    `<span class="node" data-node="${n.node}">${n.title || n.node}</span>` +
+    `<span class="level">${n.level}${count ? ' · ' + count + ' open' : ''}</span>`;
+  li.querySelector('.node').addEventListener('click', () => showNode(n));
+  if (n.children && n.children.length) {
+    const ul = document.createElement('ul');
+    n.children.forEach((c) => ul.appendChild(renderNode(c)));
+    li.appendChild(ul);
+  }
+  return li;
+}
+
+async function loadTree() {
+  try {
+    const root = await api('/api/status?depth=16');
+    const tree = $('#tree');
+    tree.replaceChildren(renderNode(root));
+  } catch (e) { console.warn('tree', e); }
+}
+
+function showNode(n) {
+  const indicators = Object.keys(n.last_values || {});
+  if (indicators.length) loadSeries(n.node, indicators[0], null);
+}
+
+// ---- signals table
+function canAct(sig) {
+  return state.operator && (inSubtree(sig.origin_node, state.operator.subtree) ||
+                            inSubtree(sig.current_node, state.operator.subtree));
+}
+
+function renderSignals() {
+  const tbody = $('#signals tbody');
+  tbody.replaceChildren();
+  const rows = [...state.signals.values()].sort((a, b) => Number(b.raised_at_ms) - Number(a.raised_at_ms));
+  for (const s of rows) {
+    const tr = document.createElement('tr');
+    tr.dataset.id = s.id;
+    if (state.selected === s.id) tr.classList.add('sel');
+    const allowed = canAct(s);
+    const dis = allowed ? '' : 'disabled title="sign in with a token for this subtree"';
+    tr.innerHTML = `<td class="sev-${short(s.severity)}">${s.id.slice(0, 10)}</td>` +
+      `<td>${s.origin_node}</td><td>${s.series ? s.series.indicator : ''}</td>` +
+      `<td>${short(s.kind)}</td><td>${s.current_level_name || ''}</td>` +
+      `<td class="state">${short(s.state)}</td><td>${fmtTime(s.raised_at_ms)}</td>` +
+      `<td><button class="act" data-act="ack" ${dis}>ack</button>` +
+      `<button class="act" data-act="resolve" ${dis}>resolve</button>` +
+      `<button class="act" data-act="silence" ${dis}>silence 2h</button></td>`;
+    tr.addEventListener('click', (ev) => {
+      const act = ev.target.dataset && ev.target.dataset.act;
+      if (act) { ev.stopPropagation(); act === 'silence' ? doAct(s, act, 7200000) : doAct(s, act); return; }
+      state.selected = s.id;
+      renderSignals();
+      if (s.series) loadSeries(s.series.node, s.series.indicator, s.series.window_ms);
+    });
+    tbody.appendChild(tr);
+  }
+}
+
+async function loadSignals() {
+  try {
+    const res = await api('/api/signals');
+    state.signals.clear();
+    (res.signals || []).forEach((s) => state.signals.set(s.id, s));
+    renderSignals();
+  } catch (e) { console.warn('signals', e); }
+}
+
+async function doAct(sig, act, durationMs) {
+  try {
+    const body = JSON.stringify({ reason: 'from the Opsroom', duration_ms: durationMs || 0 });
+    await api(`/api/signals/${encodeURIComponent(sig.id)}/${act}`, { method: 'POST', body,
+      headers: { 'Content-Type': 'application/json' } });
+    addFeedLine({ kind: 'note', text: `${act} sent for ${sig.id.slice(0, 10)}` });
+  } catch (e) {
+    addFeedLine({ kind: 'error', text: `${act} refused: ${e.message}` });
+  }
+}
+
+// ---- live feed (server-sent events; the browser resumes with Last-Event-ID)
+function addFeedLine({ kind, text, at }) {
+  const li = document.createElement('li');
+  li.innerHTML = `<span class="t">${fmtTime(at || Date.now())}</span><span class="${kind}">${text}</span>`;
+  const feed = $('#feed');
+  feed.insertBefore(li, feed.firstChild);
+  while (feed.children.length > 200) feed.removeChild(feed.lastChild);
+}
+
+let treeTimer = null;
+function onEvent(ev) {
+  const e = JSON.parse(ev.data);
+  const s = e.signal, t = e.transition || {};
+  const kind = short(t.kind);
+  let text = `${kind} ${short(s.kind)} at ${s.origin_node}`;
+  if (kind === 'escalated') text = `escalated ${short(s.kind)} of ${s.origin_node}: ${t.from_node} → ${t.to_node}`;
+  if (t.actor && t.actor !== 'system') text += ` by ${t.actor}`;
+  addFeedLine({ kind, text, at: t.at_ms });
+  if (short(s.state) === 'resolved') state.signals.delete(s.id); else state.signals.set(s.id, s);
+  renderSignals();
+  clearTimeout(treeTimer);
+  treeTimer = setTimeout(loadTree, 300);
+}
+
+function connect() {
+  const es = new EventSource('/api/events');
+  es.addEventListener('open', () => { $('#conn').textContent = 'live'; $('#conn').className = 'conn on'; });
+  es.addEventListener('error', () => { $('#conn').textContent = 'reconnecting…'; $('#conn').className = 'conn off'; });
+  es.addEventListener('signal', onEvent);
+}
+
+// ---- series chart
+async function loadSeries(node, indicator, windowMs) {
+  $('#series-name').textContent = `${node} · ${indicator}`;
+  try {
+    const q = new URLSearchParams({ node, indicator, window_ms: windowMs || 0, limit: 240 });
+    const res = await api('/api/series?' + q);
+    drawChart(res.points || []);
+  } catch (e) { $('#series-name').textContent += ` (${e.message})`; }
+}
+
+function drawChart(points) {
+  const svg = $('#chart');
+  const W = 800, H = 240, P = 24;
+  if (!points.length) { svg.innerHTML = '<text x="20" y="120">no closed windows yet</text>'; return; }
+  const xs = points.map((p) => Number(p.aggregate.window_start_ms));
+  const vals = points.map((p) => p.aggregate.value);
+  const lo = points.map((p) => p.has_forecast ? p.forecast_lower : p.aggregate.value);
+  const hi = points.map((p) => p.has_forecast ? p.forecast_upper : p.aggregate.value);
+  const ymin = Math.min(...vals, ...lo), ymax = Math.max(...vals, ...hi);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs) || x0 + 1;
+  const X = (x) => P + (W - 2 * P) * (x - x0) / ((x1 - x0) || 1);
+  const Y = (y) => H - P - (H - 2 * P) * (y - ymin) / ((ymax - ymin) || 1);
+  const fc = points.filter((p) => p.has_forecast);
+  let band = '';
+  if (fc.length) {
+    const up = fc.map((p) => `${X(Number(p.aggregate.window_start_ms))},${Y(p.forecast_upper)}`);
+    const dn = fc.map((p) => `${X(Number(p.aggregate.window_start_ms))},${Y(p.forecast_lower)}`).reverse();
+    band = `<polygon class="band" points="${up.concat(dn).join(' ')}"/>` +
+      `<polyline class="fc" points="${fc.map((p) => `${X(Number(p.aggregate.window_start_ms))},${Y(p.forecast)}`).join(' ')}"/>`;
+  }
+  const line = `<polyline class="line" points="${points.map((p, i) => `${X(xs[i])},${Y(vals[i])}`).join(' ')}"/>`;
+  const marks = points.filter((p) => (p.signal_ids || []).length)
+    .map((p) => `<circle class="mark" r="4" cx="${X(Number(p.aggregate.window_start_ms))}" cy="${Y(p.aggregate.value)}"/>`).join('');
+  svg.innerHTML = band + line + marks +
+    `<text x="4" y="12">${ymax.toPrecision(4)}</text><text x="4" y="${H - 4}">${ymin.toPrecision(4)}</text>`;
+}
+
+// ---- sign in
+async function signIn(token) {
+  state.token = token;
+  try {
+    state.operator = await api('/api/whoami');
+    sessionStorage.setItem('cybersyn.token', token);
+    $('#who').textContent = `${state.operator.name} · ${state.operator.subtree}`;
+  } catch (e) {
+    state.operator = null;
+    state.token = '';
+    sessionStorage.removeItem('cybersyn.token');
+    $('#who').textContent = e.message;
+  }
+  renderSignals();
+}
+
+$('#login').addEventListener('submit', (ev) => { ev.preventDefault(); signIn($('#token').value.trim()); });
+
+loadTree();
+loadSignals();
+connect();
+if (state.token) signIn(state.token);
+setInterval(loadTree, 10000);

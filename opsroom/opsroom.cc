@@ -1,0 +1,169 @@
+#include "opsroom/opsroom.h"
+
+#include <atomic>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/util/json_util.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "opsroom/assets.h"
+
+namespace cybersyn::opsroom {
+namespace {
+
+std::string ToJson(const google::protobuf::Message& m) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  return out;
+}
+
+void SendError(httplib::Response& res, const absl::Status& status) {
+  res.status = HttpStatusFor(status.code());
+  res.set_content(nlohmann::json{{"error", std::string(status.message())}}.dump(),
+                  "application/json");
+}
+
+std::string BearerToken(const httplib::Request& req) {
+  const std::string h = req.get_header_value("Authorization");
+  absl::string_view v(h);
+  if (!absl::ConsumePrefix(&v, "Bearer ")) return "";
+  return std::string(absl::StripAsciiWhitespace(v));
+}
+
+int64_t IntParam(const httplib::Request& req, const char* name, int64_t fallback) {
+  int64_t v = fallback;
+  if (req.has_param(name) && !absl::SimpleAtoi(req.get_param_value(name), &v)) return fallback;
+  return v;
+}
+
+}  // namespace
+
+int HttpStatusFor(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+void RegisterOpsroom(httplib::Server& server, Backend* backend) {
+  for (const Asset& a : Assets()) {
+    auto handler = [a](const httplib::Request&, httplib::Response& res) {
+      res.set_content(std::string(a.body), std::string(a.content_type));
+      res.set_header("Cache-Control", "no-cache");
+    };
+    server.Get(std::string(a.path), handler);
+    if (a.path == "/index.html") server.Get("/", handler);
+  }
+
+  server.Get("/api/status", [backend](const httplib::Request& req, httplib::Response& res) {
+    auto st = backend->Status(req.get_param_value("node"),
+                              static_cast<int>(IntParam(req, "depth", 16)));
+    if (!st.ok()) return SendError(res, st.status());
+    res.set_content(ToJson(*st), "application/json");
+  });
+
+  server.Get("/api/signals", [backend](const httplib::Request& req, httplib::Response& res) {
+    auto sigs = backend->OpenSignals(req.get_param_value("subtree"));
+    if (!sigs.ok()) return SendError(res, sigs.status());
+    v1::ListResponse list;
+    for (auto& s : *sigs) *list.add_signals() = std::move(s);
+    res.set_content(ToJson(list), "application/json");
+  });
+
+  server.Get("/api/series", [backend](const httplib::Request& req, httplib::Response& res) {
+    v1::SeriesHistoryRequest q;
+    q.set_node(req.get_param_value("node"));
+    q.set_indicator(req.get_param_value("indicator"));
+    q.set_window_ms(IntParam(req, "window_ms", 0));
+    q.set_from_ms(IntParam(req, "from_ms", 0));
+    q.set_to_ms(IntParam(req, "to_ms", 0));
+    q.set_limit(static_cast<uint32_t>(IntParam(req, "limit", 500)));
+    if (q.node().empty() || q.indicator().empty()) {
+      return SendError(res, absl::InvalidArgumentError("node and indicator are required"));
+    }
+    auto hist = backend->Series(q);
+    if (!hist.ok()) return SendError(res, hist.status());
+    res.set_content(ToJson(*hist), "application/json");
+  });
+
+  server.Get("/api/whoami", [backend](const httplib::Request& req, httplib::Response& res) {
+    auto who = backend->Authenticate(BearerToken(req));
+    if (!who.ok()) return SendError(res, who.status());
+    res.set_content(nlohmann::json{{"name", who->name}, {"subtree", who->subtree}}.dump(),
+                    "application/json");
+  });
+
+  server.Post(R"(/api/signals/([^/]+)/(ack|resolve|silence|unsilence))",
+              [backend](const httplib::Request& req, httplib::Response& res) {
+                const std::string id = req.matches[1];
+                const std::string act = req.matches[2];
+                std::string reason;
+                int64_t duration_ms = 0;
+                if (!req.body.empty()) {
+                  nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+                  if (body.is_discarded() || !body.is_object()) {
+                    return SendError(res, absl::InvalidArgumentError("body is not a JSON object"));
+                  }
+                  reason = body.value("reason", "");
+                  duration_ms = body.value("duration_ms", int64_t{0});
+                }
+                v1::CommandKind kind = v1::COMMAND_KIND_ACKNOWLEDGE;
+                if (act == "resolve") kind = v1::COMMAND_KIND_RESOLVE;
+                if (act == "silence") kind = v1::COMMAND_KIND_SILENCE;
+                if (act == "unsilence") kind = v1::COMMAND_KIND_UNSILENCE;
+                if (kind == v1::COMMAND_KIND_SILENCE && duration_ms <= 0) {
+                  return SendError(res, absl::InvalidArgumentError(
+                                            "silence needs a positive duration_ms"));
+                }
+                auto cmd = backend->Act(BearerToken(req), kind, id, reason,
+                                        absl::Milliseconds(duration_ms));
+                if (!cmd.ok()) return SendError(res, cmd.status());
+                res.set_content(nlohmann::json{{"command_id", *cmd}}.dump(), "application/json");
+              });
+
+  // Server-sent events: one "signal" event per transition; the id is the resume cursor.
+  server.Get("/api/events", [backend](const httplib::Request& req, httplib::Response& res) {
+    auto cursor = std::make_shared<std::string>(req.get_header_value("Last-Event-ID"));
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream", [backend, cursor](size_t, httplib::DataSink& sink) {
+          auto events = backend->EventsAfter(*cursor, absl::Seconds(2));
+          if (!events.ok()) {
+            sink.done();
+            return false;
+          }
+          std::string chunk;
+          for (const auto& [c, e] : *events) {
+            absl::StrAppend(&chunk, "event: signal\nid: ", c, "\ndata: ", ToJson(e), "\n\n");
+            *cursor = c;
+          }
+          if (chunk.empty()) chunk = ": keep-alive\n\n";
+          return sink.write(chunk.data(), chunk.size());
+        });
+  });
+}
+
+}  // namespace cybersyn::opsroom
