@@ -1,0 +1,45 @@
+// Two-sided tabular CUSUM (Page 1954), a baseline for cyberstride.
+//
+// The in-control mean μ and standard deviation σ come from the first `warmup` values (median
+// and 1.4826·MAD), so the chart is scale-free. With x = (y − μ)/σ:
+//   C+ = max(0, C+ + x − k),  C− = max(0, C− − x − k),
+// and the score is g(max(C+, C−), h), 0.5 at the decision interval h. The sums are not reset at
+// a signal: a persistent shift keeps them high and the onset gate raises one signal.
+// Thread-safety: none (see Detector).
+#ifndef CYBERSYN_ALERTER_CUSUM_H_
+#define CYBERSYN_ALERTER_CUSUM_H_
+
+#include <memory>
+#include <vector>
+
+#include "alerter/detector.h"
+#include "alerter/internal/detector_util.h"
+
+namespace cybersyn::alerter {
+
+class CusumDetector final : public Detector {
+ public:
+  static constexpr std::string_view kKind = "cusum";
+  static std::vector<ParamSpec> Specs();
+  static absl::StatusOr<std::unique_ptr<Detector>> Create(const DetectorParams& params);
+
+  Verdict Update(const Observation& obs) override;
+  std::string_view kind() const override { return kKind; }
+  std::string Serialize() const override;
+  absl::Status Restore(std::string_view blob) override;
+
+ private:
+  explicit CusumDetector(const internal::Params& p);
+
+  double k_, h_, interval_z_;
+  size_t warmup_size_;
+  internal::GateConfig gate_;
+
+  internal::WarmupBaseline base_;
+  double up_ = 0, down_ = 0;
+  internal::GateState gs_;
+};
+
+}  // namespace cybersyn::alerter
+
+#endif  // CYBERSYN_ALERTER_CUSUM_H_

@@ -1,0 +1,167 @@
+#include "alerter/cyberstride.h"
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "alerter/internal/synthetic.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace cybersyn::alerter {
+namespace {
+
+using internal::Fault;
+using ::testing::HasSubstr;
+
+std::unique_ptr<Detector> Make(DetectorParams params = {}) {
+  auto det = MakeDetector("cyberstride", params);
+  EXPECT_TRUE(det.ok()) << det.status();
+  return std::move(det).value();
+}
+
+TEST(Cyberstride, StepIsConfirmedAsStepOneObservationLater) {
+  int steps = 0;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    auto det = Make();
+    internal::SyntheticSpec spec{Fault::kStep, 300, 200, 6.0, 0.01, 5.0, 0.0, seed};
+    auto v = internal::RunSeries(*det, internal::Generate(spec));
+    const int64_t at = internal::FirstSignal(v, 200, 203);
+    ASSERT_GE(at, 0) << "seed " << seed;
+    steps += v[at].kind == SignalKind::kStep;
+    EXPECT_EQ(v[at].direction, Direction::kUp);
+    EXPECT_EQ(internal::CountSignals(v, 200, 300), 1) << "a persistent shift signals once";
+  }
+  EXPECT_GE(steps, 9);
+}
+
+TEST(Cyberstride, TransientIsClassifiedAsTransientAfterConfirmation) {
+  int transients = 0;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    auto det = Make();
+    internal::SyntheticSpec spec{Fault::kTransient, 300, 200, -7.0, 1e4, 1e6, 0.0, seed};
+    auto v = internal::RunSeries(*det, internal::Generate(spec));
+    EXPECT_FALSE(v[200].signal) << "waits one observation to tell it from a step";
+    ASSERT_TRUE(v[201].signal) << "seed " << seed;
+    transients += v[201].kind == SignalKind::kTransient;
+    EXPECT_EQ(v[201].direction, Direction::kDown);
+    EXPECT_GT(v[200].probs.transient + v[200].probs.step, v[200].probs.steady);
+  }
+  EXPECT_GE(transients, 9);
+}
+
+TEST(Cyberstride, ConfirmZeroSignalsAtOnce) {
+  auto det = Make({{"confirm", 0}});
+  internal::SyntheticSpec spec{Fault::kTransient, 300, 200, 8.0, 1.0, 0.0, 0.0, 3};
+  auto v = internal::RunSeries(*det, internal::Generate(spec));
+  EXPECT_TRUE(v[200].signal);
+}
+
+TEST(Cyberstride, NoSignalDuringWarmup) {
+  auto det = Make({{"warmup", 50}});
+  internal::SyntheticSpec spec{Fault::kStep, 100, 20, 20.0, 1.0, 0.0, 0.0, 3};
+  auto v = internal::RunSeries(*det, internal::Generate(spec));
+  EXPECT_EQ(internal::CountSignals(v, 0, 50), 0);
+}
+
+TEST(Cyberstride, ForecastIntervalCoversAboutNinetyFivePercent) {
+  auto det = Make();
+  internal::SyntheticSpec spec{Fault::kNone, 20000, 20000, 0, 3e-4, 2e-3, 0.0, 5};
+  const auto values = internal::Generate(spec);
+  auto v = internal::RunSeries(*det, values);
+  int inside = 0, n = 0;
+  for (size_t t = 100; t < v.size(); ++t) {
+    ++n;
+    inside += values[t] >= v[t].lower && values[t] <= v[t].upper;
+  }
+  EXPECT_NEAR(double(inside) / n, 0.95, 0.03);
+}
+
+TEST(Cyberstride, MissingObservationWidensTheInterval) {
+  auto det = Make();
+  internal::SyntheticSpec spec{Fault::kNone, 200, 200, 0, 1.0, 0.0, 0.0, 5};
+  for (double y : internal::Generate(spec)) det->Update({0, y});
+  const Verdict a = det->Update({0, 0, true});
+  const Verdict b = det->Update({0, 0, true});
+  const Verdict c = det->Update({0, 0.0});
+  EXPECT_FALSE(a.signal);
+  EXPECT_GT(b.upper - b.lower, a.upper - a.lower);
+  EXPECT_GT(c.upper - c.lower, b.upper - b.lower);
+}
+
+TEST(Cyberstride, HeldValuesAreSkipped) {
+  // Sample-and-hold: each measurement repeated 5 times. Skipping repeats must not raise more
+  // signals than the distinct values alone, and far fewer than not skipping.
+  internal::SyntheticSpec spec{Fault::kNone, 20000, 20000, 0, 2.0, 10.0, 0.0, 9};
+  const auto values = internal::Generate(spec);
+  auto held = Make();
+  auto distinct = Make();
+  auto naive = Make({{"skip_repeats", 0}});
+  int held_signals = 0, distinct_signals = 0, naive_signals = 0;
+  for (size_t t = 0; t < values.size(); ++t) {
+    held_signals += held->Update({0, values[t / 5 * 5]}).signal;
+    naive_signals += naive->Update({0, values[t / 5 * 5]}).signal;
+    if (t % 5 == 0) distinct_signals += distinct->Update({0, values[t]}).signal;
+  }
+  EXPECT_EQ(held_signals, distinct_signals);
+  EXPECT_LT(held_signals, naive_signals);
+}
+
+TEST(Cyberstride, ScoreStaysGradedOnMessySeries) {
+  // Heavy-tailed noise with frequent jumps: scores spread over (0, 1), not stuck at 1.
+  auto det = Make();
+  internal::SyntheticSpec spec{Fault::kNone, 5000, 5000, 0, 1.0, 0.0, 0.0, 13};
+  auto values = internal::Generate(spec);
+  for (size_t t = 0; t < values.size(); ++t) {
+    if (t % 7 == 0) values[t] += (t % 2 ? 1 : -1) * 4.0 * (1 + t % 5);
+  }
+  auto v = internal::RunSeries(*det, values);
+  int saturated = 0;
+  std::set<int> buckets;
+  for (const Verdict& x : v) {
+    saturated += x.score > 0.99;
+    buckets.insert(static_cast<int>(x.score * 20));
+  }
+  EXPECT_LT(saturated, 50);
+  EXPECT_GE(buckets.size(), 15u);
+}
+
+TEST(Cyberstride, NonFiniteStateIsResetAndReported) {
+  auto det = Make();
+  for (int t = 0; t < 50; ++t) det->Update({t, std::sin(t)});
+  bool reset = false;
+  for (double y : {1e300, -1e300, 1e300, 3e300, -2e300}) {
+    const Verdict v = det->Update({0, y});
+    reset = reset || v.reset;
+    EXPECT_TRUE(std::isfinite(v.score));
+  }
+  EXPECT_TRUE(reset);
+  // It recovers: a calm series afterwards is calm.
+  int signals = 0;
+  for (int t = 0; t < 500; ++t) signals += det->Update({t, 5 + std::sin(t)}).signal;
+  EXPECT_LE(signals, 1);
+}
+
+TEST(Cyberstride, SnapshotIsCompact) {
+  auto det = Make();
+  for (int t = 0; t < 100; ++t) det->Update({t, std::cos(t)});
+  EXPECT_LE(det->Serialize().size(), 256u);
+}
+
+TEST(Cyberstride, RestoreRejectsOtherDetectorsState) {
+  auto ewma = MakeDetector("ewma", {});
+  ASSERT_TRUE(ewma.ok());
+  auto det = Make();
+  EXPECT_THAT(det->Restore((*ewma)->Serialize()).message(), HasSubstr("not a cyberstride"));
+}
+
+TEST(Cyberstride, InvalidParamsNameTheParam) {
+  auto det = MakeDetector("cyberstride", {{"prior_step", 1.5}});
+  ASSERT_FALSE(det.ok());
+  EXPECT_THAT(det.status().message(), HasSubstr("'prior_step'"));
+  det = MakeDetector("cyberstride", {{"confirm", 2}});
+  EXPECT_THAT(det.status().message(), HasSubstr("'confirm'"));
+}
+
+}  // namespace
+}  // namespace cybersyn::alerter

@@ -1,0 +1,44 @@
+// EWMA control chart (Roberts 1959), a baseline for cyberstride.
+//
+// The in-control mean μ and standard deviation σ come from the first `warmup` values (median
+// and 1.4826·MAD), so the chart is scale-free. After warm-up z_t = λ y_t + (1 − λ) z_{t−1} and
+// the statistic is |z_t − μ| / (σ √(λ / (2 − λ))); the score is g(statistic, limit), 0.5 at
+// the control limit. Signals are classified as steps with a direction.
+// Thread-safety: none (see Detector).
+#ifndef CYBERSYN_ALERTER_EWMA_H_
+#define CYBERSYN_ALERTER_EWMA_H_
+
+#include <memory>
+#include <vector>
+
+#include "alerter/detector.h"
+#include "alerter/internal/detector_util.h"
+
+namespace cybersyn::alerter {
+
+class EwmaDetector final : public Detector {
+ public:
+  static constexpr std::string_view kKind = "ewma";
+  static std::vector<ParamSpec> Specs();
+  static absl::StatusOr<std::unique_ptr<Detector>> Create(const DetectorParams& params);
+
+  Verdict Update(const Observation& obs) override;
+  std::string_view kind() const override { return kKind; }
+  std::string Serialize() const override;
+  absl::Status Restore(std::string_view blob) override;
+
+ private:
+  explicit EwmaDetector(const internal::Params& p);
+
+  double lambda_, limit_, interval_z_;
+  size_t warmup_size_;
+  internal::GateConfig gate_;
+
+  internal::WarmupBaseline base_;
+  double ewma_ = 0;
+  internal::GateState gs_;
+};
+
+}  // namespace cybersyn::alerter
+
+#endif  // CYBERSYN_ALERTER_EWMA_H_

@@ -1,0 +1,192 @@
+// Pieces shared by the detector implementations: parameter resolution, the onset gate (one
+// signal per anomaly, warm-up, re-arm, no-data), robust warm-up baselines, graded scores and a
+// small binary writer/reader for state snapshots. Not part of the public API.
+// Thread-safety: plain values and free functions; no shared state.
+#ifndef CYBERSYN_ALERTER_INTERNAL_DETECTOR_UTIL_H_
+#define CYBERSYN_ALERTER_INTERNAL_DETECTOR_UTIL_H_
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "alerter/detector.h"
+
+namespace cybersyn::alerter::internal {
+
+static_assert(std::endian::native == std::endian::little,
+              "detector snapshots are stored little-endian");
+
+// Parameters every detector accepts, appended to its own list.
+std::vector<ParamSpec> CommonParamSpecs(double default_warmup);
+
+// Resolved parameters: every spec'd name with its value (given or default).
+class Params {
+ public:
+  explicit Params(DetectorParams values) : values_(std::move(values)) {}
+  // REQUIRES: `name` is one of the specs the Params were resolved against.
+  double Get(std::string_view name) const;
+
+ private:
+  DetectorParams values_;
+};
+
+// Checks `given` against `specs`: unknown names and non-finite values where a finite one is
+// required are InvalidArgument naming the parameter of `kind` and listing the valid ones.
+absl::StatusOr<Params> ResolveParams(std::string_view kind, const std::vector<ParamSpec>& specs,
+                                     const DetectorParams& given);
+
+// Bounded, graded map of a non-negative statistic: 0 at 0, 0.5 at `half`, -> 1 slowly.
+inline double Graded(double x, double half) {
+  if (!(x > 0)) return 0.0;
+  const double r = x / half;
+  return r * r / (1.0 + r * r);
+}
+
+struct GateConfig {
+  double threshold = 0.5;
+  int64_t warmup = 0;
+  int64_t rearm = 5;
+  int64_t no_data_after = 0;  // 0 disables no-data signals
+};
+GateConfig GateConfigFrom(const Params& p);
+
+// Onset gate: raises one signal when the score first reaches the threshold, then stays quiet
+// until `rearm` consecutive observations below it.
+struct GateState {
+  uint32_t seen = 0;         // non-missing observations so far (saturating)
+  uint32_t quiet = 0;        // consecutive observations below threshold while disarmed
+  uint32_t missing_run = 0;  // consecutive missing observations
+  uint8_t armed = 1;
+  uint8_t pad[3] = {0, 0, 0};
+};
+
+// Accounts a non-missing observation; true when past warm-up.
+inline bool GateSeen(const GateConfig& c, GateState& s) {
+  s.missing_run = 0;
+  if (s.seen < UINT32_MAX) ++s.seen;
+  return s.seen > static_cast<uint64_t>(c.warmup);
+}
+// True when `above` should raise a signal now (the caller has called GateSeen).
+inline bool GateDecide(const GateConfig& c, GateState& s, bool past_warmup, bool above) {
+  if (!past_warmup) return false;
+  if (!s.armed) {
+    if (above) {
+      s.quiet = 0;
+    } else if (++s.quiet >= c.rearm) {
+      s.armed = 1;
+      s.quiet = 0;
+    }
+    return false;
+  }
+  if (above) {
+    s.armed = 0;
+    s.quiet = 0;
+    return true;
+  }
+  return false;
+}
+// Accounts a missing observation; true when it completes a run that raises a no-data signal.
+inline bool GateMissing(const GateConfig& c, GateState& s) {
+  if (s.missing_run < UINT32_MAX) ++s.missing_run;
+  return c.no_data_after > 0 && s.missing_run == static_cast<uint64_t>(c.no_data_after);
+}
+
+// Fills a Verdict for a missing observation (no-data signal when due).
+void MissingVerdict(const GateConfig& c, GateState& s, Verdict& v);
+
+// Robust location/scale of the warm-up values: median and 1.4826·MAD, falling back to the
+// standard deviation and then to a tiny scale relative to the level when the values are
+// constant. REQUIRES: !values.empty().
+void RobustMeanSigma(std::vector<double> values, double& mean, double& sigma);
+
+// Two-sided central quantile of a Student-t with `dof` degrees of freedom for normal quantile
+// `z` (Cornish–Fisher expansion; exact enough for intervals).
+inline double StudentQuantile(double z, double dof) {
+  if (dof <= 0) return z;
+  const double z2 = z * z;
+  return z + (z2 * z + z) / (4 * dof) + (5 * z2 * z2 * z + 16 * z2 * z + 3 * z) / (96 * dof * dof);
+}
+
+// Appends/reads trivially copyable values in native (little-endian) layout.
+class BlobWriter {
+ public:
+  explicit BlobWriter(uint8_t tag, uint8_t version) {
+    out_.push_back(static_cast<char>(tag));
+    out_.push_back(static_cast<char>(version));
+  }
+  template <typename T>
+  void Put(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    out_.append(reinterpret_cast<const char*>(&v), sizeof(T));
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+class BlobReader {
+ public:
+  BlobReader(std::string_view blob) : blob_(blob) {}
+  // InvalidArgument unless the blob starts with `tag`, `version`.
+  absl::Status Header(uint8_t tag, uint8_t version, std::string_view kind);
+  template <typename T>
+  bool Get(T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    if (blob_.size() - pos_ < sizeof(T)) return false;
+    std::memcpy(&v, blob_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  bool AtEnd() const { return pos_ == blob_.size(); }
+  size_t remaining() const { return blob_.size() - pos_; }
+
+ private:
+  std::string_view blob_;
+  size_t pos_ = 0;
+};
+
+absl::Status CorruptSnapshot(std::string_view kind);
+
+// In-control level and scale of a series, estimated robustly from its first `size` values.
+struct WarmupBaseline {
+  std::vector<double> values;  // collected until ready, then cleared
+  double mean = 0, sigma = 0;
+  bool ready = false;
+
+  // Adds a value; returns true when this value completes the warm-up. REQUIRES: size >= 1.
+  bool Add(double y, size_t size) {
+    values.push_back(y);
+    if (values.size() < size) return false;
+    RobustMeanSigma(std::move(values), mean, sigma);
+    values = {};
+    ready = true;
+    return true;
+  }
+  void Put(BlobWriter& w) const {
+    w.Put(static_cast<uint8_t>(ready));
+    w.Put(mean);
+    w.Put(sigma);
+    w.Put(static_cast<uint32_t>(values.size()));
+    for (double x : values) w.Put(x);
+  }
+  bool Get(BlobReader& r) {
+    uint8_t rd = 0;
+    uint32_t n = 0;
+    if (!r.Get(rd) || !r.Get(mean) || !r.Get(sigma) || !r.Get(n)) return false;
+    if (n > r.remaining() / sizeof(double)) return false;
+    ready = rd != 0;
+    values.resize(n);
+    for (double& x : values) r.Get(x);
+    return true;
+  }
+};
+
+}  // namespace cybersyn::alerter::internal
+
+#endif  // CYBERSYN_ALERTER_INTERNAL_DETECTOR_UTIL_H_

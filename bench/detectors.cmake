@@ -1,0 +1,12 @@
+# Detector benchmarks (ns per Update, plain EWMA as the baseline in the same run) and the
+# detection-quality harness (a binary; a short smoke run is a ctest test when tests are on).
+cybersyn_cc_binary(NAME detector_bench SRCS detector_bench.cc
+  DEPS cybersyn::detectors cybersyn::detector_testing benchmark::benchmark)
+cybersyn_cc_binary(NAME quality_harness SRCS quality_harness.cc
+  DEPS cybersyn::detectors cybersyn::detector_testing)
+target_compile_definitions(quality_harness PRIVATE CYBERSYN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+if(CYBERSYN_BUILD_TESTS)
+  add_test(NAME quality_harness_smoke
+    COMMAND quality_harness --synthetic-only --series 10)
+  set_tests_properties(quality_harness_smoke PROPERTIES LABELS "unit;quality" TIMEOUT 120)
+endif()
