@@ -18,6 +18,7 @@ JOBS=${JOBS:-$(nproc)}
 
 setup() { bash deploy/setup.sh; }
 
+
 build() {
   setup
   local t0=$SECONDS
@@ -34,7 +35,8 @@ case "$cmd" in
   build) build ;;
   demo) build; exec "$BUILD_DIR/cli/cybersyn" demo "$@" ;;
   test)
-    build
+    # The suite also checks deployment files with promtool, docker-compose and a schema validator.
+    CYBERSYN_SETUP_EXTRAS="${CYBERSYN_SETUP_EXTRAS:-prometheus deploy}" build
     t0=$SECONDS
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" "$@"
     echo "dev.sh: tests took $((SECONDS - t0)) s"

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake ninja-build pkg-config git ca-certificates curl
+  build-essential cmake ninja-build pkg-config git ca-certificates curl python3
   librdkafka-dev kcat
   protobuf-compiler libprotobuf-dev
   libgrpc++-dev protobuf-compiler-grpc
@@ -16,13 +16,15 @@ PKGS=(
   openjdk-17-jre-headless maven
   clang-format
 )
-# Extra groups, opt-in: CYBERSYN_SETUP_EXTRAS="browser prometheus fuzz"
+# Extra groups, opt-in: CYBERSYN_SETUP_EXTRAS="browser prometheus deploy fuzz"
+# (./dev.sh test asks for the ones the suite uses).
 for extra in ${CYBERSYN_SETUP_EXTRAS:-}; do
   case "$extra" in
     browser) PKGS+=(chromium) ;;
     prometheus) PKGS+=(prometheus prometheus-alertmanager) ;;
+    deploy) PKGS+=(docker-compose python3-venv python3-pip) ;;
     fuzz) PKGS+=(clang libclang-rt-14-dev) ;;
-    *) echo "setup.sh: unknown extra '$extra' (known: browser prometheus fuzz)" >&2; exit 2 ;;
+    *) echo "setup.sh: unknown extra '$extra' (known: browser prometheus deploy fuzz)" >&2; exit 2 ;;
   esac
 done
 

@@ -1,0 +1,21 @@
+# Checks of the deployment files in deploy/ (label "deploy"): Prometheus rules and their unit
+# tests, the compose file, the Kubernetes manifests (offline schemas), metric names, the configs
+# the deployments ship, the image's health check. No container engine or cluster is needed; the
+# tools are Debian packages (prometheus, prometheus-alertmanager, docker-compose) installed when
+# missing, and PyPI's kubernetes-validate in a venv under the build tree.
+set(_deploy_check ${PROJECT_SOURCE_DIR}/tests/deploy/check_deploy.sh)
+set(_deploy_env "CYBERSYN_DEPLOY_VENV=${PROJECT_BINARY_DIR}/deploy-venv")
+
+foreach(check prometheus compose k8s metrics image)
+  add_test(NAME deploy_${check} COMMAND bash ${_deploy_check} ${check})
+  set_tests_properties(deploy_${check} PROPERTIES
+    LABELS deploy
+    TIMEOUT 600
+    ENVIRONMENT "${_deploy_env}"
+    # apt-get and the venv are installed at most once at a time.
+    RESOURCE_LOCK deploy_tools)
+endforeach()
+
+add_test(NAME deploy_config COMMAND bash ${_deploy_check} config $<TARGET_FILE:cybersyn>)
+set_tests_properties(deploy_config PROPERTIES
+  LABELS deploy TIMEOUT 120 ENVIRONMENT "${_deploy_env}" RESOURCE_LOCK deploy_tools)
