@@ -1,0 +1,175 @@
+// Gateway throughput against a real Kafka broker, with a bare librdkafka producer as baseline.
+//
+//   deploy/local/kafka.sh start --dir /tmp/bench-kafka        # prints 127.0.0.1:PORT
+//   build/bench/ingest_bench --brokers 127.0.0.1:PORT [--records 3000000]
+//
+// 1. gateway: the `bench` simulator preset (4 sectors x 5 enterprises x 10 units x 4 indicators)
+//    through ingest::Gateway (validation, batching per enterprise, RocksDB store-and-forward
+//    buffer, idempotent acks=all producer) until every record is confirmed by the broker.
+// 2. baseline: the exact messages the gateway wrote (read back from Kafka, so the same
+//    pre-encoded bytes and keys) produced by a bare KafkaProducer with the gateway's producer
+//    settings to a fresh topic, until flushed.
+// Prints records/s of both and their ratio.
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "common/kafka_admin.h"
+#include "common/kafka_consumer.h"
+#include "common/kafka_producer.h"
+#include "ingest/gateway.h"
+
+namespace cybersyn {
+namespace {
+
+int Main(int argc, char** argv) {
+  CLI::App app{"ingest_bench: gateway records/s vs a bare librdkafka producer"};
+  std::string brokers;
+  uint64_t records = 3'000'000;
+  int partitions = 4;
+  app.add_option("--brokers", brokers, "Kafka bootstrap (deploy/local/kafka.sh start)")->required();
+  app.add_option("--records", records, "simulated records to publish");
+  app.add_option("--partitions", partitions, "partitions of the bench topics");
+  CLI11_PARSE(app, argc, argv);
+
+  const std::string prefix =
+      absl::StrCat("bench-", ::getpid(), "-", absl::ToUnixSeconds(absl::Now()));
+  std::string yaml = ingest::SyntheticConfigYaml(4, 5, 10, brokers);
+  yaml = absl::StrReplaceAll(
+      yaml, {{"  partitions: 8\n",
+              absl::StrCat("  partitions: ", partitions, "\n  topic_prefix: ", prefix, "\n")}});
+  absl::StrAppend(&yaml, "gateway:\n  id: bench\n  batch: {max_records: 1000, linger: 50ms}\n");
+  auto loaded = LoadConfigString(yaml, "bench.yaml");
+  if (!loaded.ok()) {
+    std::cerr << loaded.status() << "\n";
+    return 1;
+  }
+  auto config = std::make_shared<const Config>(*std::move(loaded));
+  const std::string buffer =
+      absl::StrCat(std::filesystem::temp_directory_path().string(), "/", prefix, "-buffer");
+
+  // 1. The gateway.
+  double gateway_rps = 0;
+  std::string topic;
+  uint64_t bytes = 0;
+  {
+    ingest::GatewayOptions o;
+    o.config = config;
+    o.buffer_dir = buffer;
+    auto g = ingest::Gateway::Start(o);
+    if (!g.ok()) {
+      std::cerr << g.status() << "\n";
+      return 1;
+    }
+    topic = (*g)->topic();
+    ingest::SimulatorOptions so = *ingest::SimulatorPreset("bench");
+    so.max_records = records;
+    auto src = ingest::SimulatorSource(*config, so, "", &(*g)->validator(), Clock::Real());
+    if (!src.ok()) {
+      std::cerr << src.status() << "\n";
+      return 1;
+    }
+    // Topic creation and the first metadata round trip are not part of the measurement.
+    if (absl::Status s = EnsureTopics({brokers, {}}, {{topic, partitions, 1, {}}}); !s.ok()) {
+      std::cerr << s << "\n";
+      return 1;
+    }
+    const absl::Time t0 = absl::Now();
+    auto summary = (*g)->Run(**src, {});
+    if (!summary.ok()) {
+      std::cerr << summary.status() << "\n";
+      return 1;
+    }
+    if (absl::Status s = (*g)->Drain(absl::Minutes(10)); !s.ok()) {
+      std::cerr << s << "\n";
+      return 1;
+    }
+    const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+    gateway_rps = summary->accepted / secs;
+    std::cout << absl::StrFormat("gateway:  %llu records in %.2f s = %.0f records/s\n",
+                                 static_cast<unsigned long long>(summary->accepted), secs,
+                                 gateway_rps);
+    (*g)->Stop();
+  }
+  std::filesystem::remove_all(buffer);
+
+  // Read back exactly what the gateway sent.
+  std::vector<std::pair<std::string, std::string>> messages;
+  uint64_t total_records = 0;
+  {
+    auto consumer = KafkaConsumer::Create({{brokers, {}}});
+    if (!consumer.ok()) return 1;
+    std::vector<TopicPartitionOffset> tps;
+    for (int p = 0; p < partitions; ++p) tps.push_back({topic, p, 0});
+    (void)(*consumer)->Assign(tps);
+    const absl::Time deadline = absl::Now() + absl::Minutes(2);
+    while (total_records < records && absl::Now() < deadline) {
+      auto msgs = (*consumer)->ConsumeBatch(1000, absl::Milliseconds(500));
+      if (!msgs.ok()) break;
+      for (const auto& m : *msgs) {
+        v1::RecordBatch b;
+        b.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()));
+        total_records += b.records_size();
+        bytes += m.value().size();
+        messages.emplace_back(std::string(m.key()), std::string(m.value()));
+      }
+    }
+    (void)(*consumer)->Close();
+  }
+  std::cout << absl::StrFormat("          %zu messages, %.1f MB, %.1f records/message\n",
+                               messages.size(), bytes / 1e6,
+                               static_cast<double>(total_records) / messages.size());
+
+  // 2. The baseline: same bytes, same producer settings, no gateway.
+  double baseline_rps = 0;
+  {
+    const std::string base_topic = absl::StrCat(prefix, ".baseline");
+    if (absl::Status s = EnsureTopics({brokers, {}}, {{base_topic, partitions, 1, {}}}); !s.ok()) {
+      std::cerr << s << "\n";
+      return 1;
+    }
+    ProducerOptions po;
+    po.client = {brokers, {}};
+    po.idempotent = true;
+    po.overrides = {{"message.timeout.ms", "0"},
+                    {"linger.ms", "5"},
+                    {"queue.buffering.max.kbytes", "131072"},
+                    {"queue.buffering.max.messages", "1000000"},
+                    {"message.max.bytes", "1000000"}};
+    uint64_t failed = 0;
+    po.on_delivery = [&](const DeliveryReport& r) { failed += !r.status.ok(); };
+    auto p = KafkaProducer::Create(po);
+    if (!p.ok()) return 1;
+    (void)(*p)->Produce(base_topic, -1, "warmup", "x");
+    (void)(*p)->Flush(absl::Seconds(30));
+    const absl::Time t0 = absl::Now();
+    for (const auto& [k, v] : messages) {
+      if (absl::Status s = (*p)->Produce(base_topic, -1, k, v); !s.ok()) {
+        std::cerr << s << "\n";
+        return 1;
+      }
+      (*p)->Poll(absl::ZeroDuration());
+    }
+    if (absl::Status s = (*p)->Flush(absl::Minutes(5)); !s.ok()) std::cerr << s << "\n";
+    const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+    baseline_rps = total_records / secs;
+    std::cout << absl::StrFormat(
+        "baseline: %llu records in %.2f s = %.0f records/s (%llu failed)\n",
+        static_cast<unsigned long long>(total_records), secs, baseline_rps,
+        static_cast<unsigned long long>(failed));
+  }
+  std::cout << absl::StrFormat("ratio gateway/baseline: %.2f\n", gateway_rps / baseline_rps);
+  return 0;
+}
+
+}  // namespace
+}  // namespace cybersyn
+
+int main(int argc, char** argv) { return cybersyn::Main(argc, argv); }

@@ -1,0 +1,316 @@
+// `cybersyn gateway`: the plant edge. Reads csv / json-lines / the simulator (and gRPC pushes),
+// validates, and publishes to Kafka through the store-and-forward disk buffer.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "cli/command.h"
+#include "common/config.h"
+#include "common/duration.h"
+#include "common/http_server.h"
+#include "ingest/event_time.h"
+#include "ingest/gateway.h"
+#include "ingest/ingest_service.h"
+#include "ingest/record_source.h"
+#include "ingest/simulator.h"
+
+namespace cybersyn::cli {
+namespace {
+
+std::atomic<bool> g_cancel{false};
+void OnSignal(int) { g_cancel.store(true); }
+
+struct GatewayFlags {
+  std::string config;
+  std::string input;
+  std::string listen_grpc;
+  std::string brokers;
+  std::string buffer_dir;
+  std::string buffer_max_bytes;
+  std::string on_error = "skip";
+  std::string truth;
+  std::string metrics;
+  std::string start;
+  std::string duration;
+  std::string drain_timeout = "0";
+  uint64_t seed = 0;
+  bool seed_set = false;
+  double rate = 0;
+  uint64_t count = 0;
+  int max_printed_errors = 1000;
+};
+
+int RunGateway(const GatewayFlags& f) {
+  auto loaded = LoadConfigFile(f.config);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(loaded.status().message()).c_str());
+    return 1;
+  }
+  auto config = std::make_shared<const Config>(*std::move(loaded));
+  if (f.input.empty() && f.listen_grpc.empty()) {
+    std::fprintf(stderr, "gateway: give --input and/or --listen-grpc\n");
+    return 2;
+  }
+  ingest::GatewayOptions go;
+  go.config = config;
+  go.brokers = f.brokers;
+  go.buffer_dir = f.buffer_dir;
+  if (!f.buffer_max_bytes.empty()) {
+    auto b = ParseByteSize(f.buffer_max_bytes);
+    if (!b.ok()) {
+      std::fprintf(stderr, "--buffer-max-bytes: %s\n", std::string(b.status().message()).c_str());
+      return 2;
+    }
+    go.buffer_max_bytes = *b;
+  }
+  absl::Duration drain_timeout = absl::InfiniteDuration();
+  if (f.drain_timeout != "0") {
+    auto d = ParseDuration(f.drain_timeout);
+    if (!d.ok()) {
+      std::fprintf(stderr, "--drain-timeout: %s\n", std::string(d.status().message()).c_str());
+      return 2;
+    }
+    drain_timeout = *d;
+  }
+  ingest::RunOptions ro;
+  ro.on_error = f.on_error == "stop" ? ingest::OnError::kStop : ingest::OnError::kSkip;
+  ro.rate = f.rate;
+  ro.cancel = &g_cancel;
+
+  auto gateway = ingest::Gateway::Start(go);
+  if (!gateway.ok()) {
+    std::fprintf(stderr, "gateway: %s\n", gateway.status().ToString().c_str());
+    return 1;
+  }
+  ingest::Gateway& g = **gateway;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+
+  std::unique_ptr<HttpServer> http;
+  if (!f.metrics.empty()) {
+    http = std::make_unique<HttpServer>(g.registry());
+    auto bound = http->Start(f.metrics);
+    if (!bound.ok()) {
+      std::fprintf(stderr, "--metrics: %s\n", bound.status().ToString().c_str());
+      return 1;
+    }
+    http->SetReady(true);
+    std::fprintf(stderr, "gateway: metrics at http://%s/metrics\n", bound->c_str());
+  }
+  std::unique_ptr<ingest::IngestService> service;
+  std::unique_ptr<grpc::Server> server;
+  if (!f.listen_grpc.empty()) {
+    service = std::make_unique<ingest::IngestService>(&g);
+    std::string bound;
+    auto s = ingest::StartIngestServer(service.get(), f.listen_grpc, &bound);
+    if (!s.ok()) {
+      std::fprintf(stderr, "--listen-grpc: %s\n", s.status().ToString().c_str());
+      return 1;
+    }
+    server = *std::move(s);
+    std::fprintf(stderr, "gateway: gRPC Ingest on %s\n", bound.c_str());
+    if (absl::Status st = g.StartPublishing(); !st.ok()) {
+      std::fprintf(stderr, "gateway: %s\n", st.ToString().c_str());
+      return 1;
+    }
+  }
+
+  // The source.
+  std::unique_ptr<ingest::RecordSource> source;
+  if (!f.input.empty()) {
+    const size_t colon = f.input.find(':');
+    const std::string kind = colon == std::string::npos ? "" : f.input.substr(0, colon);
+    const std::string arg = colon == std::string::npos ? "" : f.input.substr(colon + 1);
+    if (kind == "csv" || kind == "jsonl") {
+      auto s = ingest::OpenFileSource(
+          kind == "csv" ? ingest::InputFormat::kCsv : ingest::InputFormat::kJsonLines, arg,
+          &g.validator());
+      if (!s.ok()) {
+        std::fprintf(stderr, "--input: %s\n", std::string(s.status().message()).c_str());
+        return 1;
+      }
+      source = *std::move(s);
+    } else if (kind == "sim") {
+      auto o = ingest::LoadSimulatorOptions(arg);
+      if (!o.ok()) {
+        std::fprintf(stderr, "--input: %s\n", std::string(o.status().message()).c_str());
+        return 2;
+      }
+      if (f.seed_set) o->seed = f.seed;
+      if (f.count > 0) o->max_records = f.count;
+      if (!f.duration.empty()) {
+        auto d = ParseDuration(f.duration);
+        if (!d.ok()) {
+          std::fprintf(stderr, "--duration: %s\n", std::string(d.status().message()).c_str());
+          return 2;
+        }
+        o->duration = *d;
+      }
+      if (!f.start.empty()) {
+        auto t = ingest::ParseEventTime(f.start);
+        if (!t.ok()) {
+          std::fprintf(stderr, "--start: %s\n", std::string(t.status().message()).c_str());
+          return 2;
+        }
+        o->start_ms = *t;
+      }
+      // Only a run with a fixed start is reproducible, hence resumable after a restart.
+      std::string identity;
+      if (o->start_ms != 0) {
+        identity =
+            absl::StrCat("sim:", arg, ":seed=", o->seed, ":start=", o->start_ms,
+                         ":count=", o->max_records, ":duration=", DurationToString(o->duration));
+      }
+      auto s = ingest::SimulatorSource(*config, *o, identity, &g.validator(), Clock::Real());
+      if (!s.ok()) {
+        std::fprintf(stderr, "--input: %s\n", std::string(s.status().message()).c_str());
+        return 2;
+      }
+      source = *std::move(s);
+    } else {
+      std::fprintf(stderr,
+                   "--input: expected csv:PATH, jsonl:PATH or sim:PRESET_OR_PATH, got \"%s\"\n",
+                   f.input.c_str());
+      return 2;
+    }
+  }
+
+  // Progress on a terminal.
+  std::atomic<bool> progress_done{false};
+  std::thread progress;
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  if (tty && source != nullptr) {
+    progress = std::thread([&] {
+      uint64_t last = 0;
+      absl::Time last_t = absl::Now();
+      while (!progress_done.load()) {
+        absl::SleepFor(absl::Milliseconds(500));
+        const ingest::GatewayStats s = g.stats();
+        const absl::Time now = absl::Now();
+        const double rate = (s.accepted - last) / absl::ToDoubleSeconds(now - last_t);
+        last = s.accepted;
+        last_t = now;
+        std::fprintf(stderr,
+                     "\r\033[K%.0f records/s  accepted %llu  sent %llu  buffered %llu  "
+                     "rejected %llu  %s",
+                     rate, static_cast<unsigned long long>(s.accepted),
+                     static_cast<unsigned long long>(s.confirmed),
+                     static_cast<unsigned long long>(s.buffer_records),
+                     static_cast<unsigned long long>(s.rejected),
+                     s.connected ? "" : "(broker unreachable)");
+        std::fflush(stderr);
+      }
+      std::fprintf(stderr, "\r\033[K");
+    });
+  }
+
+  int exit_code = 0;
+  int printed = 0;
+  ro.report = [&](const ingest::RecordError& e) {
+    if (printed++ < f.max_printed_errors) {
+      std::fprintf(stderr, "%s%s\n", tty ? "\r\033[K" : "", e.ToString().c_str());
+    }
+  };
+  if (source != nullptr) {
+    auto summary = g.Run(*source, ro);
+    if (!summary.ok()) {
+      std::fprintf(stderr, "gateway: %s\n", summary.status().ToString().c_str());
+      exit_code = 1;
+    } else {
+      if (summary->stopped_on_error) exit_code = 1;
+      if (!f.truth.empty()) {
+        if (const ingest::Simulator* sim = ingest::SimulatorOf(*source); sim != nullptr) {
+          if (absl::Status s = ingest::Simulator::WriteTruthCsv(sim->faults(), f.truth); !s.ok()) {
+            std::fprintf(stderr, "--truth: %s\n", s.ToString().c_str());
+            exit_code = 1;
+          }
+        }
+      }
+      std::string reasons;
+      for (const auto& [r, n] : summary->rejected_by_reason) {
+        absl::StrAppend(&reasons, reasons.empty() ? " (" : ", ", r, ": ", n);
+      }
+      if (!reasons.empty()) reasons += ")";
+      std::fprintf(
+          stderr, "%sgateway: read %llu, accepted %llu, rejected %llu%s%s%s\n",
+          tty ? "\r\033[K" : "", static_cast<unsigned long long>(summary->read),
+          static_cast<unsigned long long>(summary->accepted),
+          static_cast<unsigned long long>(summary->rejected), reasons.c_str(),
+          summary->resumed ? ", resumed after a restart" : "",
+          summary->stopped_on_error ? ", stopped at the first error (--on-error=stop)" : "");
+    }
+  }
+  if (server != nullptr && !g_cancel.load()) {
+    while (!g_cancel.load()) absl::SleepFor(absl::Milliseconds(200));
+  }
+  if (server != nullptr) server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  // Wait for the broker to confirm what was read (interruptible: the buffer keeps the rest).
+  if (exit_code == 0 || source != nullptr) {
+    const absl::Time deadline = absl::Now() + drain_timeout;
+    while (!g_cancel.load()) {
+      absl::Status s = g.Drain(absl::Milliseconds(500));
+      if (s.ok()) break;
+      if (!absl::IsDeadlineExceeded(s)) {
+        std::fprintf(stderr, "gateway: %s\n", s.ToString().c_str());
+        break;
+      }
+      if (absl::Now() >= deadline) break;
+    }
+  }
+  progress_done.store(true);
+  if (progress.joinable()) progress.join();
+  const ingest::GatewayStats s = g.stats();
+  g.Stop(absl::Seconds(2));
+  std::fprintf(stderr, "gateway: confirmed %llu records; %llu still buffered in the disk buffer\n",
+               static_cast<unsigned long long>(s.confirmed),
+               static_cast<unsigned long long>(s.buffer_records));
+  if (http != nullptr) http->Stop();
+  return exit_code;
+}
+
+}  // namespace
+
+void AddGatewayCommand(CLI::App& app, int& exit_code) {
+  auto flags = std::make_shared<GatewayFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "gateway",
+      "Plant gateway: read csv / json-lines / simulated plants (and gRPC pushes), validate at the\n"
+      "edge, publish RecordBatches per enterprise to <prefix>.records through a store-and-forward\n"
+      "disk buffer (nothing is lost while Kafka is away; a restart resumes from the buffer).");
+  cmd->add_option("--config", flags->config, "YAML config file")->required();
+  cmd->add_option(
+      "--input", flags->input,
+      "csv:PATH | jsonl:PATH (PATH '-' = stdin) | sim:small | sim:bench | sim:FILE.yaml");
+  cmd->add_option("--listen-grpc", flags->listen_grpc,
+                  "serve the gRPC Ingest service on HOST:PORT (runs until SIGINT/SIGTERM)");
+  cmd->add_option("--brokers", flags->brokers, "Kafka bootstrap servers (overrides the config)");
+  cmd->add_option("--buffer-dir", flags->buffer_dir, "disk buffer directory (default: config)");
+  cmd->add_option("--buffer-max-bytes", flags->buffer_max_bytes,
+                  "disk buffer bound, e.g. 256MiB; when full the source is blocked");
+  cmd->add_option("--on-error", flags->on_error, "skip (default; report and go on) | stop")
+      ->check(CLI::IsMember({"skip", "stop"}));
+  cmd->add_option("--truth", flags->truth, "sim: write the injected faults (CSV) here");
+  cmd->add_option_function<uint64_t>(
+      "--seed", [flags](uint64_t s) { flags->seed = s, flags->seed_set = true; },
+      "sim: random seed");
+  cmd->add_option("--rate", flags->rate, "wall-clock records/s limit (0 = as the source allows)");
+  cmd->add_option("--duration", flags->duration, "sim: event-time span, e.g. 1h");
+  cmd->add_option("--count", flags->count, "sim: number of records");
+  cmd->add_option("--start", flags->start,
+                  "sim: event time of the first record (RFC 3339 or epoch ms); fixed starts make "
+                  "a run resumable after a restart");
+  cmd->add_option("--metrics", flags->metrics, "serve /metrics on HOST:PORT");
+  cmd->add_option("--drain-timeout", flags->drain_timeout,
+                  "at the end, wait this long for the broker to confirm (0 = until confirmed)");
+  cmd->callback([flags, &exit_code] { exit_code = RunGateway(*flags); });
+}
+
+}  // namespace cybersyn::cli

@@ -1,0 +1,284 @@
+#include "ingest/gateway.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/kafka_admin.h"
+#include "common/rocksdb_store.h"
+#include "common/status.h"
+#include "spdlog/spdlog.h"
+
+namespace cybersyn::ingest {
+
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
+  if (options.config == nullptr) return absl::InvalidArgumentError("gateway: no config");
+  std::unique_ptr<Gateway> g(new Gateway());
+  g->options_ = std::move(options);
+  const Config& config = *g->options_.config;
+  g->topic_ = config.kafka.Topic("records");
+
+  // Metrics.
+  g->registry_ = g->options_.registry != nullptr ? g->options_.registry
+                                                 : std::make_shared<prometheus::Registry>();
+  auto& reg = *g->registry_;
+  g->accepted_metric_ = &prometheus::BuildCounter()
+                             .Name("cybersyn_gateway_records_accepted_total")
+                             .Help("Records that passed validation and were buffered for Kafka")
+                             .Register(reg)
+                             .Add({});
+  g->rejected_family_ = &prometheus::BuildCounter()
+                             .Name("cybersyn_gateway_records_rejected_total")
+                             .Help("Records rejected at the edge, by reason")
+                             .Register(reg);
+  g->confirmed_metric_ = &prometheus::BuildCounter()
+                              .Name("cybersyn_gateway_records_confirmed_total")
+                              .Help("Records the broker acknowledged (acks=all)")
+                              .Register(reg)
+                              .Add({});
+  g->buffer_bytes_metric_ = &prometheus::BuildGauge()
+                                 .Name("cybersyn_gateway_buffer_bytes")
+                                 .Help("Bytes of unconfirmed batches in the disk buffer")
+                                 .Register(reg)
+                                 .Add({});
+  g->buffer_records_metric_ = &prometheus::BuildGauge()
+                                   .Name("cybersyn_gateway_buffer_records")
+                                   .Help("Unconfirmed records in the disk buffer")
+                                   .Register(reg)
+                                   .Add({});
+  g->connected_metric_ = &prometheus::BuildGauge()
+                              .Name("cybersyn_gateway_broker_connected")
+                              .Help("1 while the Kafka cluster answers, else 0")
+                              .Register(reg)
+                              .Add({});
+  g->latency_metric_ =
+      &prometheus::BuildHistogram()
+           .Name("cybersyn_gateway_delivery_latency_seconds")
+           .Help("From sealing a batch into the buffer to the broker's acknowledgement")
+           .Register(reg)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                            0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+                                                            300});
+
+  // Kafka: the embedded broker or the cluster.
+  KafkaClientOptions client{
+      g->options_.brokers.empty() ? config.kafka.bootstrap : g->options_.brokers,
+      config.kafka.properties};
+  std::function<absl::Status()> ensure;
+  const TopicSpec spec{g->topic_, config.kafka.partitions, config.kafka.replication_factor, {}};
+  if (g->options_.brokers.empty() && config.kafka.embedded()) {
+    absl::StatusOr<std::unique_ptr<EmbeddedBroker>> broker = EmbeddedBroker::Start();
+    if (!broker.ok()) return broker.status();
+    g->embedded_ = *std::move(broker);
+    client.bootstrap = g->embedded_->bootstrap();
+    spdlog::info("gateway: embedded Kafka broker at {}", client.bootstrap);
+    EmbeddedBroker* b = g->embedded_.get();
+    ensure = [b, spec] { return b->EnsureTopics({spec}); };
+  } else {
+    ensure = [client, spec] { return EnsureTopics(client, {spec}, absl::Seconds(2)); };
+  }
+  g->bootstrap_ = client.bootstrap;
+
+  // The disk buffer.
+  const std::string dir =
+      g->options_.buffer_dir.empty() ? config.gateway.buffer_dir : g->options_.buffer_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("gateway: cannot create buffer dir ", dir, ": ", ec.message()));
+  }
+  RocksDbOptions ro;
+  ro.path = dir;
+  ro.memory_limit_bytes = 64ull << 20;
+  absl::StatusOr<std::unique_ptr<RocksDbStore>> store = RocksDbStore::Open(ro);
+  if (!store.ok()) return Annotate(store.status(), absl::StrCat("gateway buffer ", dir));
+  g->store_ = *std::move(store);
+
+  g->validator_ = std::make_unique<RecordValidator>(config, g->options_.clock);
+
+  PublisherOptions po;
+  po.gateway_id = config.gateway.id;
+  po.topic = g->topic_;
+  po.client = client;
+  po.producer_overrides = g->options_.producer_overrides;
+  po.batch_max_records = config.gateway.batch.max_records;
+  po.batch_max_bytes = config.gateway.batch.max_bytes;
+  po.linger = config.gateway.batch.linger;
+  po.buffer_max_bytes = g->options_.buffer_max_bytes != 0 ? g->options_.buffer_max_bytes
+                                                          : config.gateway.buffer_max_bytes;
+  po.max_in_flight_bytes = g->options_.max_in_flight_bytes;
+  po.ensure_topic = std::move(ensure);
+  po.clock = g->options_.clock;
+  Gateway* self = g.get();
+  po.on_delivery = [self](const absl::Status& s, int records, absl::Duration latency) {
+    if (!s.ok()) return;
+    self->confirmed_metric_->Increment(records);
+    self->latency_metric_->Observe(absl::ToDoubleSeconds(latency));
+  };
+  absl::StatusOr<std::unique_ptr<Publisher>> publisher = Publisher::Create(po, g->store_.get());
+  if (!publisher.ok()) return publisher.status();
+  g->publisher_ = *std::move(publisher);
+  g->export_thread_ = std::thread([self] { self->ExportLoop(); });
+  return g;
+}
+
+Gateway::~Gateway() { Stop(absl::ZeroDuration()); }
+
+void Gateway::ExportLoop() {
+  uint64_t exported_accepted = 0;
+  while (!quit_.load()) {
+    const uint64_t a = accepted_.load();
+    accepted_metric_->Increment(static_cast<double>(a - exported_accepted));
+    exported_accepted = a;
+    if (publisher_ != nullptr) {
+      const PublisherStats s = publisher_->stats();
+      buffer_bytes_metric_->Set(static_cast<double>(s.buffer_bytes));
+      buffer_records_metric_->Set(static_cast<double>(s.buffer_records));
+      connected_metric_->Set(publisher_->connected() ? 1 : 0);
+    }
+    for (int i = 0; i < 5 && !quit_.load(); ++i) absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
+void Gateway::CountRejected(const std::string& reason) {
+  rejected_.fetch_add(1);
+  absl::MutexLock l(&reasons_mu_);
+  auto it = rejected_metrics_.find(reason);
+  if (it == rejected_metrics_.end()) {
+    it = rejected_metrics_.emplace(reason, &rejected_family_->Add({{"reason", reason}})).first;
+  }
+  it->second->Increment();
+}
+
+absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& options) {
+  RunSummary summary;
+  const std::string identity = source.Identity();
+  bool publishing;
+  {
+    absl::MutexLock l(&start_mu_);
+    publishing = publishing_;
+  }
+  // Resuming needs the seals to happen on this thread only, so not after Feed started.
+  if (!identity.empty() && !publishing) {
+    if (auto stored = publisher_->StoredPosition(); stored && stored->first == identity) {
+      absl::Status s = source.Seek(stored->second);
+      if (s.ok()) {
+        summary.resumed = true;
+        spdlog::info("gateway: resuming {} after position {}", identity, stored->second);
+      } else {
+        spdlog::warn("gateway: cannot resume {} ({}); reading from the start", identity,
+                     s.ToString());
+      }
+    }
+    publisher_->SetPositionProvider(identity, [&source] { return source.Position(); });
+  }
+  if (absl::Status s = StartPublishing(); !s.ok()) return s;
+
+  const absl::Time wall_start = absl::Now();
+  int64_t first_event = -1;
+  const double speedup = options.rate > 0 ? 0 : source.speedup();
+  v1::Record record;
+  RecordError err;
+  const Hierarchy::Node* enterprise = nullptr;
+  uint64_t n = 0;
+  while (true) {
+    if ((++n & 255) == 0) {
+      if (options.cancel != nullptr && options.cancel->load()) break;
+      if (absl::Status s = publisher_->MaybeLinger(); !s.ok()) return s;
+      // Pacing: by record rate, or event time at `speedup` x wall time.
+      absl::Duration ahead = absl::ZeroDuration();
+      if (options.rate > 0) {
+        ahead = absl::Seconds(static_cast<double>(summary.read) / options.rate) -
+                (absl::Now() - wall_start);
+      } else if (speedup > 0 && first_event >= 0) {
+        ahead = absl::Milliseconds(static_cast<double>(source.event_time_ms() - first_event) /
+                                   speedup) -
+                (absl::Now() - wall_start);
+      }
+      while (ahead > absl::Milliseconds(2)) {
+        const absl::Duration step = std::min(ahead, absl::Milliseconds(20));
+        absl::SleepFor(step);
+        ahead -= step;
+        if (absl::Status s = publisher_->MaybeLinger(); !s.ok()) return s;
+        if (options.cancel != nullptr && options.cancel->load()) break;
+      }
+    }
+    const RecordSource::Result r = source.Next(&record, &enterprise, &err);
+    if (r == RecordSource::Result::kEnd) break;
+    ++summary.read;
+    if (r == RecordSource::Result::kError) {
+      ++summary.rejected;
+      ++summary.rejected_by_reason[err.reason];
+      CountRejected(err.reason);
+      if (options.report) options.report(err);
+      if (options.on_error == OnError::kStop) {
+        summary.stopped_on_error = true;
+        break;
+      }
+      continue;
+    }
+    if (first_event < 0) first_event = record.event_time_ms();
+    if (absl::Status s = publisher_->Add(record, enterprise->path); !s.ok()) return s;
+    ++summary.accepted;
+    accepted_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (absl::Status s = publisher_->SealAll(); !s.ok()) return s;
+  return summary;
+}
+
+absl::Status Gateway::Feed(const v1::Record& record, RecordError* err) {
+  RecordError local;
+  RecordError* e = err != nullptr ? err : &local;
+  const Hierarchy::Node* enterprise = validator_->Validate(record, e);
+  if (enterprise == nullptr) {
+    CountRejected(e->reason);
+    return absl::InvalidArgumentError(absl::StrCat(e->field, ": ", e->problem));
+  }
+  if (absl::Status s = StartPublishing(); !s.ok()) return s;
+  if (absl::Status s = publisher_->Add(record, enterprise->path); !s.ok()) return s;
+  accepted_.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status Gateway::StartPublishing() {
+  absl::MutexLock l(&start_mu_);
+  if (publishing_) return absl::OkStatus();
+  if (absl::Status s = publisher_->Start(); !s.ok()) return s;
+  publishing_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Gateway::Drain(absl::Duration timeout) {
+  if (absl::Status s = StartPublishing(); !s.ok()) return s;
+  if (absl::Status s = publisher_->SealAll(); !s.ok()) return s;
+  return publisher_->WaitConfirmed(timeout);
+}
+
+void Gateway::Stop(absl::Duration grace) {
+  if (stopped_) return;
+  stopped_ = true;
+  if (publisher_ != nullptr) publisher_->Stop(grace);
+  quit_.store(true);
+  if (export_thread_.joinable()) export_thread_.join();
+  publisher_.reset();
+  store_.reset();
+  embedded_.reset();
+}
+
+GatewayStats Gateway::stats() const {
+  GatewayStats g;
+  g.accepted = accepted_.load();
+  g.rejected = rejected_.load();
+  if (publisher_ != nullptr) {
+    const PublisherStats s = publisher_->stats();
+    g.confirmed = s.records_confirmed;
+    g.buffer_bytes = s.buffer_bytes;
+    g.buffer_records = s.buffer_records + s.open_records;
+    g.next_sequence = s.next_sequence;
+    g.connected = publisher_->connected();
+  }
+  return g;
+}
+
+}  // namespace cybersyn::ingest

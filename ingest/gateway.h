@@ -1,0 +1,147 @@
+// Gateway: the plant edge as a library (what `cybersyn gateway` and `cybersyn demo` run).
+// Validates records from sources (files, stdin, the simulator, gRPC pushes via Feed), publishes
+// them through the store-and-forward Publisher to <prefix>.records, and exports metrics:
+//   cybersyn_gateway_records_accepted_total, cybersyn_gateway_records_rejected_total{reason},
+//   cybersyn_gateway_records_confirmed_total, cybersyn_gateway_buffer_bytes,
+//   cybersyn_gateway_buffer_records, cybersyn_gateway_delivery_latency_seconds (histogram),
+//   cybersyn_gateway_broker_connected (1/0).
+// With kafka.bootstrap "embedded" and no brokers override it starts an EmbeddedBroker in-process.
+//
+// Thread-safety: Feed may be called from many threads; Run from one thread at a time (and not
+// concurrently with Feed if the source should resume after a restart); Stop from the owner.
+#ifndef CYBERSYN_INGEST_GATEWAY_H_
+#define CYBERSYN_INGEST_GATEWAY_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/embedded_broker.h"
+#include "common/kv_store.h"
+#include "ingest/publisher.h"
+#include "ingest/record_source.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace cybersyn::ingest {
+
+struct GatewayOptions {
+  std::shared_ptr<const Config> config;  // required
+  std::string brokers;                   // overrides config kafka.bootstrap when non-empty
+  std::string buffer_dir;                // overrides gateway.buffer_dir when non-empty
+  uint64_t buffer_max_bytes = 0;         // 0: gateway.buffer_max_bytes
+  uint64_t max_in_flight_bytes = uint64_t{64} << 20;
+  std::map<std::string, std::string> producer_overrides;
+  const Clock* clock = Clock::Real();
+  std::shared_ptr<prometheus::Registry> registry;  // null: the gateway makes its own
+};
+
+enum class OnError { kSkip, kStop };
+
+struct RunOptions {
+  OnError on_error = OnError::kSkip;
+  double rate = 0;  // wall-clock records/s; 0 = as the source allows (speedup, or unpaced)
+  // Called for every rejected record (e.g. to print it); may be empty.
+  std::function<void(const RecordError&)> report;
+  // Set to stop Run early (e.g. by a signal handler thread).
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct RunSummary {
+  uint64_t read = 0;  // records and rejected lines
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  std::map<std::string, uint64_t> rejected_by_reason;
+  bool stopped_on_error = false;
+  bool resumed = false;  // continued after a stored position
+};
+
+struct GatewayStats {
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  uint64_t confirmed = 0;
+  uint64_t buffer_bytes = 0;
+  uint64_t buffer_records = 0;
+  uint64_t next_sequence = 0;
+  bool connected = false;
+};
+
+class Gateway {
+ public:
+  // Opens the buffer, creates the producer and starts resending what the buffer holds.
+  static absl::StatusOr<std::unique_ptr<Gateway>> Start(GatewayOptions options);
+  ~Gateway();  // Stop()
+
+  // Runs `source` to its end (or the first error with kStop, or cancel): validated records are
+  // published, rejected ones reported and counted. A resumable source continues after the
+  // position stored by an earlier run with the same identity. Does not wait for confirmation.
+  // Errors: failures to write the buffer (the source is not read further).
+  absl::StatusOr<RunSummary> Run(RecordSource& source, const RunOptions& options);
+
+  // Validates and publishes one record (gRPC). INVALID_ARGUMENT "<field>: <problem>" when it is
+  // rejected (and `err`, if given, filled). May block on a full buffer.
+  absl::Status Feed(const v1::Record& record, RecordError* err = nullptr);
+
+  // Starts producing (resending the buffer first) without a source, e.g. for gRPC-only
+  // gateways. Run and Feed call it themselves. Idempotent.
+  absl::Status StartPublishing();
+  // Seals open batches and waits until every buffered record is confirmed.
+  absl::Status Drain(absl::Duration timeout);
+  // Stops publishing; what is unconfirmed stays in the disk buffer for the next start.
+  void Stop(absl::Duration grace = absl::Seconds(5));
+
+  GatewayStats stats() const;
+  const RecordValidator& validator() const { return *validator_; }
+  const Config& config() const { return *options_.config; }
+  const std::string& bootstrap() const { return bootstrap_; }
+  const std::string& topic() const { return topic_; }
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+ private:
+  Gateway() = default;
+  void CountRejected(const std::string& reason);
+  void ExportLoop();
+
+  GatewayOptions options_;
+  std::string bootstrap_;
+  std::string topic_;
+  std::unique_ptr<EmbeddedBroker> embedded_;
+  std::unique_ptr<KvStore> store_;
+  std::unique_ptr<RecordValidator> validator_;
+  std::unique_ptr<Publisher> publisher_;
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Counter* accepted_metric_ = nullptr;
+  prometheus::Counter* confirmed_metric_ = nullptr;
+  prometheus::Family<prometheus::Counter>* rejected_family_ = nullptr;
+  prometheus::Gauge* buffer_bytes_metric_ = nullptr;
+  prometheus::Gauge* buffer_records_metric_ = nullptr;
+  prometheus::Gauge* connected_metric_ = nullptr;
+  prometheus::Histogram* latency_metric_ = nullptr;
+
+  std::atomic<uint64_t> accepted_{0};
+  std::atomic<uint64_t> rejected_{0};
+  mutable absl::Mutex reasons_mu_;
+  std::map<std::string, prometheus::Counter*> rejected_metrics_ ABSL_GUARDED_BY(reasons_mu_);
+  absl::Mutex start_mu_;
+  bool publishing_ ABSL_GUARDED_BY(start_mu_) = false;
+  std::atomic<bool> quit_{false};
+  std::thread export_thread_;
+  bool stopped_ = false;
+};
+
+}  // namespace cybersyn::ingest
+
+#endif  // CYBERSYN_INGEST_GATEWAY_H_

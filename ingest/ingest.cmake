@@ -1,0 +1,14 @@
+# Ingest: the plant simulator, input parsers, the store-and-forward publisher and the gateway.
+cybersyn_cc_library(NAME ingest_sim SRCS event_time.cc simulator.cc
+  DEPS cybersyn::config cybersyn::proto yaml-cpp absl::strings absl::str_format absl::time
+       absl::status absl::statusor)
+cybersyn_cc_test(NAME simulator_test SRCS simulator_test.cc DEPS cybersyn::ingest_sim)
+cybersyn_cc_library(NAME ingest
+  SRCS record_source.cc publisher.cc gateway.cc ingest_service.cc
+  DEPS cybersyn::ingest_sim cybersyn::kafka cybersyn::store cybersyn::clock cybersyn::status
+       cybersyn::observability nlohmann_json::nlohmann_json prometheus-cpp::core spdlog::spdlog
+       absl::synchronization absl::flat_hash_map)
+set_property(GLOBAL APPEND PROPERTY CYBERSYN_CLI_DEPS cybersyn::ingest)
+cybersyn_cc_test(NAME record_source_test SRCS record_source_test.cc DEPS cybersyn::ingest)
+cybersyn_cc_test(NAME gateway_test SRCS gateway_test.cc DEPS cybersyn::ingest
+  LABELS unit embedded TIMEOUT 120)

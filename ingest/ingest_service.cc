@@ -1,0 +1,71 @@
+#include "ingest/ingest_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/http_server.h"
+
+namespace cybersyn::ingest {
+
+grpc::Status IngestService::Publish(grpc::ServerContext* context,
+                                    grpc::ServerReader<v1::RecordBatch>* reader,
+                                    v1::PublishSummary* summary) {
+  v1::RecordBatch batch;
+  uint32_t batch_index = 0;
+  std::string first;
+  while (reader->Read(&batch)) {
+    for (int i = 0; i < batch.records_size(); ++i) {
+      v1::Record& r = *batch.mutable_records(i);
+      // Identity is the gateway's business: whatever the device sent is replaced.
+      r.clear_gateway_id();
+      r.clear_sequence();
+      RecordError err;
+      absl::Status s = gateway_->Feed(r, &err);
+      if (s.ok()) {
+        summary->set_accepted(summary->accepted() + 1);
+        continue;
+      }
+      if (!absl::IsInvalidArgument(s)) {
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(s.message()));
+      }
+      summary->set_rejected(summary->rejected() + 1);
+      if (summary->errors_size() < kMaxErrors) {
+        v1::RecordError* e = summary->add_errors();
+        e->set_batch(batch_index);
+        e->set_index(static_cast<uint32_t>(i));
+        e->set_field(err.field);
+        e->set_problem(err.problem);
+      }
+      if (summary->rejected() <= 3) {
+        absl::StrAppend(&first, first.empty() ? "" : "; ", "batch ", batch_index, " record ", i,
+                        ": ", err.field, ": ", err.problem);
+      }
+    }
+    ++batch_index;
+  }
+  if (summary->rejected() > 0) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat(summary->rejected(), " of ", summary->accepted() + summary->rejected(),
+                     " records rejected (the others were accepted): ", first),
+        summary->SerializeAsString());
+  }
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<std::unique_ptr<grpc::Server>> StartIngestServer(IngestService* service,
+                                                                const std::string& address,
+                                                                std::string* bound) {
+  auto hp = SplitHostPort(address);
+  if (!hp.ok()) return hp.status();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", address));
+  }
+  *bound = absl::StrCat(hp->first, ":", port);
+  return server;
+}
+
+}  // namespace cybersyn::ingest

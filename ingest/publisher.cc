@@ -1,0 +1,507 @@
+#include "ingest/publisher.h"
+
+#include <algorithm>
+#include <cstring>
+#include <tuple>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "spdlog/spdlog.h"
+
+namespace cybersyn::ingest {
+namespace {
+
+constexpr absl::string_view kBatchPrefix = "b/";
+constexpr absl::string_view kNextSeqKey = "m/next_seq";
+constexpr absl::string_view kSourceKey = "m/source";
+// Broker default message.max.bytes is 1,048,588 and librdkafka's 1,000,000; stay under both
+// with room for the key and the record overhead.
+constexpr uint64_t kMaxBatchBytes = 996'000;
+
+std::string BatchKey(uint64_t id) {
+  std::string k(kBatchPrefix);
+  for (int i = 7; i >= 0; --i) k.push_back(static_cast<char>((id >> (8 * i)) & 0xff));
+  return k;
+}
+
+uint64_t BatchId(absl::string_view key) {
+  uint64_t id = 0;
+  for (size_t i = kBatchPrefix.size(); i < key.size(); ++i) {
+    id = (id << 8) | static_cast<unsigned char>(key[i]);
+  }
+  return id;
+}
+
+inline size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+inline void PutVarint(std::string* s, uint64_t v) {
+  char buf[10];
+  int n = 0;
+  while (v >= 0x80) {
+    buf[n++] = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  buf[n++] = static_cast<char>(v);
+  s->append(buf, n);
+}
+
+inline void PutString(std::string* s, char tag, absl::string_view v) {
+  s->push_back(tag);
+  PutVarint(s, v.size());
+  s->append(v.data(), v.size());
+}
+
+inline size_t StringFieldSize(size_t len) { return 1 + VarintSize(len) + len; }
+
+uint64_t DoubleBits(double d) {
+  uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  return bits;
+}
+
+// The encoded size of `r` as a Record message (without the enclosing tag and length).
+size_t RecordSize(const v1::Record& r, uint64_t seq) {
+  size_t n = 0;
+  if (!r.node().empty()) n += StringFieldSize(r.node().size());
+  if (!r.indicator().empty()) n += StringFieldSize(r.indicator().size());
+  if (DoubleBits(r.value()) != 0) n += 9;
+  if (r.event_time_ms() != 0) n += 1 + VarintSize(static_cast<uint64_t>(r.event_time_ms()));
+  if (seq != 0) n += 1 + VarintSize(seq);
+  for (const auto& [k, v] : r.labels()) {
+    const size_t entry = StringFieldSize(k.size()) + StringFieldSize(v.size());
+    n += StringFieldSize(entry);
+  }
+  return n;
+}
+
+// Appends `r` with `seq` as RecordBatch field 3 (hand-rolled: the hot path of the gateway).
+void AppendRecord(std::string* s, const v1::Record& r, uint64_t seq, size_t size) {
+  s->push_back(0x1A);
+  PutVarint(s, size);
+  if (!r.node().empty()) PutString(s, 0x0A, r.node());
+  if (!r.indicator().empty()) PutString(s, 0x12, r.indicator());
+  if (const uint64_t bits = DoubleBits(r.value()); bits != 0) {
+    s->push_back(0x19);
+    char buf[8];
+    for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>((bits >> (8 * i)) & 0xff);
+    s->append(buf, 8);
+  }
+  if (r.event_time_ms() != 0) {
+    s->push_back(0x20);
+    PutVarint(s, static_cast<uint64_t>(r.event_time_ms()));
+  }
+  if (seq != 0) {
+    s->push_back(0x30);
+    PutVarint(s, seq);
+  }
+  for (const auto& [k, v] : r.labels()) {
+    s->push_back(0x3A);
+    PutVarint(s, StringFieldSize(k.size()) + StringFieldSize(v.size()));
+    PutString(s, 0x0A, k);
+    PutString(s, 0x12, v);
+  }
+}
+
+// Buffer values: "<enterprise>\n<records>\n<RecordBatch bytes>".
+struct StoredBatch {
+  absl::string_view enterprise;
+  int records = 0;
+  absl::string_view bytes;
+};
+
+bool ParseStored(absl::string_view value, StoredBatch* out) {
+  const size_t a = value.find('\n');
+  if (a == absl::string_view::npos) return false;
+  const size_t b = value.find('\n', a + 1);
+  if (b == absl::string_view::npos) return false;
+  out->enterprise = value.substr(0, a);
+  out->bytes = value.substr(b + 1);
+  return absl::SimpleAtoi(value.substr(a + 1, b - a - 1), &out->records);
+}
+
+}  // namespace
+
+std::string EncodeRecordForTest(const v1::Record& record, uint64_t sequence) {
+  std::string s;
+  AppendRecord(&s, record, sequence, RecordSize(record, sequence));
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(PublisherOptions options,
+                                                             KvStore* store) {
+  std::unique_ptr<Publisher> p(new Publisher());
+  options.batch_max_bytes = std::min(options.batch_max_bytes, kMaxBatchBytes);
+  options.batch_max_records = std::max(1, options.batch_max_records);
+  p->options_ = std::move(options);
+  p->store_ = store;
+  absl::MutexLock l(&p->mu_);
+  absl::Status bad;
+  absl::Status s = store->Scan(kBatchPrefix, [&](absl::string_view key, absl::string_view value) {
+    StoredBatch b;
+    if (!ParseStored(value, &b)) {
+      bad = absl::DataLossError(absl::StrCat("buffer entry ", BatchId(key), " is corrupt"));
+      return false;
+    }
+    p->pending_.push_back({BatchId(key), value.size(), b.records});
+    p->buffer_bytes_ += value.size();
+    p->buffer_records_ += b.records;
+    ++p->buffer_batches_;
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return bad;
+  if (absl::StatusOr<std::string> v = store->Get(kNextSeqKey); v.ok()) {
+    if (!absl::SimpleAtoi(*v, &p->next_seq_)) {
+      return absl::DataLossError(absl::StrCat("buffer: bad next sequence \"", *v, "\""));
+    }
+  } else if (!absl::IsNotFound(v.status())) {
+    return v.status();
+  }
+  if (absl::StatusOr<std::string> v = store->Get(kSourceKey); v.ok()) {
+    const size_t nl = v->find('\n');
+    if (nl != std::string::npos) {
+      p->stored_position_.emplace(v->substr(0, nl), v->substr(nl + 1));
+    }
+  }
+  if (!p->pending_.empty()) {
+    spdlog::info("gateway buffer: {} batches ({} records, {} bytes) to resend, next sequence {}",
+                 p->buffer_batches_, p->buffer_records_, p->buffer_bytes_, p->next_seq_);
+  }
+  return p;
+}
+
+Publisher::~Publisher() { Stop(absl::ZeroDuration()); }
+
+std::optional<std::pair<std::string, std::string>> Publisher::StoredPosition() const {
+  return stored_position_;
+}
+
+void Publisher::SetPositionProvider(std::string identity, std::function<std::string()> position) {
+  identity_ = std::move(identity);
+  position_ = std::move(position);
+}
+
+absl::Status Publisher::Start() {
+  ProducerOptions po;
+  po.client = options_.client;
+  po.idempotent = true;
+  po.overrides = {
+      {"message.timeout.ms", "0"},  // never give up locally: an outage only delays
+      {"linger.ms", "5"},
+      {"queue.buffering.max.kbytes",
+       absl::StrCat(std::max<uint64_t>(options_.max_in_flight_bytes * 2 / 1024, 65536))},
+      {"queue.buffering.max.messages", "1000000"},
+      {"message.max.bytes", "1000000"},
+  };
+  for (const auto& [k, v] : options_.producer_overrides) po.overrides[k] = v;
+  po.on_delivery = [this](const DeliveryReport& r) { OnReport(r); };
+  absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(po);
+  if (!producer.ok()) return producer.status();
+  producer_ = *std::move(producer);
+  {
+    absl::MutexLock l(&mu_);
+    started_ = true;
+    topic_ready_ = !options_.ensure_topic;
+    RefillLocked();
+  }
+  delivery_thread_ = std::thread([this] { DeliveryLoop(); });
+  monitor_thread_ = std::thread([this] { MonitorLoop(); });
+  return absl::OkStatus();
+}
+
+void Publisher::OnReport(const DeliveryReport& report) {
+  absl::MutexLock l(&dr_mu_);
+  reports_.emplace_back(reinterpret_cast<uint64_t>(report.opaque), report.status);
+}
+
+absl::Status Publisher::Add(const v1::Record& record, absl::string_view enterprise) {
+  absl::MutexLock l(&mu_);
+  if (stopping_) return absl::CancelledError("publisher stopped");
+  const uint64_t seq = next_seq_;
+  const size_t size = RecordSize(record, seq);
+  const size_t framed = 1 + VarintSize(size) + size;
+  auto it = open_index_.find(enterprise);
+  if (it != open_index_.end() &&
+      open_[it->second].bytes.size() + framed + 12 > options_.batch_max_bytes) {
+    if (absl::Status s = SealLocked(); !s.ok()) return s;
+    it = open_index_.end();
+  }
+  if (stopping_) return absl::CancelledError("publisher stopped");
+  if (it == open_index_.end()) {
+    if (open_.empty()) oldest_open_ = options_.clock->Now();
+    OpenBatch b;
+    b.enterprise = std::string(enterprise);
+    b.first_seq = seq;
+    b.bytes.reserve(std::min<uint64_t>(
+        options_.batch_max_bytes, static_cast<uint64_t>(options_.batch_max_records) * 64 + 64));
+    PutString(&b.bytes, 0x0A, enterprise);
+    PutString(&b.bytes, 0x12, options_.gateway_id);
+    open_.push_back(std::move(b));
+    it = open_index_.emplace(open_.back().enterprise, open_.size() - 1).first;
+  }
+  OpenBatch& b = open_[it->second];
+  AppendRecord(&b.bytes, record, seq, size);
+  ++b.records;
+  ++next_seq_;
+  ++records_added_;
+  ++open_records_;
+  if (b.records >= options_.batch_max_records) return SealLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Publisher::SealAll() {
+  absl::MutexLock l(&mu_);
+  return SealLocked();
+}
+
+absl::Status Publisher::MaybeLinger() {
+  absl::MutexLock l(&mu_);
+  if (open_.empty() || options_.clock->Now() - oldest_open_ < options_.linger) {
+    return absl::OkStatus();
+  }
+  return SealLocked();
+}
+
+absl::Status Publisher::SealLocked(bool block) {
+  // Backpressure: wait for room (an empty buffer always takes one seal, however large). Other
+  // threads may add or seal while this one waits, so the size is recomputed after each wait.
+  while (true) {
+    if (open_.empty()) return absl::OkStatus();
+    uint64_t total = 0;
+    for (const OpenBatch& b : open_) total += b.bytes.size() + b.enterprise.size() + 24;
+    if (stopping_ || draining_ || buffer_bytes_ == 0 ||
+        buffer_bytes_ + total <= options_.buffer_max_bytes) {
+      break;
+    }
+    if (!block) return absl::OkStatus();
+    room_cv_.Wait(&mu_);
+  }
+  const int64_t produced_at = options_.clock->NowMillis();
+  WriteBatch wb;
+  std::vector<std::string> values;
+  values.reserve(open_.size());
+  for (OpenBatch& b : open_) {
+    b.bytes.push_back(0x20);
+    PutVarint(&b.bytes, static_cast<uint64_t>(produced_at));
+    std::string v;
+    v.reserve(b.enterprise.size() + b.bytes.size() + 16);
+    absl::StrAppend(&v, b.enterprise, "\n", b.records, "\n");
+    v.append(b.bytes);
+    wb.Put(BatchKey(b.first_seq), v);
+    values.push_back(std::move(v));
+  }
+  wb.Put(kNextSeqKey, absl::StrCat(next_seq_));
+  if (position_) wb.Put(kSourceKey, absl::StrCat(identity_, "\n", position_()));
+  if (absl::Status s = store_->Write(wb); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("writing the gateway buffer: ", s.message()));
+  }
+  const absl::Time now = options_.clock->Now();
+  for (size_t i = 0; i < open_.size(); ++i) {
+    OpenBatch& b = open_[i];
+    buffer_bytes_ += values[i].size();
+    buffer_records_ += b.records;
+    ++buffer_batches_;
+    bool produced = false;
+    if (started_ && topic_ready_ && pending_.empty() &&
+        in_flight_bytes_ < options_.max_in_flight_bytes && now >= retry_failed_after_) {
+      produced = ProduceLocked(b.first_seq, b.enterprise, values[i], b.records, now);
+    }
+    if (!produced) pending_.push_back({b.first_seq, values[i].size(), b.records});
+  }
+  open_.clear();
+  open_index_.clear();
+  open_records_ = 0;
+  return absl::OkStatus();
+}
+
+bool Publisher::ProduceLocked(uint64_t id, const std::string& key, const std::string& value,
+                              int records, absl::Time sealed_at) {
+  StoredBatch b;
+  if (!ParseStored(value, &b)) return false;
+  absl::Status s = producer_->Produce(options_.topic, -1, key, b.bytes, {},
+                                      reinterpret_cast<void*>(id), absl::Milliseconds(100));
+  if (!s.ok()) {
+    if (!absl::IsResourceExhausted(s)) spdlog::warn("gateway: {}", s.ToString());
+    return false;
+  }
+  in_flight_[id] = InFlight{value.size(), records, sealed_at};
+  in_flight_bytes_ += value.size();
+  return true;
+}
+
+void Publisher::RefillLocked() {
+  if (!started_ || !topic_ready_ || stopping_) return;
+  const absl::Time now = options_.clock->Now();
+  if (now < retry_failed_after_) return;
+  while (!pending_.empty() && in_flight_bytes_ < options_.max_in_flight_bytes) {
+    const Pending p = pending_.front();
+    absl::StatusOr<std::string> v = store_->Get(BatchKey(p.id));
+    if (!v.ok()) {
+      spdlog::error("gateway buffer: reading batch {}: {}", p.id, v.status().ToString());
+      return;
+    }
+    StoredBatch b;
+    if (!ParseStored(*v, &b)) return;
+    if (!ProduceLocked(p.id, std::string(b.enterprise), *v, p.records, now)) return;
+    pending_.pop_front();
+  }
+}
+
+void Publisher::DeliveryLoop() {
+  absl::Time next_ensure = absl::InfinitePast();
+  std::vector<std::pair<uint64_t, absl::Status>> reports;
+  while (!quit_.load()) {
+    bool ready;
+    {
+      absl::MutexLock l(&mu_);
+      ready = topic_ready_;
+    }
+    if (!ready && absl::Now() >= next_ensure) {
+      absl::Status s = options_.ensure_topic();
+      if (s.ok()) {
+        absl::MutexLock l(&mu_);
+        topic_ready_ = true;
+        RefillLocked();
+      } else {
+        spdlog::warn("gateway: cannot create topic {} yet (retrying): {}", options_.topic,
+                     s.ToString());
+        next_ensure = absl::Now() + absl::Seconds(3);
+      }
+    }
+    producer_->Poll(absl::Milliseconds(20));
+    reports.clear();
+    {
+      absl::MutexLock l(&dr_mu_);
+      reports.swap(reports_);
+    }
+    if (!reports.empty()) {
+      WriteBatch deletes;
+      for (const auto& [id, status] : reports) {
+        if (status.ok()) deletes.Delete(BatchKey(id));
+      }
+      absl::Status ws = deletes.empty() ? absl::OkStatus() : store_->Write(deletes);
+      if (!ws.ok()) spdlog::error("gateway buffer: deleting confirmed batches: {}", ws.ToString());
+      std::vector<std::tuple<absl::Status, int, absl::Duration>> notes;
+      {
+        absl::MutexLock l(&mu_);
+        const absl::Time now = options_.clock->Now();
+        std::vector<Pending> failed;
+        for (const auto& [id, status] : reports) {
+          auto it = in_flight_.find(id);
+          if (it == in_flight_.end()) continue;
+          const InFlight f = it->second;
+          in_flight_.erase(it);
+          in_flight_bytes_ -= f.bytes;
+          notes.emplace_back(status, f.records, now - f.sealed_at);
+          if (status.ok() && ws.ok()) {
+            buffer_bytes_ -= f.bytes;
+            buffer_records_ -= f.records;
+            --buffer_batches_;
+            records_confirmed_ += f.records;
+            ++batches_confirmed_;
+          } else if (status.ok()) {
+            // Delivered but still in the buffer: it will be resent on restart (harmless).
+            records_confirmed_ += f.records;
+          } else {
+            ++delivery_errors_;
+            failed.push_back({id, f.bytes, f.records});
+          }
+        }
+        if (!failed.empty()) {
+          spdlog::warn("gateway: {} batches failed delivery ({}); retrying in 1s", failed.size(),
+                       reports.front().second.ToString());
+          std::sort(failed.begin(), failed.end(),
+                    [](const Pending& a, const Pending& b) { return a.id > b.id; });
+          for (const Pending& p : failed) pending_.push_front(p);
+          retry_failed_after_ = now + absl::Seconds(1);
+        }
+        room_cv_.SignalAll();
+      }
+      if (options_.on_delivery) {
+        for (const auto& [s, n, lat] : notes) options_.on_delivery(s, n, lat);
+      }
+    }
+    absl::MutexLock l(&mu_);
+    RefillLocked();
+    if (!position_ && !open_.empty() && options_.clock->Now() - oldest_open_ >= options_.linger) {
+      // Never block here: this thread is the one that frees room in the buffer.
+      if (absl::Status s = SealLocked(/*block=*/false); !s.ok()) {
+        spdlog::error("gateway: {}", s.ToString());
+      }
+    }
+  }
+}
+
+void Publisher::MonitorLoop() {
+  while (!quit_.load()) {
+    RdKafka::Metadata* md = nullptr;
+    const RdKafka::ErrorCode err = producer_->raw()->metadata(false, nullptr, &md, 1500);
+    connected_.store(err == RdKafka::ERR_NO_ERROR);
+    delete md;
+    for (int i = 0; i < 20 && !quit_.load(); ++i) absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
+absl::Status Publisher::WaitConfirmed(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::MutexLock l(&mu_);
+  while (buffer_batches_ > 0 || !open_.empty()) {
+    if (room_cv_.WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(buffer_batches_, " batches (", buffer_records_,
+                       " records) still unconfirmed after ", absl::FormatDuration(timeout)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Publisher::Stop(absl::Duration grace) {
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_) return;
+    draining_ = true;
+    if (absl::Status s = SealLocked(); !s.ok()) spdlog::error("gateway: {}", s.ToString());
+  }
+  if (grace > absl::ZeroDuration() && producer_ != nullptr) (void)WaitConfirmed(grace);
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+    room_cv_.SignalAll();
+  }
+  quit_.store(true);
+  if (delivery_thread_.joinable()) delivery_thread_.join();
+  if (monitor_thread_.joinable()) monitor_thread_.join();
+  if (producer_ != nullptr) {
+    // What is not confirmed stays in the buffer for the next run; do not wait for it here.
+    producer_->raw()->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    producer_->Poll(absl::ZeroDuration());
+    producer_.reset();
+  }
+}
+
+PublisherStats Publisher::stats() const {
+  absl::MutexLock l(&mu_);
+  PublisherStats s;
+  s.records_added = records_added_;
+  s.records_confirmed = records_confirmed_;
+  s.batches_confirmed = batches_confirmed_;
+  s.delivery_errors = delivery_errors_;
+  s.buffer_bytes = buffer_bytes_;
+  s.buffer_batches = buffer_batches_;
+  s.buffer_records = buffer_records_;
+  s.open_records = open_records_;
+  s.next_sequence = next_seq_;
+  s.topic_ready = topic_ready_;
+  return s;
+}
+
+}  // namespace cybersyn::ingest

@@ -1,0 +1,198 @@
+// Publisher: batches validated records per enterprise into RecordBatch messages keyed by the
+// enterprise path and publishes them with an idempotent producer (acks=all), through a
+// store-and-forward disk buffer.
+//
+// Every sealed batch is written to the buffer (a KvStore, RocksDB in production) BEFORE it is
+// produced, together with the next sequence number and the source position, in one atomic write;
+// it is deleted only after the broker confirmed it. So a kill -9 or a broker outage loses
+// nothing: on restart every batch still in the buffer is produced again, in sequence order (the
+// aggregator deduplicates on (gateway id, sequence), so resending a batch that did arrive is
+// harmless), and the source resumes after the stored position.
+//
+// Sequence numbers are assigned per record when it is added, strictly increasing per gateway, and
+// persisted with the batches. All open batches are sealed together (when one reaches
+// max_records / max_bytes, or the oldest is `linger` old) so that the stored source position is
+// exact: everything before it is in the buffer, nothing after it is.
+//
+// Memory stays bounded: at most `max_in_flight_bytes` of batches are handed to librdkafka; the
+// rest waits on disk and is read back in order as deliveries free room. When the buffer holds
+// `buffer_max_bytes`, Add blocks (backpressure on the source); nothing is dropped.
+//
+// Per-enterprise order is kept: batches are produced in sequence order, librdkafka's idempotent
+// producer keeps order per partition across retries, and messages never time out locally
+// (message.timeout.ms=0), so an outage only delays them.
+//
+// Thread-safety: Add/SealAll/MaybeLinger/Stop may be called from any thread (serialised by a
+// mutex). A background thread serves delivery reports and refills from disk.
+#ifndef CYBERSYN_INGEST_PUBLISHER_H_
+#define CYBERSYN_INGEST_PUBLISHER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/kafka_admin.h"
+#include "common/kafka_producer.h"
+#include "common/kv_store.h"
+#include "cybersyn/v1/record.pb.h"
+
+namespace cybersyn::ingest {
+
+struct PublisherOptions {
+  std::string gateway_id;
+  std::string topic;  // <prefix>.records
+  KafkaClientOptions client;
+  std::map<std::string, std::string> producer_overrides;  // win over the defaults below
+  int batch_max_records = 1000;
+  uint64_t batch_max_bytes = 1 << 20;  // capped at 996,000 (broker default message.max.bytes)
+  absl::Duration linger = absl::Milliseconds(50);
+  uint64_t buffer_max_bytes = uint64_t{1} << 30;
+  uint64_t max_in_flight_bytes = uint64_t{64} << 20;
+  // Creates the topic before the first produce; retried every few seconds while it fails
+  // (batches stay buffered meanwhile). Empty: the topic is assumed to exist.
+  std::function<absl::Status()> ensure_topic;
+  const Clock* clock = Clock::Real();
+  // Called after every delivery report (success or not), on the delivery thread.
+  std::function<void(const absl::Status&, int records, absl::Duration latency)> on_delivery;
+};
+
+struct PublisherStats {
+  uint64_t records_added = 0;
+  uint64_t records_confirmed = 0;
+  uint64_t batches_confirmed = 0;
+  uint64_t delivery_errors = 0;
+  uint64_t buffer_bytes = 0;  // bytes of batches in the disk buffer (unconfirmed)
+  uint64_t buffer_batches = 0;
+  uint64_t buffer_records = 0;  // unconfirmed records in the buffer
+  uint64_t open_records = 0;    // added, not sealed yet
+  uint64_t next_sequence = 0;
+  bool topic_ready = false;
+};
+
+class Publisher {
+ public:
+  // `store` must outlive the publisher. Reads the buffer (pending batches, next sequence, stored
+  // source position) but produces nothing until Start.
+  static absl::StatusOr<std::unique_ptr<Publisher>> Create(PublisherOptions options,
+                                                           KvStore* store);
+  ~Publisher();  // Stop()
+
+  // The source identity and position stored by the last seal of an earlier run, if any.
+  std::optional<std::pair<std::string, std::string>> StoredPosition() const;
+  // Makes seals store `identity` and the position `position()` returns (called on the thread
+  // that calls Add, at seal time). REQUIRES: before Start; then only that thread may call
+  // Add/SealAll/MaybeLinger, and the background thread does not seal on linger.
+  void SetPositionProvider(std::string identity, std::function<std::string()> position);
+
+  // Creates the producer and starts producing the buffered batches, then new ones.
+  absl::Status Start();
+
+  // Adds one validated record of `enterprise` (the Kafka key). Assigns its sequence number. May
+  // seal, and then block while the buffer is full. CANCELLED if Stop() was called meanwhile;
+  // other errors are failures to write the buffer.
+  absl::Status Add(const v1::Record& record, absl::string_view enterprise);
+  // Seals every open batch into the buffer (and hands it to the producer).
+  absl::Status SealAll();
+  // Seals if the oldest open batch is `linger` old.
+  absl::Status MaybeLinger();
+  // Waits until every sealed batch is confirmed (the buffer is empty) or `timeout` passed
+  // (DEADLINE_EXCEEDED saying how much is left).
+  absl::Status WaitConfirmed(absl::Duration timeout);
+  // Seals, stops producing and the background thread; unconfirmed batches stay in the buffer.
+  // Waits up to `grace` for outstanding deliveries first.
+  void Stop(absl::Duration grace = absl::Seconds(5));
+
+  PublisherStats stats() const;
+  // True while the broker answers metadata requests (checked every 2 s).
+  bool connected() const { return connected_.load(); }
+
+ private:
+  struct OpenBatch {
+    std::string enterprise;
+    std::string bytes;  // encoded RecordBatch so far (fields 1, 2 and every record)
+    int records = 0;
+    uint64_t first_seq = 0;
+  };
+  struct Pending {  // sealed and buffered, not yet handed to the producer
+    uint64_t id = 0;
+    uint64_t bytes = 0;
+    int records = 0;
+  };
+  struct InFlight {
+    uint64_t bytes = 0;
+    int records = 0;
+    absl::Time sealed_at;
+  };
+
+  Publisher() = default;
+  // Seals every open batch; when the buffer is full waits for room, or (block = false) leaves
+  // the batches open.
+  absl::Status SealLocked(bool block = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Produces buffered batches while there is room in flight. REQUIRES: topic ready.
+  void RefillLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool ProduceLocked(uint64_t id, const std::string& key, const std::string& value, int records,
+                     absl::Time sealed_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DeliveryLoop();
+  void MonitorLoop();
+  void OnReport(const DeliveryReport& report);
+
+  PublisherOptions options_;
+  KvStore* store_ = nullptr;
+  std::unique_ptr<KafkaProducer> producer_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar room_cv_;  // signalled when batches are confirmed (room in the buffer)
+  absl::flat_hash_map<std::string, size_t> open_index_ ABSL_GUARDED_BY(mu_);
+  std::vector<OpenBatch> open_ ABSL_GUARDED_BY(mu_);
+  uint64_t open_records_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time oldest_open_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
+  uint64_t in_flight_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t buffer_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t buffer_batches_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t buffer_records_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t records_added_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t records_confirmed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t batches_confirmed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t delivery_errors_ ABSL_GUARDED_BY(mu_) = 0;
+  bool topic_ready_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;  // Stop() is sealing: no backpressure
+  absl::Time retry_failed_after_ ABSL_GUARDED_BY(mu_);
+  std::optional<std::pair<std::string, std::string>> stored_position_;
+  std::string identity_;
+  std::function<std::string()> position_;
+
+  // Delivery reports collected inside Poll (which may run on any producing thread).
+  absl::Mutex dr_mu_;
+  std::vector<std::pair<uint64_t, absl::Status>> reports_ ABSL_GUARDED_BY(dr_mu_);
+
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> quit_{false};
+  std::thread delivery_thread_;
+  std::thread monitor_thread_;
+};
+
+// Encodes a Record the way RecordBatch field 3 carries it (for tests).
+std::string EncodeRecordForTest(const v1::Record& record, uint64_t sequence);
+
+}  // namespace cybersyn::ingest
+
+#endif  // CYBERSYN_INGEST_PUBLISHER_H_

@@ -1,0 +1,167 @@
+#include "ingest/record_source.h"
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace cybersyn::ingest {
+namespace {
+
+using ::testing::ElementsAre;
+
+const int64_t kNow = 1'714'521'600'000;  // 2024-05-01T00:00:00Z
+
+struct Read {
+  std::vector<std::string> errors;
+  std::vector<v1::Record> records;
+  std::vector<std::string> enterprises;
+};
+
+class RecordSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto c = LoadConfigString(SyntheticConfigYaml(1, 1, 2), "synthetic.yaml");
+    ASSERT_TRUE(c.ok()) << c.status();
+    config_ = *std::move(c);
+  }
+  Read ReadAll(RecordSource& src) {
+    Read out;
+    v1::Record r;
+    const Hierarchy::Node* ent = nullptr;
+    RecordError err;
+    while (true) {
+      auto res = src.Next(&r, &ent, &err);
+      if (res == RecordSource::Result::kEnd) break;
+      if (res == RecordSource::Result::kError) {
+        out.errors.push_back(err.ToString());
+      } else {
+        out.records.push_back(r);
+        out.enterprises.push_back(ent->path);
+      }
+    }
+    return out;
+  }
+  Config config_;
+  ManualClock clock_{absl::FromUnixMillis(kNow)};
+};
+
+TEST_F(RecordSourceTest, CsvCorpusReportsEveryProblemExactlyAndKeepsGoodLines) {
+  RecordValidator v(config_, &clock_);
+  const std::string path = std::string(CYBERSYN_SOURCE_DIR) + "/ingest/testdata/bad.csv";
+  auto src = OpenFileSource(InputFormat::kCsv, path, &v);
+  ASSERT_TRUE(src.ok()) << src.status();
+  Read got = ReadAll(**src);
+  const std::string p = path + ":";
+  EXPECT_THAT(
+      got.errors,
+      ElementsAre(p + "4: node: unknown node \"sim/s0/e0/nope\"",
+                  p + "5: indicator: unknown indicator \"speed\"",
+                  p + "6: value: expected a number, got \"abc\"",
+                  p + "7: value: must be finite, got nan", p + "8: value: must be finite, got inf",
+                  p + "9: time: expected RFC 3339 or epoch milliseconds, got \"yesterday\"",
+                  p + "10: time: 2024-05-01T01:00:00.000Z is 1h ahead of the gateway "
+                      "clock (max_future 5m)",
+                  p + "11: time: missing", p + "12: node: missing",
+                  p + "14: labels: 17 labels, at most 16 allowed",
+                  p + "15: labels: expected key=value, got \"shift\"",
+                  p + "16: labels: duplicate key \"a\"", p + "17: line: unterminated quoted field",
+                  p + "18: line: expected at most 5 fields "
+                      "(node,indicator,value,time,labels), got 6",
+                  p + "19: node: \"sim/s0\" is above the enterprise level"));
+  ASSERT_EQ(got.records.size(), 3u);
+  EXPECT_EQ(got.records[0].node(), "sim/s0/e0/u0");
+  EXPECT_EQ(got.records[0].value(), 1.5);
+  EXPECT_EQ(got.records[0].event_time_ms(), kNow);
+  EXPECT_EQ(got.records[1].labels().at("shift"), "night");
+  EXPECT_EQ(got.records[1].labels().at("line"), "3");
+  EXPECT_EQ(got.records[2].node(), "sim/s0/e0/u1");
+  EXPECT_EQ(got.records[2].value(), 3.5);
+  EXPECT_EQ(got.records[2].event_time_ms(), kNow);
+  EXPECT_EQ(got.records[2].labels().at("note"), "a \"quoted\" word");
+  EXPECT_THAT(got.enterprises, ElementsAre("sim/s0/e0", "sim/s0/e0", "sim/s0/e0"));
+}
+
+TEST_F(RecordSourceTest, JsonLinesCorpusReportsEveryProblemExactlyAndKeepsGoodLines) {
+  RecordValidator v(config_, &clock_);
+  const std::string path = std::string(CYBERSYN_SOURCE_DIR) + "/ingest/testdata/bad.jsonl";
+  auto src = OpenFileSource(InputFormat::kJsonLines, path, &v);
+  ASSERT_TRUE(src.ok()) << src.status();
+  Read got = ReadAll(**src);
+  const std::string p = path + ":";
+  EXPECT_THAT(
+      got.errors,
+      ElementsAre(p + "2: line: invalid JSON at byte 70",
+                  p + "3: line: expected a JSON object, got array",
+                  p + "4: value: expected a number, got string", p + "5: indicator: missing",
+                  p + "6: time: missing",
+                  p + "7: time: expected an RFC 3339 string or integer epoch milliseconds, got "
+                      "boolean",
+                  p + "8: line: number overflow parsing '1e999'",
+                  p + "9: colour: unknown field (expected node, indicator, value, time, labels)",
+                  p + "10: labels.k: expected a string, got number",
+                  p + "11: node: expected a string, got number",
+                  p + "14: time: 2024-05-01T00:10:00.000Z is 10m ahead of the gateway clock "
+                      "(max_future 5m)",
+                  p + "15: time: expected an RFC 3339 string or integer epoch milliseconds, got "
+                      "1714521600000.5"));
+  ASSERT_EQ(got.records.size(), 2u);
+  EXPECT_EQ(got.records[0].value(), 1.5);
+  EXPECT_EQ(got.records[1].indicator(), "energy");
+  EXPECT_EQ(got.records[1].value(), -2);
+  EXPECT_EQ(got.records[1].labels().at("shift"), "day");
+}
+
+TEST_F(RecordSourceTest, TooManyLabelsFollowsConfig) {
+  config_.gateway.max_labels = 1;
+  RecordValidator v(config_, &clock_);
+  std::istringstream in("sim/s0/e0/u0,output,1,1714521600000,a=1;b=2\n");
+  auto src = StreamSource(InputFormat::kCsv, &in, "-", &v);
+  Read got = ReadAll(*src);
+  EXPECT_THAT(got.errors, ElementsAre("-:1: labels: 2 labels, at most 1 allowed"));
+}
+
+TEST_F(RecordSourceTest, FileSourceResumesAfterPosition) {
+  RecordValidator v(config_, &clock_);
+  const std::string path = std::string(CYBERSYN_SOURCE_DIR) + "/ingest/testdata/bad.csv";
+  auto a = OpenFileSource(InputFormat::kCsv, path, &v);
+  ASSERT_TRUE(a.ok());
+  v1::Record r;
+  const Hierarchy::Node* ent;
+  RecordError err;
+  ASSERT_EQ((*a)->Next(&r, &ent, &err), RecordSource::Result::kRecord);  // line 3
+  ASSERT_EQ((*a)->Next(&r, &ent, &err), RecordSource::Result::kError);   // line 4
+  const std::string pos = (*a)->Position();
+  auto b = OpenFileSource(InputFormat::kCsv, path, &v);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ((*a)->Identity(), (*b)->Identity());
+  ASSERT_TRUE((*b)->Seek(pos).ok());
+  ASSERT_EQ((*b)->Next(&r, &ent, &err), RecordSource::Result::kError);
+  EXPECT_EQ(err.line, 5);
+  EXPECT_EQ(err.field, "indicator");
+}
+
+TEST_F(RecordSourceTest, MissingFileIsNotFound) {
+  RecordValidator v(config_, &clock_);
+  auto src = OpenFileSource(InputFormat::kCsv, "/nonexistent/x.csv", &v);
+  EXPECT_EQ(src.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(src.status().message(), "cannot open /nonexistent/x.csv: No such file or directory");
+}
+
+TEST_F(RecordSourceTest, SimulatorSourceYieldsValidRecords) {
+  RecordValidator v(config_, &clock_);
+  SimulatorOptions o = *SimulatorPreset("bench");
+  o.max_records = 1000;
+  auto src = SimulatorSource(config_, o, "sim:bench", &v, &clock_);
+  ASSERT_TRUE(src.ok()) << src.status();
+  Read got = ReadAll(**src);
+  EXPECT_TRUE(got.errors.empty());
+  EXPECT_EQ(got.records.size(), 1000u);
+  EXPECT_LT(got.records.back().event_time_ms(), kNow);  // unpaced runs start in the past
+  ASSERT_NE(SimulatorOf(**src), nullptr);
+}
+
+}  // namespace
+}  // namespace cybersyn::ingest

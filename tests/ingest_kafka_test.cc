@@ -1,0 +1,241 @@
+// The gateway against the real Apache Kafka broker: round trip, broker outage, kill -9.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "common/rocksdb_store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ingest/gateway.h"
+#include "tests/ingest_testing.h"
+#include "tests/testing/real_kafka.h"
+
+extern char** environ;
+
+namespace cybersyn::ingest {
+namespace {
+
+constexpr int64_t kStart = 1'714'521'600'000;  // 2024-05-01T00:00:00Z
+
+class IngestKafkaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto k = testing::GetRealKafka();
+    ASSERT_TRUE(k.ok()) << k.status();
+    kafka_ = *k;
+    prefix_ = testing::UniqueName("ingest");
+    dir_ = ::testing::TempDir() + "/" + prefix_;
+    std::filesystem::create_directories(dir_);
+  }
+  std::string ConfigYaml(const std::string& gateway_id) {
+    std::string y = SyntheticConfigYaml(2, 3, 4, kafka_.bootstrap);
+    y = absl::StrReplaceAll(
+        y,
+        {{"  partitions: 8\n", absl::StrCat("  partitions: 4\n  topic_prefix: ", prefix_, "\n")}});
+    absl::StrAppend(&y, "gateway:\n  id: ", gateway_id,
+                    "\n  batch: {max_records: 500, linger: 20ms}\n");
+    return y;
+  }
+  std::shared_ptr<const Config> MakeConfig(const std::string& gateway_id) {
+    auto c = LoadConfigString(ConfigYaml(gateway_id), "test.yaml");
+    EXPECT_TRUE(c.ok()) << c.status();
+    return std::make_shared<const Config>(*std::move(c));
+  }
+  std::unique_ptr<RecordSource> Sim(const Gateway& g, uint64_t count) {
+    SimulatorOptions o = *SimulatorPreset("bench");
+    o.seed = 17;
+    o.start_ms = kStart;
+    o.max_records = count;
+    auto src = SimulatorSource(g.config(), o, "sim:test", &g.validator(), Clock::Real());
+    EXPECT_TRUE(src.ok()) << src.status();
+    return *std::move(src);
+  }
+  // Every record of the simulator arrived once (after dedup), in order, with its values.
+  void ExpectExactlyTheSimulatorsRecords(const Gateway& g, const testing::ReadBack& back,
+                                         uint64_t count) {
+    EXPECT_EQ(back.unique.size(), count);
+    EXPECT_TRUE(back.keys_match);
+    EXPECT_TRUE(back.order_ok) << "sequence order broken within an enterprise";
+    auto sim = Sim(g, count);
+    v1::Record want;
+    const Hierarchy::Node* ent;
+    RecordError err;
+    uint64_t seq = 1;
+    std::map<std::string, int64_t> last_time;  // per unit+indicator: event time increases
+    for (const auto& [key, r] : back.unique) {
+      ASSERT_EQ(key.second, seq++);
+      ASSERT_EQ(sim->Next(&want, &ent, &err), RecordSource::Result::kRecord);
+      ASSERT_EQ(r.node(), want.node());
+      ASSERT_EQ(r.indicator(), want.indicator());
+      ASSERT_EQ(r.value(), want.value());
+      ASSERT_EQ(r.event_time_ms(), want.event_time_ms());
+    }
+  }
+  testing::RealKafka kafka_;
+  std::string prefix_;
+  std::string dir_;
+};
+
+TEST_F(IngestKafkaTest, HundredThousandSimulatedRecordsRoundTripExactlyOnceInUnitOrder) {
+  GatewayOptions o;
+  o.config = MakeConfig("gw-roundtrip");
+  o.buffer_dir = dir_ + "/buffer";
+  auto g = Gateway::Start(o);
+  ASSERT_TRUE(g.ok()) << g.status();
+  auto src = Sim(**g, 100'000);
+  auto summary = (*g)->Run(*src, {});
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->accepted, 100'000u);
+  ASSERT_TRUE((*g)->Drain(absl::Seconds(60)).ok());
+  EXPECT_EQ((*g)->stats().buffer_bytes, 0u);
+  auto back =
+      testing::ReadRecords({kafka_.bootstrap, {}}, (*g)->topic(), 100'000, absl::Seconds(60));
+  EXPECT_EQ(back.duplicates, 0u);
+  EXPECT_EQ(back.records, 100'000u);
+  ExpectExactlyTheSimulatorsRecords(**g, back, 100'000);
+  (*g)->Stop();
+}
+
+TEST_F(IngestKafkaTest, BrokerStoppedForThirtySecondsMidStreamLosesNothing) {
+  GatewayOptions o;
+  o.config = MakeConfig("gw-outage");
+  o.buffer_dir = dir_ + "/buffer";
+  auto g = Gateway::Start(o);
+  ASSERT_TRUE(g.ok()) << g.status();
+  const uint64_t count = 150'000;
+  auto src = Sim(**g, count);
+  RunOptions ro;
+  ro.rate = 3000;  // ~50 s of input
+  absl::StatusOr<RunSummary> summary;
+  std::thread run([&] { summary = (*g)->Run(*src, ro); });
+  absl::SleepFor(absl::Seconds(4));
+  const uint64_t before = (*g)->stats().confirmed;
+  EXPECT_GT(before, 0u);
+  ASSERT_TRUE(testing::ControlRealKafka("stop").ok());
+  const absl::Time stopped = absl::Now();
+  absl::SleepFor(absl::Seconds(30));
+  const GatewayStats during = (*g)->stats();
+  std::cout << "after 30 s without broker: accepted " << during.accepted << ", buffered "
+            << during.buffer_records << ", connected " << during.connected << std::endl;
+  EXPECT_GT(during.buffer_records, 50'000u) << "input kept flowing into the disk buffer";
+  EXPECT_FALSE(during.connected);
+  ASSERT_TRUE(testing::ControlRealKafka("start").ok());
+  std::cout << "broker was down for " << absl::FormatDuration(absl::Now() - stopped) << std::endl;
+  run.join();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->accepted, count);
+  ASSERT_TRUE((*g)->Drain(absl::Seconds(60)).ok());
+  EXPECT_EQ((*g)->stats().buffer_bytes, 0u);
+  EXPECT_EQ((*g)->stats().buffer_records, 0u);
+  auto back = testing::ReadRecords({kafka_.bootstrap, {}}, (*g)->topic(), count, absl::Seconds(60));
+  std::cout << "read back " << back.records << " records, " << back.duplicates
+            << " duplicates dropped" << std::endl;
+  ExpectExactlyTheSimulatorsRecords(**g, back, count);
+  (*g)->Stop();
+}
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) std::cerr << "spawning " << args[0] << ": " << std::strerror(rc) << std::endl;
+  return rc == 0 ? pid : -1;
+}
+
+uint64_t BufferedBatches(const std::string& dir) {
+  RocksDbOptions ro;
+  ro.path = dir;
+  auto store = RocksDbStore::Open(ro);
+  if (!store.ok()) return 0;
+  uint64_t n = 0;
+  (void)(*store)->Scan("b/", [&](absl::string_view, absl::string_view) { return ++n, true; });
+  return n;
+}
+
+TEST_F(IngestKafkaTest, KillNineOfTheGatewayProcessLosesNothing) {
+  const std::string config_path = dir_ + "/gateway.yaml";
+  std::ofstream(config_path) << ConfigYaml("gw-kill");
+  const std::string buffer = dir_ + "/buffer";
+  const std::string log = dir_ + "/gateway.log";
+  const uint64_t count = 60'000;
+  // The real binary; CYBERSYN_TEST_GATEWAY_BINARY may point at another build of it.
+  const char* bin_env = std::getenv("CYBERSYN_TEST_GATEWAY_BINARY");
+  const std::string bin = bin_env != nullptr ? bin_env : CYBERSYN_BINARY_DIR "/cli/cybersyn";
+  auto args = [&](const std::string& brokers, bool paced) {
+    std::vector<std::string> a = {bin,
+                                  "gateway",
+                                  "--config",
+                                  config_path,
+                                  "--input",
+                                  "sim:bench",
+                                  "--seed",
+                                  "17",
+                                  "--start",
+                                  std::to_string(kStart),
+                                  "--count",
+                                  std::to_string(count),
+                                  "--buffer-dir",
+                                  buffer,
+                                  "--brokers",
+                                  brokers};
+    if (paced) a.insert(a.end(), {"--rate", "5000"});
+    return a;
+  };
+  // 1: publishing to the real broker, killed mid-stream.
+  pid_t pid = Spawn(args(kafka_.bootstrap, true), log);
+  ASSERT_GT(pid, 0);
+  absl::SleepFor(absl::Seconds(4));
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  // 2: brokers unreachable: everything goes to the disk buffer; killed holding it.
+  pid = Spawn(args("127.0.0.1:1", true), log);
+  ASSERT_GT(pid, 0);
+  absl::SleepFor(absl::Seconds(3));
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ::waitpid(pid, &status, 0);
+  const uint64_t held = BufferedBatches(buffer);
+  std::cout << "killed with " << held << " batches in the disk buffer" << std::endl;
+  EXPECT_GT(held, 0u);
+  // 3: restart against the broker: resend the buffer, resume the source, finish.
+  pid = Spawn(args(kafka_.bootstrap, false), log);
+  ASSERT_GT(pid, 0);
+  ::waitpid(pid, &status, 0);
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << text;
+  EXPECT_THAT(text, ::testing::HasSubstr("resumed after a restart"));
+  EXPECT_EQ(BufferedBatches(buffer), 0u);
+
+  auto config = MakeConfig("gw-kill");
+  GatewayOptions o;  // only for the expected records (validator + simulator)
+  o.config = config;
+  o.buffer_dir = dir_ + "/check-buffer";
+  auto g = Gateway::Start(o);
+  ASSERT_TRUE(g.ok());
+  auto back = testing::ReadRecords({kafka_.bootstrap, {}}, config->kafka.Topic("records"), count,
+                                   absl::Seconds(60));
+  std::cout << "read back " << back.records << " records, " << back.duplicates
+            << " duplicates dropped by (gateway, sequence)" << std::endl;
+  ExpectExactlyTheSimulatorsRecords(**g, back, count);
+}
+
+}  // namespace
+}  // namespace cybersyn::ingest
