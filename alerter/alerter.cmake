@@ -1,0 +1,24 @@
+# Signal lifecycle and escalation (pure), authorisation, the exactly-once alerter processor and
+# the Alerts gRPC service behind `cybersyn alerter`.
+cybersyn_cc_library(NAME signal_book SRCS signal_book.cc
+  DEPS cybersyn::config cybersyn::proto absl::strings absl::str_format absl::status
+       absl::statusor absl::flat_hash_map absl::flat_hash_set)
+cybersyn_cc_test(NAME signal_book_test SRCS signal_book_test.cc
+  DEPS cybersyn::signal_book cybersyn::clock)
+
+cybersyn_cc_library(NAME alerter_authz SRCS authz.cc
+  DEPS cybersyn::config absl::strings absl::status absl::statusor)
+cybersyn_cc_test(NAME authz_test SRCS authz_test.cc DEPS cybersyn::alerter_authz)
+
+# The exactly-once processor (Kafka + RocksDB) behind `cybersyn alerter`.
+cybersyn_cc_library(NAME alerter SRCS alerter.cc
+  DEPS cybersyn::signal_book cybersyn::detectors cybersyn::kafka cybersyn::store
+       cybersyn::clock cybersyn::config prometheus-cpp::core spdlog::spdlog absl::synchronization
+       absl::strings absl::str_format)
+
+# The Alerts gRPC service (any process can serve it) and the whole role as one object.
+cybersyn_cc_library(NAME alerts_service SRCS alerts_service.cc alerter_service.cc
+  DEPS cybersyn::alerter cybersyn::alerter_authz cybersyn::kafka cybersyn::observability
+       cybersyn::proto gRPC::grpc++ spdlog::spdlog absl::synchronization absl::strings
+       absl::str_format)
+set_property(GLOBAL APPEND PROPERTY CYBERSYN_CLI_DEPS cybersyn::alerts_service)

@@ -1,0 +1,65 @@
+// AlerterService: the whole alerter role in one object, so `cybersyn alerter` and `cybersyn demo`
+// run the same code: the exactly-once Alerter processor, the Alerts gRPC service (optional) and
+// the /metrics + health HTTP endpoint (optional).
+//
+//   AlerterServiceOptions o;
+//   o.config = config; o.client = {bootstrap, props};
+//   o.listen_grpc = "127.0.0.1:0";  // "" = no gRPC
+//   ASSIGN_OR_RETURN(auto svc, AlerterService::Start(std::move(o)));
+//   ... svc->grpc_address() ...
+//   svc->Stop();
+//
+// Thread-safety: Start/Stop from one thread; accessors from any after Start.
+#ifndef CYBERSYN_ALERTER_ALERTER_SERVICE_H_
+#define CYBERSYN_ALERTER_ALERTER_SERVICE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "alerter/alerter.h"
+#include "alerter/alerts_service.h"
+#include "common/http_server.h"
+
+namespace cybersyn::alerter {
+
+struct AlerterServiceOptions {
+  std::shared_ptr<const Config> config;  // required
+  KafkaClientOptions client;             // bootstrap (the embedded broker's, in the demo)
+  std::string state_dir;                 // "" = config.alerter.state_dir
+  std::string listen_grpc;               // "" = do not serve Alerts; port 0 = any
+  std::string listen_metrics;            // "" = no HTTP endpoint; port 0 = any
+  Clock* clock = Clock::Real();
+  std::string instance_id = "0";
+  TopicEnsurer ensure_topics;                      // empty: EnsureTopics on `client`
+  std::shared_ptr<prometheus::Registry> registry;  // null: a registry of its own
+  absl::Duration heartbeat = absl::Seconds(5);     // Watch heartbeats
+  bool run_processor = true;                       // false: serve the Alerts API only
+};
+
+class AlerterService {
+ public:
+  static absl::StatusOr<std::unique_ptr<AlerterService>> Start(AlerterServiceOptions options);
+  ~AlerterService();  // Stop()
+  // Stops gRPC (cancelling watchers), the processor and HTTP. Idempotent.
+  void Stop();
+
+  std::string grpc_address() const { return grpc_address_; }        // "" when not serving
+  std::string metrics_address() const { return metrics_address_; }  // "" when not serving
+  Alerter* alerter() { return alerter_.get(); }                     // null without processor
+  // OK while healthy; the processor's fatal error otherwise.
+  absl::Status status() const;
+
+ private:
+  AlerterService() = default;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<Alerter> alerter_;
+  std::unique_ptr<AlertsService> alerts_;
+  std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<HttpServer> http_;
+  std::string grpc_address_, metrics_address_;
+};
+
+}  // namespace cybersyn::alerter
+
+#endif  // CYBERSYN_ALERTER_ALERTER_SERVICE_H_

@@ -1,0 +1,128 @@
+// `cybersyn alerter`: the alerter role (signals, escalation, Alerts gRPC API, /metrics).
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "alerter/alerter_service.h"
+#include "cli/command.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/duration.h"
+#include "common/logging.h"
+
+namespace cybersyn::cli {
+namespace {
+
+struct AlerterArgs {
+  std::string config;
+  std::string brokers;
+  std::string state_dir;
+  std::string listen_grpc;
+  std::string metrics;
+  std::string instance_id = "0";
+  std::string clock_offset;  // test-only: shifts the alerter's clock
+  std::string log_level = "info";
+};
+
+// The real clock shifted by a fixed offset (`--clock-offset-for-test`), so a process test can
+// let deadlines pass without waiting.
+class OffsetClock : public Clock {
+ public:
+  explicit OffsetClock(absl::Duration offset) : offset_(offset) {}
+  absl::Time Now() const override { return absl::Now() + offset_; }
+
+ private:
+  absl::Duration offset_;
+};
+
+absl::Notification* g_stop = nullptr;
+extern "C" void OnSignal(int) {
+  if (g_stop != nullptr && !g_stop->HasBeenNotified()) g_stop->Notify();
+}
+
+int RunAlerter(const AlerterArgs& a) {
+  if (absl::Status s = InitLogging({a.log_level, false}); !s.ok()) {
+    std::cerr << "error: " << s.message() << "\n";
+    return 2;
+  }
+  auto config = LoadConfigFile(a.config);
+  if (!config.ok()) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return 1;
+  }
+  if (!a.brokers.empty()) config->kafka.bootstrap = a.brokers;
+  if (config->kafka.embedded()) {
+    std::cerr << "error: the alerter needs a broker: set kafka.bootstrap or --brokers "
+                 "(`cybersyn demo` runs everything on an embedded one)\n";
+    return 2;
+  }
+  static OffsetClock* offset_clock = nullptr;
+  Clock* clock = Clock::Real();
+  if (!a.clock_offset.empty()) {
+    auto d = ParseDuration(a.clock_offset);
+    if (!d.ok()) {
+      std::cerr << "error: --clock-offset-for-test: " << d.status().message() << "\n";
+      return 2;
+    }
+    offset_clock = new OffsetClock(*d);
+    clock = offset_clock;
+  }
+  alerter::AlerterServiceOptions o;
+  o.client = {config->kafka.bootstrap, config->kafka.properties};
+  o.state_dir = a.state_dir;
+  o.listen_grpc = a.listen_grpc.empty() ? config->listen.grpc : a.listen_grpc;
+  o.listen_metrics = a.metrics.empty() ? config->listen.metrics : a.metrics;
+  o.clock = clock;
+  o.instance_id = a.instance_id;
+  o.config = std::make_shared<const Config>(std::move(*config));
+  auto svc = alerter::AlerterService::Start(std::move(o));
+  if (!svc.ok()) {
+    std::cerr << "error: " << svc.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "alerter running: gRPC Alerts on " << (*svc)->grpc_address()
+            << ", metrics on http://" << (*svc)->metrics_address() << "/metrics" << std::endl;
+  absl::Notification stop;
+  g_stop = &stop;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  int rc = 0;
+  while (!stop.WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
+    if (absl::Status s = (*svc)->status(); !s.ok()) {
+      std::cerr << "error: " << s.message() << "\n";
+      rc = 1;
+      break;
+    }
+  }
+  (*svc)->Stop();
+  return rc;
+}
+
+}  // namespace
+
+void AddAlerterCommand(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<AlerterArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "alerter",
+      "Run the alerter: detect anomalies in <prefix>.aggregates, raise and escalate signals to "
+      "<prefix>.signals, apply operator commands, serve the Alerts gRPC API and /metrics");
+  cmd->add_option("--config", a->config, "YAML config file")->required();
+  cmd->add_option("--brokers", a->brokers, "Kafka bootstrap servers (overrides the config)");
+  cmd->add_option("--state-dir", a->state_dir, "RocksDB state directory (overrides the config)");
+  cmd->add_option("--listen-grpc", a->listen_grpc, "Alerts gRPC address (default listen.grpc)");
+  cmd->add_option("--metrics", a->metrics, "/metrics address (default listen.metrics)");
+  cmd->add_option("--instance-id", a->instance_id,
+                  "Stable id of this instance (part of the Kafka transactional.id)")
+      ->capture_default_str();
+  cmd->add_option("--log-level", a->log_level, "trace|debug|info|warn|error")
+      ->capture_default_str();
+  cmd->add_option("--clock-offset-for-test", a->clock_offset,
+                  "Testing only: run the clock this far ahead (e.g. 10m)")
+      ->group("");
+  cmd->callback([a, &exit_code] { exit_code = RunAlerter(*a); });
+}
+
+}  // namespace cybersyn::cli
