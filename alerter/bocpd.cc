@@ -8,7 +8,7 @@
 namespace cybersyn::alerter {
 namespace {
 constexpr uint8_t kTag = 0xB0;
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;  // 2: baseline carries its count
 
 // log Γ(a + ½) − log Γ(a), asymptotic series (accurate to ~1e-7 for a >= 1).
 double LogGammaHalfRatio(double a) {
@@ -20,7 +20,7 @@ double LogGammaHalfRatio(double a) {
 
 std::vector<ParamSpec> BocpdDetector::Specs() {
   std::vector<ParamSpec> specs = {
-      {"hazard", 1.0 / 250, "constant prior probability of a changepoint at each observation"},
+      {"hazard", 1.0 / 500, "constant prior probability of a changepoint at each observation"},
       {"max_run", 200, "run lengths kept (longer runs are merged): bounds memory and time"},
       {"window", 5, "score = P(run length <= window)"},
       {"kappa0", 1, "prior pseudo-observations for the mean"},

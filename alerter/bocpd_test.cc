@@ -26,8 +26,8 @@ TEST(Bocpd, RunLengthDistributionIsTruncated) {
   ASSERT_TRUE(det.ok());
   internal::SyntheticSpec spec{Fault::kNone, 2000, 2000, 0, 1.0, 0.0, 0.0, 3};
   internal::RunSeries(**det, internal::Generate(spec));
-  // Header, gate, baseline and at most 50 runs of 5 doubles.
-  EXPECT_LE((*det)->Serialize().size(), 2 + 16 + 1 + 8 + 8 + 4 + 4 + 50 * 40u);
+  // Header, gate, baseline (count, ready, mean, sigma, size) and at most 50 runs of 5 doubles.
+  EXPECT_LE((*det)->Serialize().size(), 2 + 16 + 8 + 1 + 8 + 8 + 4 + 4 + 50 * 40u);
 }
 
 TEST(Bocpd, HazardOutOfRangeIsRejected) {

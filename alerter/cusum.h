@@ -4,7 +4,10 @@
 // and 1.4826·MAD), so the chart is scale-free. With x = (y − μ)/σ:
 //   C+ = max(0, C+ + x − k),  C− = max(0, C− − x − k),
 // and the score is g(max(C+, C−), h), 0.5 at the decision interval h. The sums are not reset at
-// a signal: a persistent shift keeps them high and the onset gate raises one signal.
+// a signal: a persistent shift keeps them high and the onset gate raises one signal. While the
+// chart is in control (armed, below h) μ and σ keep being refined robustly from the values
+// (`track`, see WarmupBaseline::Track), so a noisy 30-value warm-up does not fix the
+// false-signal rate for the life of the series.
 // Thread-safety: none (see Detector).
 #ifndef CYBERSYN_ALERTER_CUSUM_H_
 #define CYBERSYN_ALERTER_CUSUM_H_
@@ -31,7 +34,7 @@ class CusumDetector final : public Detector {
  private:
   explicit CusumDetector(const internal::Params& p);
 
-  double k_, h_, interval_z_;
+  double k_, h_, interval_z_, track_;
   size_t warmup_size_;
   internal::GateConfig gate_;
 

@@ -8,14 +8,17 @@
 namespace cybersyn::alerter {
 namespace {
 constexpr uint8_t kTag = 0xE1;
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;  // 2: baseline carries its count
 }  // namespace
 
 std::vector<ParamSpec> EwmaDetector::Specs() {
   std::vector<ParamSpec> specs = {
       {"lambda", 0.2, "EWMA weight of the newest value (0..1]"},
-      {"limit", 3.0, "control limit in EWMA standard deviations (scores 0.5)"},
+      {"limit", 3.9, "control limit in EWMA standard deviations (scores 0.5)"},
       {"interval_z", 1.96, "normal quantile of the reported interval"},
+      {"track", 1000,
+       "after warm-up, keep refining the in-control mean and scale from in-control values with "
+       "a memory of this many values (robust, Huber-clipped); 0: fixed warm-up estimates"},
   };
   for (const ParamSpec& s : internal::CommonParamSpecs(30)) specs.push_back(s);
   return specs;
@@ -39,6 +42,7 @@ EwmaDetector::EwmaDetector(const internal::Params& p)
     : lambda_(p.Get("lambda")),
       limit_(p.Get("limit")),
       interval_z_(p.Get("interval_z")),
+      track_(p.Get("track")),
       warmup_size_(std::max<size_t>(2, static_cast<size_t>(p.Get("warmup")))),
       gate_(internal::GateConfigFrom(p)) {}
 
@@ -67,6 +71,8 @@ Verdict EwmaDetector::Update(const Observation& obs) {
   if (above) {
     v.kind = SignalKind::kStep;
     v.direction = stat > 0 ? Direction::kUp : Direction::kDown;
+  } else if (gs_.armed && track_ > 0) {
+    base_.Track(obs.value, track_);
   }
   return v;
 }

@@ -3,8 +3,11 @@
 // The in-control mean μ and standard deviation σ come from the first `warmup` values (median
 // and 1.4826·MAD), so the chart is scale-free. After warm-up z_t = λ y_t + (1 − λ) z_{t−1} and
 // the statistic is |z_t − μ| / (σ √(λ / (2 − λ))); the score is g(statistic, limit), 0.5 at
-// the control limit. Signals are classified as steps with a direction.
-// Thread-safety: none (see Detector).
+// the control limit. While the chart is in control (armed, below the limit) μ and σ keep being
+// refined robustly from the values (`track`, see WarmupBaseline::Track), so a noisy 30-value
+// warm-up does not fix the false-signal rate for the life of the series. The default limit
+// (3.9) is set for rare false signals (about one per 10,000 in-control values). Signals are
+// classified as steps with a direction. Thread-safety: none (see Detector).
 #ifndef CYBERSYN_ALERTER_EWMA_H_
 #define CYBERSYN_ALERTER_EWMA_H_
 
@@ -30,7 +33,7 @@ class EwmaDetector final : public Detector {
  private:
   explicit EwmaDetector(const internal::Params& p);
 
-  double lambda_, limit_, interval_z_;
+  double lambda_, limit_, interval_z_, track_;
   size_t warmup_size_;
   internal::GateConfig gate_;
 

@@ -9,7 +9,7 @@
 namespace cybersyn::alerter {
 namespace {
 constexpr uint8_t kTag = 0x7B;
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;  // 2: baseline carries its count
 constexpr double kInf = std::numeric_limits<double>::infinity();
 }  // namespace
 
