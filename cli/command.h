@@ -10,7 +10,12 @@ namespace cybersyn::cli {
 void AddConfigCommand(CLI::App& app, int& exit_code);
 void AddKafkaCheckCommand(CLI::App& app, int& exit_code);
 void AddDemoCommand(CLI::App& app, int& exit_code);
+// signals, watch, ack, resolve, silence, series, status.
+void AddOperatorCommands(CLI::App& app, int& exit_code);
 void AddBacktestCommand(CLI::App& app, int& exit_code);
+void AddAlerterCommand(CLI::App& app, int& exit_code);
+void AddGatewayCommand(CLI::App& app, int& exit_code);
+void AddAggregatorCommand(CLI::App& app, int& exit_code);
 
 }  // namespace cybersyn::cli
 

@@ -17,8 +17,12 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   cybersyn::cli::AddConfigCommand(app, exit_code);
   cybersyn::cli::AddDemoCommand(app, exit_code);
+  cybersyn::cli::AddOperatorCommands(app, exit_code);
   cybersyn::cli::AddKafkaCheckCommand(app, exit_code);
   cybersyn::cli::AddBacktestCommand(app, exit_code);
+  cybersyn::cli::AddAlerterCommand(app, exit_code);
+  cybersyn::cli::AddGatewayCommand(app, exit_code);
+  cybersyn::cli::AddAggregatorCommand(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

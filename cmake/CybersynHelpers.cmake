@@ -66,3 +66,17 @@ function(cybersyn_cc_test)
     DISCOVERY_MODE PRE_TEST
     PROPERTIES LABELS "${labels}" ${props})
 endfunction()
+
+# cybersyn_embed_text(TARGET FILE SYMBOL): compiles FILE's text into TARGET as
+#   std::string_view SYMBOL();   (declared by the caller, in namespace cybersyn::embedded)
+# Re-embedded whenever FILE changes (it is a configure dependency).
+function(cybersyn_embed_text target file symbol)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${file})
+  file(READ ${file} body)
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/embedded_${symbol}.cc)
+  file(WRITE ${out}.tmp "// Generated from ${file}. Do not edit.\n#include <string_view>\n"
+    "namespace cybersyn::embedded {\nstd::string_view ${symbol}() {\n"
+    "  return R\"CYBERSYN_EMBED(${body})CYBERSYN_EMBED\";\n}\n}  // namespace cybersyn::embedded\n")
+  file(COPY_FILE ${out}.tmp ${out} ONLY_IF_DIFFERENT)
+  target_sources(${target} PRIVATE ${out})
+endfunction()

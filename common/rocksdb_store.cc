@@ -1,5 +1,7 @@
 #include "common/rocksdb_store.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
@@ -45,6 +47,13 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbOp
   table.cache_index_and_filter_blocks_with_high_priority = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // RocksDB creates the last directory only; state dirs are often nested (/var/lib/x/role).
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("creating RocksDB directory ", options.path, ": ", ec.message()));
+  }
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(opts, options.path, &db);
   if (!s.ok()) return FromRocks(s, absl::StrCat("opening RocksDB store ", options.path));

@@ -16,3 +16,7 @@ cybersyn_cc_library(NAME opsroom SRCS opsroom.cc ${OPSROOM_ASSETS_CC}
        absl::statusor absl::strings absl::time)
 set_property(GLOBAL APPEND PROPERTY CYBERSYN_CLI_DEPS cybersyn::opsroom)
 cybersyn_cc_test(NAME opsroom_test SRCS opsroom_test.cc DEPS cybersyn::opsroom)
+# The Backend over the running system (query store + Alerts service).
+cybersyn_cc_library(NAME opsroom_system SRCS system_backend.cc
+  DEPS cybersyn::opsroom cybersyn::query cybersyn::alerts_service cybersyn::alerter_authz)
+set_property(GLOBAL APPEND PROPERTY CYBERSYN_CLI_DEPS cybersyn::opsroom_system)

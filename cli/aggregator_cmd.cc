@@ -1,0 +1,112 @@
+// `cybersyn aggregator`: windowed roll-ups through the hierarchy, exactly once (aggregator.h).
+// Runs until SIGINT/SIGTERM; serves /metrics, /healthz and /readyz (ready once restored).
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "aggregator/aggregator.h"
+#include "cli/command.h"
+#include "common/config.h"
+#include "common/http_server.h"
+#include "common/logging.h"
+#include "spdlog/spdlog.h"
+
+namespace cybersyn::cli {
+namespace {
+
+struct AggregatorCmdOptions {
+  std::string config;
+  std::string brokers;
+  std::string state_dir;
+  std::string metrics;
+  std::string instance_id = "aggregator-0";
+  std::string log_level = "info";
+  bool at_least_once = false;
+};
+
+aggregator::Aggregator* g_running = nullptr;
+extern "C" void HandleStopSignal(int) {
+  if (g_running != nullptr) g_running->RequestStop();
+}
+
+int RunAggregatorCommand(const AggregatorCmdOptions& o) {
+  if (absl::Status s = InitLogging({o.log_level, false}); !s.ok()) {
+    std::fprintf(stderr, "aggregator: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  auto config = LoadConfigFile(o.config);
+  if (!config.ok()) {
+    std::fprintf(stderr, "aggregator: %s\n", std::string(config.status().message()).c_str());
+    return 1;
+  }
+  auto shared = std::make_shared<Config>(std::move(*config));
+  if (!o.brokers.empty()) shared->kafka.bootstrap = o.brokers;
+  if (shared->kafka.embedded()) {
+    std::fprintf(stderr,
+                 "aggregator: kafka.bootstrap is 'embedded'; pass --brokers HOST:PORT (the "
+                 "embedded broker lives inside `cybersyn demo`)\n");
+    return 2;
+  }
+  auto registry = std::make_shared<prometheus::Registry>();
+  HttpServer http(registry);
+  const std::string metrics_addr = o.metrics.empty() ? shared->listen.metrics : o.metrics;
+  if (metrics_addr != "off") {
+    auto bound = http.Start(metrics_addr);
+    if (!bound.ok()) {
+      std::fprintf(stderr, "aggregator: metrics on %s: %s\n", metrics_addr.c_str(),
+                   std::string(bound.status().message()).c_str());
+      return 1;
+    }
+    spdlog::info("[aggregator] metrics at http://{}/metrics", *bound);
+  }
+  aggregator::AggregatorOptions ao;
+  ao.config = shared;
+  ao.client = {shared->kafka.bootstrap, shared->kafka.properties};
+  ao.instance_id = o.instance_id;
+  ao.state_dir = o.state_dir;
+  ao.registry = registry;
+  ao.exactly_once = !o.at_least_once;
+  ao.on_ready = [&http](bool ready) { http.SetReady(ready); };
+  auto agg = aggregator::Aggregator::Create(std::move(ao));
+  if (!agg.ok()) {
+    std::fprintf(stderr, "aggregator: %s\n", std::string(agg.status().message()).c_str());
+    return 2;
+  }
+  g_running = agg->get();
+  std::signal(SIGINT, HandleStopSignal);
+  std::signal(SIGTERM, HandleStopSignal);
+  absl::Status s = (*agg)->Run();
+  g_running = nullptr;
+  http.Stop();
+  if (!s.ok()) {
+    std::fprintf(stderr, "aggregator: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddAggregatorCommand(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<AggregatorCmdOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "aggregator",
+      "Consume <prefix>.records, window and roll up through the hierarchy exactly once, publish "
+      "closed windows to <prefix>.aggregates");
+  cmd->add_option("--config", o->config, "YAML config file")->required();
+  cmd->add_option("--brokers", o->brokers, "Kafka bootstrap servers (overrides kafka.bootstrap)");
+  cmd->add_option("--state-dir", o->state_dir, "RocksDB state directory (overrides "
+                                               "aggregator.state_dir)");
+  cmd->add_option("--metrics", o->metrics,
+                  "host:port for /metrics and /readyz (default listen.metrics; 'off' disables)");
+  cmd->add_option("--instance-id", o->instance_id,
+                  "unique per running instance; a restart with the same id fences the old one");
+  cmd->add_option("--log-level", o->log_level, "trace|debug|info|warn|error|off");
+  cmd->add_flag("--at-least-once", o->at_least_once,
+                "disable transactions (benchmarks only: a crash may double count)");
+  cmd->callback([o, &exit_code] { exit_code = RunAggregatorCommand(*o); });
+}
+
+}  // namespace cybersyn::cli
