@@ -92,9 +92,11 @@ int RunAggregatorCommand(const AggregatorCmdOptions& o) {
 void AddAggregatorCommand(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<AggregatorCmdOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "aggregator",
-      "Consume <prefix>.records, window and roll up through the hierarchy exactly once, publish "
-      "closed windows to <prefix>.aggregates");
+      "aggregator", "Window and roll up records through the hierarchy, exactly once");
+  cmd->footer(
+      "Consumes <prefix>.records as a consumer group member (add instances to scale out),\n"
+      "publishes closed windows of every level to <prefix>.aggregates, keeps state in RocksDB\n"
+      "backed by a compacted changelog, and dead-letters bad input with its reason.");
   cmd->add_option("--config", o->config, "YAML config file")->required();
   cmd->add_option("--brokers", o->brokers, "Kafka bootstrap servers (overrides kafka.bootstrap)");
   cmd->add_option("--state-dir", o->state_dir, "RocksDB state directory (overrides "

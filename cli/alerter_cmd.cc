@@ -106,9 +106,10 @@ int RunAlerter(const AlerterArgs& a) {
 void AddAlerterCommand(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<AlerterArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "alerter",
-      "Run the alerter: detect anomalies in <prefix>.aggregates, raise and escalate signals to "
-      "<prefix>.signals, apply operator commands, serve the Alerts gRPC API and /metrics");
+      "alerter", "Forecast every series, raise algedonic signals and escalate them");
+  cmd->footer(
+      "Detects anomalies in <prefix>.aggregates, raises and escalates signals to\n"
+      "<prefix>.signals, applies operator commands, serves the Alerts gRPC API and /metrics.");
   cmd->add_option("--config", a->config, "YAML config file")->required();
   cmd->add_option("--brokers", a->brokers, "Kafka bootstrap servers (overrides the config)");
   cmd->add_option("--state-dir", a->state_dir, "RocksDB state directory (overrides the config)");

@@ -101,10 +101,7 @@ int RunBacktestCommand(const BacktestOptions& o) {
 void AddBacktestCommand(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<BacktestOptions>();
   CLI::App* sub = app.add_subcommand(
-      "backtest",
-      "Run a detector over a CSV series offline and write, for every row, its anomaly score,\n"
-      "classification and whether it would have raised a signal. Use it to see what the\n"
-      "alerter would have said about past data and to choose detector parameters.");
+      "backtest", "Run a detector over a CSV series offline, to tune it before deploying");
   sub->add_option("--input", opts->input,
                   "CSV with header 'timestamp,value' ('-' for stdin). Timestamps: "
                   "'YYYY-MM-DD HH:MM:SS' (UTC), RFC 3339 or epoch milliseconds; an empty value "
@@ -123,6 +120,8 @@ void AddBacktestCommand(CLI::App& app, int& exit_code) {
   sub->add_option("--config", opts->config, "config file to take the detector and parameters from");
   sub->add_option("--indicator", opts->indicator, "indicator of --config whose detector to use");
   sub->footer(absl::StrCat(
+      "Writes, for every row, the detector's anomaly score, classification and whether it would\n"
+      "have raised a signal: what the alerter would have said about past data.\n\n"
       "Output columns (one row per input row, in input order):\n"
       "  timestamp  echoed as given\n"
       "  value      echoed as given (empty = missing)\n"

@@ -194,7 +194,7 @@ int RunCheck(const std::string& file) {
 
 void AddConfigCommand(CLI::App& app, int& exit_code) {
   CLI::App* config = app.add_subcommand("config", "Check and explain a configuration file");
-  config->description(kConfigHelp);
+  config->footer(kConfigHelp);
   config->require_subcommand(1);
 
   auto file = std::make_shared<std::string>();

@@ -281,10 +281,12 @@ int RunGateway(const GatewayFlags& f) {
 void AddGatewayCommand(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<GatewayFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "gateway",
-      "Plant gateway: read csv / json-lines / simulated plants (and gRPC pushes), validate at the\n"
-      "edge, publish RecordBatches per enterprise to <prefix>.records through a store-and-forward\n"
-      "disk buffer (nothing is lost while Kafka is away; a restart resumes from the buffer).");
+      "gateway", "Plant gateway: validate records and publish them to Kafka, losing none");
+  cmd->footer(
+      "Reads csv / json-lines / simulated plants (and gRPC pushes), validates at the edge and\n"
+      "publishes RecordBatches per enterprise to <prefix>.records through a store-and-forward\n"
+      "disk buffer (nothing is lost while Kafka is away; a restart resumes from the buffer).\n"
+      "Formats: docs/ingest.md.");
   cmd->add_option("--config", flags->config, "YAML config file")->required();
   cmd->add_option(
       "--input", flags->input,
