@@ -37,8 +37,17 @@ struct CliRun {
 };
 
 // Runs the binary with `args` (shell words), capturing stdout and stderr.
+// A fresh directory per test run, so no file of an earlier run is mistaken for this one's.
+const std::string& RunDir() {
+  static const std::string* const dir = [] {
+    std::string tmpl = ::testing::TempDir() + "/demo_e2e_XXXXXX";
+    return new std::string(mkdtemp(tmpl.data()));
+  }();
+  return *dir;
+}
+
 CliRun Cli(const std::string& args) {
-  const std::string dir = ::testing::TempDir();
+  const std::string& dir = RunDir();
   const std::string out = dir + "/cli.out", err = dir + "/cli.err";
   const int rc = std::system(
       absl::StrCat("timeout 60 ", kBin, " ", args, " >", out, " 2>", err).c_str());
@@ -57,7 +66,7 @@ bool WaitFor(const std::string& path, absl::Duration timeout,
 }
 
 TEST(DemoE2eTest, SignalsRiseAndClimbAndTheCliWorksAgainstIt) {
-  const std::string dir = ::testing::TempDir();
+  const std::string& dir = RunDir();
   const std::string demo_out = dir + "/demo.out";
   const pid_t demo = fork();
   ASSERT_GE(demo, 0);
