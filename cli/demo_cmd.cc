@@ -70,10 +70,9 @@ int RunDemo(const DemoArgs& args) {
   auto history = ParseDuration(args.history);
   if (!history.ok()) return Fail(Annotate(history.status(), "--history"));
 
-  absl::StatusOr<Config> loaded = args.config.empty()
-                                      ? LoadConfigString(embedded::DemoConfigYaml(),
-                                                         "demo.yaml (built in)")
-                                      : LoadConfigFile(args.config);
+  absl::StatusOr<Config> loaded =
+      args.config.empty() ? LoadConfigString(embedded::DemoConfigYaml(), "demo.yaml (built in)")
+                          : LoadConfigFile(args.config);
   if (!loaded.ok()) return Fail(loaded.status());
   // Each demo run gets fresh state directories, removed at exit.
   const std::string root =
@@ -107,8 +106,8 @@ int RunDemo(const DemoArgs& args) {
     ensure = [client](const std::vector<TopicSpec>& t) { return EnsureTopics(client, t); };
   }
   const TopicNames names(config->kafka.topic_prefix);
-  if (absl::Status s = ensure(DeploymentTopics(names, config->kafka.partitions,
-                                               config->kafka.replication_factor));
+  if (absl::Status s = ensure(
+          DeploymentTopics(names, config->kafka.partitions, config->kafka.replication_factor));
       !s.ok()) {
     return Fail(s);
   }
@@ -184,8 +183,8 @@ int RunDemo(const DemoArgs& args) {
             << " -L)\n";
   if (demo_op != nullptr) {
     std::cout << "  operator token  " << demo_op->token << "   (" << demo_op->name
-              << ", may act on " << demo_op->subtree << "; export CYBERSYN_TOKEN="
-              << demo_op->token << ")\n";
+              << ", may act on " << demo_op->subtree << "; export CYBERSYN_TOKEN=" << demo_op->token
+              << ")\n";
   }
   std::cout << "Signals appear below as they are raised, escalated, acknowledged and resolved. "
                "Ctrl-C stops.\n"
@@ -224,8 +223,8 @@ int RunDemo(const DemoArgs& args) {
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   const absl::Time start = absl::Now();
-  const absl::Time end = duration == absl::InfiniteDuration() ? absl::InfiniteFuture()
-                                                              : start + duration;
+  const absl::Time end =
+      duration == absl::InfiniteDuration() ? absl::InfiniteFuture() : start + duration;
   int raised = 0, escalated = 0, acknowledged = 0, resolved = 0;
   absl::Duration first_signal = absl::InfiniteDuration(),
                  first_escalation = absl::InfiniteDuration();
@@ -271,7 +270,9 @@ int RunDemo(const DemoArgs& args) {
   (*alerter_svc)->Stop();
   (void)(*agg)->Stop();
   auto fmt = [](absl::Duration d) {
-    return d == absl::InfiniteDuration() ? std::string("-") : absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(100)));
+    return d == absl::InfiniteDuration()
+               ? std::string("-")
+               : absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(100)));
   };
   std::cout << absl::StrFormat(
       "demo summary: records accepted %d, confirmed %d; aggregates %d; signals raised %d, "
@@ -286,10 +287,12 @@ int RunDemo(const DemoArgs& args) {
 
 void AddDemoCommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<DemoArgs>();
-  CLI::App* demo = app.add_subcommand(
-      "demo", "Run the whole system in one process on an embedded Kafka broker");
-  demo->add_option("--duration", args->duration, "stop after this long, e.g. 90s (default: Ctrl-C)");
-  demo->add_option("--seed", args->seed, "simulator seed: the same seed gives the same plants and faults")
+  CLI::App* demo =
+      app.add_subcommand("demo", "Run the whole system in one process on an embedded Kafka broker");
+  demo->add_option("--duration", args->duration,
+                   "stop after this long, e.g. 90s (default: Ctrl-C)");
+  demo->add_option("--seed", args->seed,
+                   "simulator seed: the same seed gives the same plants and faults")
       ->capture_default_str();
   demo->add_option("--brokers", args->brokers,
                    "run the same roles against a real cluster (host:port,...)");

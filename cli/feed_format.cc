@@ -10,8 +10,8 @@ namespace cybersyn::cli {
 
 std::string ShortEnum(const std::string& enum_name) {
   std::string s = enum_name;
-  for (const char* p : {"SIGNAL_KIND_", "SIGNAL_STATE_", "SEVERITY_", "TRANSITION_KIND_",
-                        "COMMAND_KIND_"}) {
+  for (const char* p :
+       {"SIGNAL_KIND_", "SIGNAL_STATE_", "SEVERITY_", "TRANSITION_KIND_", "COMMAND_KIND_"}) {
     if (s.rfind(p, 0) == 0) {
       s = s.substr(std::string(p).size());
       break;
@@ -31,8 +31,8 @@ std::string FeedLine(const v1::SignalEvent& e) {
       ShortEnum(v1::TransitionKind_Name(t.kind())), ShortEnum(v1::SignalKind_Name(s.kind())),
       ShortEnum(v1::Severity_Name(s.severity())), s.origin_node(), s.series().indicator());
   if (t.kind() == v1::TRANSITION_KIND_ESCALATED) {
-    absl::StrAppend(&line, "  ⇧ ", t.from_node(), " → ", t.to_node(), " (",
-                    s.current_level_name(), ")");
+    absl::StrAppend(&line, "  ⇧ ", t.from_node(), " → ", t.to_node(), " (", s.current_level_name(),
+                    ")");
   }
   if (!t.actor().empty() && t.actor() != "system") absl::StrAppend(&line, "  by ", t.actor());
   if (!t.reason().empty()) absl::StrAppend(&line, "  \"", t.reason(), "\"");

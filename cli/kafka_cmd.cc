@@ -42,8 +42,7 @@ absl::StatusOr<KafkaClientOptions> ResolveClient(const KafkaArgs& args,
     if (!broker.ok()) return broker.status();
     embedded = std::move(*broker);
     bootstrap = embedded->bootstrap();
-    std::cout << "started the embedded broker (librdkafka mock cluster) at " << bootstrap
-              << "\n";
+    std::cout << "started the embedded broker (librdkafka mock cluster) at " << bootstrap << "\n";
   }
   client.bootstrap = bootstrap;
   return client;

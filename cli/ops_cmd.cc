@@ -275,7 +275,8 @@ int RunSeries(Conn c, const std::string& node, const std::string& indicator,
 }
 
 void PrintTree(const v1::NodeStatus& n, int indent) {
-  std::string sev = n.worst() == v1::SEVERITY_UNSPECIFIED ? "ok" : ShortEnum(v1::Severity_Name(n.worst()));
+  std::string sev =
+      n.worst() == v1::SEVERITY_UNSPECIFIED ? "ok" : ShortEnum(v1::Severity_Name(n.worst()));
   std::vector<std::string> vals;
   for (const auto& [k, v] : n.last_values()) vals.push_back(absl::StrFormat("%s=%.4g", k, v));
   std::sort(vals.begin(), vals.end());
@@ -300,7 +301,8 @@ int RunStatus(Conn c, const std::string& node, int depth) {
     std::cout << ToJson(resp) << "\n";
     return 0;
   }
-  std::cout << absl::StrFormat("%-40s %-11s %-7s %s\n", "NODE", "LEVEL", "STATE", "SIGNALS / LAST VALUES");
+  std::cout << absl::StrFormat("%-40s %-11s %-7s %s\n", "NODE", "LEVEL", "STATE",
+                               "SIGNALS / LAST VALUES");
   PrintTree(resp, 0);
   return 0;
 }
@@ -344,10 +346,11 @@ void AddOperatorCommands(CLI::App& app, int& exit_code) {
     auto reason = std::make_shared<std::string>();
     auto for_text = std::make_shared<std::string>();
     const std::string v = verb;
-    const char* help = v == "ack"       ? "Acknowledge a signal: someone is on it (stops the ack "
-                                          "deadline, not the resolve deadline)"
-                       : v == "resolve" ? "Resolve a signal: it is fixed"
-                                        : "Mute a signal's delivery for a while (detection goes on)";
+    const char* help = v == "ack" ? "Acknowledge a signal: someone is on it (stops the ack "
+                                    "deadline, not the resolve deadline)"
+                       : v == "resolve"
+                           ? "Resolve a signal: it is fixed"
+                           : "Mute a signal's delivery for a while (detection goes on)";
     CLI::App* cmd = app.add_subcommand(v, help);
     AddConnOptions(cmd, *c);
     cmd->add_option("ID", *id, "signal id (from `cybersyn signals`)")->required();

@@ -42,8 +42,8 @@ absl::Status EmbeddedBroker::EnsureTopics(const std::vector<TopicSpec>& topics) 
 absl::Status EmbeddedBroker::CreateTopic(const std::string& name, int partitions) {
   rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(cluster_, name.c_str(), partitions, 1);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-    return absl::InternalError(absl::StrCat("embedded broker: create topic ", name, ": ",
-                                            rd_kafka_err2str(e)));
+    return absl::InternalError(
+        absl::StrCat("embedded broker: create topic ", name, ": ", rd_kafka_err2str(e)));
   }
   return absl::OkStatus();
 }

@@ -69,8 +69,8 @@ std::vector<TopicSpec> DeploymentTopics(const TopicNames& names, int partitions,
   };
 }
 
-absl::Status EnsureTopics(const KafkaClientOptions& client,
-                          const std::vector<TopicSpec>& requested, absl::Duration timeout) {
+absl::Status EnsureTopics(const KafkaClientOptions& client, const std::vector<TopicSpec>& requested,
+                          absl::Duration timeout) {
   // Only ask to create what is missing: cheaper, and works against clusters that do not
   // implement CreateTopics (librdkafka's mock cluster) once the topics exist.
   std::vector<TopicSpec> topics;
@@ -85,8 +85,8 @@ absl::Status EnsureTopics(const KafkaClientOptions& client,
   char err[512];
   std::vector<rd_kafka_NewTopic_t*> new_topics;
   for (const TopicSpec& t : topics) {
-    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(t.name.c_str(), t.partitions,
-                                                    t.replication_factor, err, sizeof(err));
+    rd_kafka_NewTopic_t* nt =
+        rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, t.replication_factor, err, sizeof(err));
     if (nt == nullptr) {
       rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
       return absl::InvalidArgumentError(absl::StrCat("topic ", t.name, ": ", err));
@@ -105,8 +105,8 @@ absl::Status EnsureTopics(const KafkaClientOptions& client,
   if (ev == nullptr) {
     status = absl::DeadlineExceededError("create topics: no answer from the cluster");
   } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    status = absl::UnavailableError(
-        absl::StrCat("create topics: ", rd_kafka_event_error_string(ev)));
+    status =
+        absl::UnavailableError(absl::StrCat("create topics: ", rd_kafka_event_error_string(ev)));
   } else {
     const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
     size_t n = 0;

@@ -44,9 +44,9 @@ std::string ConsumedMessage::header(absl::string_view name) const {
   return std::string(static_cast<const char*>(last.value()), last.value_size());
 }
 
-void KafkaConsumer::RebalanceCb::rebalance_cb(
-    RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
-    std::vector<RdKafka::TopicPartition*>& partitions) {
+void KafkaConsumer::RebalanceCb::rebalance_cb(RdKafka::KafkaConsumer* consumer,
+                                              RdKafka::ErrorCode err,
+                                              std::vector<RdKafka::TopicPartition*>& partitions) {
   const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
   if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
     if (listener_ != nullptr) {
@@ -121,7 +121,7 @@ absl::Status KafkaConsumer::Assign(const std::vector<TopicPartitionOffset>& part
 }
 
 absl::StatusOr<std::vector<ConsumedMessage>> KafkaConsumer::ConsumeBatch(size_t max_messages,
-                                                                        absl::Duration timeout) {
+                                                                         absl::Duration timeout) {
   std::vector<ConsumedMessage> out;
   const absl::Time deadline = absl::Now() + timeout;
   int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
@@ -143,8 +143,8 @@ absl::StatusOr<std::vector<ConsumedMessage>> KafkaConsumer::ConsumeBatch(size_t 
         break;
     }
     if (!out.empty() || absl::Now() >= deadline) break;
-    wait_ms = static_cast<int>(
-        std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    wait_ms =
+        static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
     if (wait_ms == 0) break;
   }
   return out;

@@ -11,11 +11,11 @@
 #include <map>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/kafka_error.h"
 #include "librdkafka/rdkafkacpp.h"
@@ -41,8 +41,8 @@ class RebalanceListener {
 
 struct ConsumerOptions {
   KafkaClientOptions client;
-  std::string group_id;                 // empty: no group (use Assign)
-  bool read_committed = true;           // isolation.level
+  std::string group_id;        // empty: no group (use Assign)
+  bool read_committed = true;  // isolation.level
   std::string auto_offset_reset = "earliest";
   std::map<std::string, std::string> overrides;
   RebalanceListener* listener = nullptr;  // not owned; must outlive the consumer
@@ -78,7 +78,7 @@ class KafkaConsumer {
   // Up to `max_messages`, waiting at most `timeout` for the first. Transport-level events
   // (partition EOF, transient broker errors) are not returned; fatal errors are.
   absl::StatusOr<std::vector<ConsumedMessage>> ConsumeBatch(size_t max_messages,
-                                                           absl::Duration timeout);
+                                                            absl::Duration timeout);
 
   // Synchronously commits `offsets` (the NEXT offset to read for each partition).
   absl::Status Commit(const std::vector<TopicPartitionOffset>& offsets);
@@ -87,8 +87,7 @@ class KafkaConsumer {
   absl::StatusOr<std::vector<TopicPartitionOffset>> Assignment();
   // Low and high watermarks of a partition, asking the broker.
   absl::StatusOr<std::pair<int64_t, int64_t>> Watermarks(const std::string& topic,
-                                                         int32_t partition,
-                                                         absl::Duration timeout);
+                                                         int32_t partition, absl::Duration timeout);
   absl::Status Close();
 
   RdKafka::KafkaConsumer* raw() { return consumer_.get(); }

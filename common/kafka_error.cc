@@ -8,8 +8,8 @@ namespace cybersyn {
 
 absl::Status KafkaStatus(RdKafka::ErrorCode code, absl::string_view what) {
   if (code == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
-  std::string msg = absl::StrCat(what, ": ", RdKafka::err2str(code), " (",
-                                 static_cast<int>(code), ")");
+  std::string msg =
+      absl::StrCat(what, ": ", RdKafka::err2str(code), " (", static_cast<int>(code), ")");
   switch (code) {
     case RdKafka::ERR__TIMED_OUT:
     case RdKafka::ERR_REQUEST_TIMED_OUT:

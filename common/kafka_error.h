@@ -5,9 +5,9 @@
 
 #include <map>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "librdkafka/rdkafkacpp.h"
 
 namespace cybersyn {

@@ -10,16 +10,14 @@ using ::testing::HasSubstr;
 
 TEST(KafkaErrorTest, MapsCodesToStatusCodes) {
   EXPECT_TRUE(KafkaStatus(RdKafka::ERR_NO_ERROR, "x").ok());
-  EXPECT_EQ(KafkaStatus(RdKafka::ERR__TIMED_OUT, "x").code(),
-            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(KafkaStatus(RdKafka::ERR__TIMED_OUT, "x").code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(KafkaStatus(RdKafka::ERR__QUEUE_FULL, "x").code(),
             absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(KafkaStatus(RdKafka::ERR__ALL_BROKERS_DOWN, "x").code(),
             absl::StatusCode::kUnavailable);
   EXPECT_EQ(KafkaStatus(RdKafka::ERR_MSG_SIZE_TOO_LARGE, "x").code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(KafkaStatus(RdKafka::ERR__FENCED, "x").code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(KafkaStatus(RdKafka::ERR__FENCED, "x").code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(KafkaStatus(RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED, "x").code(),
             absl::StatusCode::kPermissionDenied);
 }

@@ -60,10 +60,10 @@ absl::Status KafkaProducer::Produce(absl::string_view topic, int32_t partition,
       hdrs = RdKafka::Headers::create();
       for (const auto& [k, v] : headers) hdrs->add(k, v.data(), v.size());
     }
-    RdKafka::ErrorCode code = producer_->produce(
-        std::string(topic), partition, RdKafka::Producer::RK_MSG_COPY,
-        const_cast<char*>(value.data()), value.size(), key.empty() ? nullptr : key.data(),
-        key.size(), 0, hdrs, opaque);
+    RdKafka::ErrorCode code =
+        producer_->produce(std::string(topic), partition, RdKafka::Producer::RK_MSG_COPY,
+                           const_cast<char*>(value.data()), value.size(),
+                           key.empty() ? nullptr : key.data(), key.size(), 0, hdrs, opaque);
     if (code == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
     delete hdrs;  // only freed by librdkafka on success
     if (code != RdKafka::ERR__QUEUE_FULL || absl::Now() >= deadline) {
@@ -78,8 +78,7 @@ int KafkaProducer::Poll(absl::Duration timeout) {
 }
 
 absl::Status KafkaProducer::Flush(absl::Duration timeout) {
-  RdKafka::ErrorCode code =
-      producer_->flush(static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  RdKafka::ErrorCode code = producer_->flush(static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   if (code == RdKafka::ERR__TIMED_OUT) {
     return absl::DeadlineExceededError(absl::StrCat("flush: ", producer_->outq_len(),
                                                     " messages still outstanding after ",

@@ -13,12 +13,12 @@
 #include <map>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/kafka_error.h"
 #include "librdkafka/rdkafkacpp.h"
@@ -27,11 +27,11 @@ namespace cybersyn {
 
 // What the broker said about one produced message.
 struct DeliveryReport {
-  absl::Status status;      // OK once the broker acknowledged it (acks=all)
+  absl::Status status;  // OK once the broker acknowledged it (acks=all)
   std::string topic;
   int32_t partition = -1;
   int64_t offset = -1;
-  void* opaque = nullptr;   // as passed to Produce
+  void* opaque = nullptr;  // as passed to Produce
 };
 
 struct ProducerOptions {

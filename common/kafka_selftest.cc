@@ -21,8 +21,8 @@ absl::StatusOr<RoundTripResult> RunKafkaRoundTrip(const KafkaClientOptions& clie
   // A fresh topic name per run keeps reruns against the same cluster independent.
   const std::string topic = absl::StrCat(options.topic, ".", absl::ToUnixMicros(absl::Now()));
   const std::vector<TopicSpec> specs = {{topic, 2, 1, {}}};
-  if (absl::Status s = options.ensure_topics ? options.ensure_topics(specs)
-                                             : EnsureTopics(client, specs);
+  if (absl::Status s =
+          options.ensure_topics ? options.ensure_topics(specs) : EnsureTopics(client, specs);
       !s.ok()) {
     return s;
   }
@@ -95,12 +95,12 @@ absl::StatusOr<RoundTripResult> RunKafkaRoundTrip(const KafkaClientOptions& clie
     for (const ConsumedMessage& m : *msgs) {
       v1::RecordBatch batch;
       if (!batch.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) {
-        return absl::DataLossError(absl::StrCat("undecodable batch at ", m.topic(), "[",
-                                                m.partition(), "]@", m.offset()));
+        return absl::DataLossError(
+            absl::StrCat("undecodable batch at ", m.topic(), "[", m.partition(), "]@", m.offset()));
       }
       if (batch.enterprise() != m.key()) {
-        return absl::DataLossError(absl::StrCat("key ", m.key(), " does not match batch ",
-                                                batch.enterprise()));
+        return absl::DataLossError(
+            absl::StrCat("key ", m.key(), " does not match batch ", batch.enterprise()));
       }
       ++seen[std::string(m.value())];
       ++result.batches_read;

@@ -8,13 +8,13 @@
 #include <map>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
 namespace cybersyn {
@@ -44,8 +44,9 @@ class KvStore {
   virtual absl::Status Write(const WriteBatch& batch) = 0;
   // Calls fn(key, value) for every key starting with `prefix`, in key order, until fn returns
   // false.
-  virtual absl::Status Scan(absl::string_view prefix,
-                            const std::function<bool(absl::string_view, absl::string_view)>& fn) = 0;
+  virtual absl::Status Scan(
+      absl::string_view prefix,
+      const std::function<bool(absl::string_view, absl::string_view)>& fn) = 0;
   // Approximate bytes of live data (for metrics).
   virtual uint64_t ApproximateBytes() = 0;
 

@@ -1,7 +1,8 @@
 // Contract tests run against both KvStore implementations.
+#include "common/kv_store.h"
+
 #include <filesystem>
 
-#include "common/kv_store.h"
 #include "common/rocksdb_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -15,9 +16,8 @@ class KvStoreTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     if (GetParam()) {
-      dir_ = fs::path(::testing::TempDir()) /
-             ("kv_store_test_" + std::to_string(::getpid()) + "_" +
-              std::to_string(reinterpret_cast<uintptr_t>(this)));
+      dir_ = fs::path(::testing::TempDir()) / ("kv_store_test_" + std::to_string(::getpid()) + "_" +
+                                               std::to_string(reinterpret_cast<uintptr_t>(this)));
       fs::remove_all(dir_);
       auto s = RocksDbStore::Open({dir_.string(), 8 << 20});
       ASSERT_TRUE(s.ok()) << s.status();
@@ -51,11 +51,14 @@ TEST_P(KvStoreTest, ScanVisitsPrefixInOrderAndStopsWhenAsked) {
   for (const char* k : {"w/2", "w/1", "x/1", "w/3", "v/9"}) b.Put(k, k);
   ASSERT_TRUE(store_->Write(b).ok());
   std::vector<std::string> keys;
-  ASSERT_TRUE(store_->Scan("w/", [&](absl::string_view k, absl::string_view v) {
-                      EXPECT_EQ(k, v);
-                      keys.emplace_back(k);
-                      return keys.size() < 2;
-                    }).ok());
+  ASSERT_TRUE(store_
+                  ->Scan("w/",
+                         [&](absl::string_view k, absl::string_view v) {
+                           EXPECT_EQ(k, v);
+                           keys.emplace_back(k);
+                           return keys.size() < 2;
+                         })
+                  .ok());
   EXPECT_THAT(keys, ::testing::ElementsAre("w/1", "w/2"));
 }
 

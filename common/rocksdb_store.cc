@@ -72,8 +72,8 @@ RocksDbStore::~RocksDbStore() {
 
 absl::StatusOr<std::string> RocksDbStore::Get(absl::string_view key) {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()),
-                               &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat("key not found: ", key));
   if (!s.ok()) return FromRocks(s, "RocksDB get");
   return value;

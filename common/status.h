@@ -4,11 +4,10 @@
 #ifndef CYBERSYN_COMMON_STATUS_H_
 #define CYBERSYN_COMMON_STATUS_H_
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace cybersyn {
 
@@ -23,9 +22,9 @@ inline absl::Status Annotate(const absl::Status& status, absl::string_view conte
 #define CYBERSYN_STATUS_CONCAT_INNER_(a, b) a##b
 #define CYBERSYN_STATUS_CONCAT_(a, b) CYBERSYN_STATUS_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                                  \
-  do {                                                         \
-    if (::absl::Status _st = (expr); !_st.ok()) return _st;    \
+#define RETURN_IF_ERROR(expr)                               \
+  do {                                                      \
+    if (::absl::Status _st = (expr); !_st.ok()) return _st; \
   } while (0)
 
 #define ASSIGN_OR_RETURN(lhs, expr) \

@@ -8,7 +8,7 @@
 namespace cybersyn::opsroom {
 
 struct Asset {
-  std::string_view path;          // "/index.html"
+  std::string_view path;  // "/index.html"
   std::string_view content_type;
   std::string_view body;
 };

@@ -79,8 +79,8 @@ void RegisterOpsroom(httplib::Server& server, Backend* backend) {
   }
 
   server.Get("/api/status", [backend](const httplib::Request& req, httplib::Response& res) {
-    auto st = backend->Status(req.get_param_value("node"),
-                              static_cast<int>(IntParam(req, "depth", 16)));
+    auto st =
+        backend->Status(req.get_param_value("node"), static_cast<int>(IntParam(req, "depth", 16)));
     if (!st.ok()) return SendError(res, st.status());
     res.set_content(ToJson(*st), "application/json");
   });
@@ -116,33 +116,33 @@ void RegisterOpsroom(httplib::Server& server, Backend* backend) {
                     "application/json");
   });
 
-  server.Post(R"(/api/signals/([^/]+)/(ack|resolve|silence|unsilence))",
-              [backend](const httplib::Request& req, httplib::Response& res) {
-                const std::string id = req.matches[1];
-                const std::string act = req.matches[2];
-                std::string reason;
-                int64_t duration_ms = 0;
-                if (!req.body.empty()) {
-                  nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
-                  if (body.is_discarded() || !body.is_object()) {
-                    return SendError(res, absl::InvalidArgumentError("body is not a JSON object"));
-                  }
-                  reason = body.value("reason", "");
-                  duration_ms = body.value("duration_ms", int64_t{0});
-                }
-                v1::CommandKind kind = v1::COMMAND_KIND_ACKNOWLEDGE;
-                if (act == "resolve") kind = v1::COMMAND_KIND_RESOLVE;
-                if (act == "silence") kind = v1::COMMAND_KIND_SILENCE;
-                if (act == "unsilence") kind = v1::COMMAND_KIND_UNSILENCE;
-                if (kind == v1::COMMAND_KIND_SILENCE && duration_ms <= 0) {
-                  return SendError(res, absl::InvalidArgumentError(
-                                            "silence needs a positive duration_ms"));
-                }
-                auto cmd = backend->Act(BearerToken(req), kind, id, reason,
-                                        absl::Milliseconds(duration_ms));
-                if (!cmd.ok()) return SendError(res, cmd.status());
-                res.set_content(nlohmann::json{{"command_id", *cmd}}.dump(), "application/json");
-              });
+  server.Post(
+      R"(/api/signals/([^/]+)/(ack|resolve|silence|unsilence))",
+      [backend](const httplib::Request& req, httplib::Response& res) {
+        const std::string id = req.matches[1];
+        const std::string act = req.matches[2];
+        std::string reason;
+        int64_t duration_ms = 0;
+        if (!req.body.empty()) {
+          nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+          if (body.is_discarded() || !body.is_object()) {
+            return SendError(res, absl::InvalidArgumentError("body is not a JSON object"));
+          }
+          reason = body.value("reason", "");
+          duration_ms = body.value("duration_ms", int64_t{0});
+        }
+        v1::CommandKind kind = v1::COMMAND_KIND_ACKNOWLEDGE;
+        if (act == "resolve") kind = v1::COMMAND_KIND_RESOLVE;
+        if (act == "silence") kind = v1::COMMAND_KIND_SILENCE;
+        if (act == "unsilence") kind = v1::COMMAND_KIND_UNSILENCE;
+        if (kind == v1::COMMAND_KIND_SILENCE && duration_ms <= 0) {
+          return SendError(res, absl::InvalidArgumentError("silence needs a positive duration_ms"));
+        }
+        auto cmd =
+            backend->Act(BearerToken(req), kind, id, reason, absl::Milliseconds(duration_ms));
+        if (!cmd.ok()) return SendError(res, cmd.status());
+        res.set_content(nlohmann::json{{"command_id", *cmd}}.dump(), "application/json");
+      });
 
   // Server-sent events: one "signal" event per transition; the id is the resume cursor.
   server.Get("/api/events", [backend](const httplib::Request& req, httplib::Response& res) {

@@ -55,8 +55,7 @@ class Backend {
   // Issues a command as the operator holding `token`; returns the command id.
   // UNAUTHENTICATED / PERMISSION_DENIED / NOT_FOUND as appropriate.
   virtual absl::StatusOr<std::string> Act(const std::string& token, v1::CommandKind kind,
-                                          const std::string& signal_id,
-                                          const std::string& reason,
+                                          const std::string& signal_id, const std::string& reason,
                                           absl::Duration silence_for) = 0;
 };
 

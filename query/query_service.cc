@@ -42,14 +42,14 @@ grpc::Status QueryServiceImpl::SeriesHistory(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status QueryServiceImpl::GetStatus(grpc::ServerContext* ctx,
-                                         const v1::NodeStatusRequest* req, v1::NodeStatus* resp) {
+grpc::Status QueryServiceImpl::GetStatus(grpc::ServerContext* ctx, const v1::NodeStatusRequest* req,
+                                         v1::NodeStatus* resp) {
   auto op = Caller(ctx);
   if (!op.ok()) return ToGrpc(op.status());
   const std::string node = req->node().empty() ? (*op)->subtree : req->node();
   if (!Hierarchy::PathIsInSubtree(node, (*op)->subtree)) {
-    return ToGrpc(absl::PermissionDeniedError(absl::StrCat(
-        "operator ", (*op)->name, " may read ", (*op)->subtree, " only, not ", node)));
+    return ToGrpc(absl::PermissionDeniedError(
+        absl::StrCat("operator ", (*op)->name, " may read ", (*op)->subtree, " only, not ", node)));
   }
   auto st = store_->Status(node, static_cast<int>(req->depth()));
   if (!st.ok()) return ToGrpc(st.status());

@@ -23,9 +23,9 @@ std::string SeriesPrefix(absl::string_view node, absl::string_view indicator, in
 }
 
 std::string AggregateKey(const v1::WindowAggregate& a) {
-  return absl::StrCat(SeriesPrefix(a.series().node(), a.series().indicator(),
-                                   a.series().window_ms()),
-                      absl::StrFormat("%016x", a.window_start_ms()));
+  return absl::StrCat(
+      SeriesPrefix(a.series().node(), a.series().indicator(), a.series().window_ms()),
+      absl::StrFormat("%016x", a.window_start_ms()));
 }
 
 std::string OffsetKey(absl::string_view topic, int32_t partition) {
@@ -98,8 +98,8 @@ absl::Status QueryStore::Apply(absl::string_view topic, int32_t partition, int64
   if (topic == topics_.aggregates) {
     v1::WindowAggregate a;
     if (!a.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-      return absl::DataLossError(absl::StrCat("undecodable aggregate at ", topic, "[", partition,
-                                              "]@", offset));
+      return absl::DataLossError(
+          absl::StrCat("undecodable aggregate at ", topic, "[", partition, "]@", offset));
     }
     batch.Put(AggregateKey(a), value);
     const auto& w = options_.config->aggregator.windows;
@@ -114,8 +114,8 @@ absl::Status QueryStore::Apply(absl::string_view topic, int32_t partition, int64
   } else {
     v1::SignalEvent e;
     if (!e.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-      return absl::DataLossError(absl::StrCat("undecodable signal event at ", topic, "[",
-                                              partition, "]@", offset));
+      return absl::DataLossError(
+          absl::StrCat("undecodable signal event at ", topic, "[", partition, "]@", offset));
     }
     batch.Put(absl::StrCat("s/", e.signal().id()), e.signal().SerializeAsString());
     absl::MutexLock lock(&mu_);
@@ -144,7 +144,8 @@ void QueryStore::Run() {
   std::vector<TopicPartitionOffset> assignment;
   while (!stop_.load() && assignment.empty()) {
     auto info = DescribeCluster(options_.client, absl::Seconds(5));
-    if (info.ok() && info->topics.count(topics_.aggregates) && info->topics.count(topics_.signals)) {
+    if (info.ok() && info->topics.count(topics_.aggregates) &&
+        info->topics.count(topics_.signals)) {
       for (const std::string& t : {topics_.aggregates, topics_.signals}) {
         for (int p = 0; p < info->topics.at(t); ++p) {
           int64_t offset = 0;
@@ -177,8 +178,7 @@ void QueryStore::Run() {
     WriteBatch batch;
     std::map<std::pair<std::string, int32_t>, int64_t> next;
     for (const ConsumedMessage& m : *msgs) {
-      if (absl::Status s = Apply(m.topic(), m.partition(), m.offset(), m.value(), batch);
-          !s.ok()) {
+      if (absl::Status s = Apply(m.topic(), m.partition(), m.offset(), m.value(), batch); !s.ok()) {
         spdlog::warn("query store: skipping: {}", s.ToString());
       }
       next[{std::string(m.topic()), m.partition()}] = m.offset() + 1;

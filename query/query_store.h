@@ -39,9 +39,9 @@ struct QueryStoreOptions {
   std::shared_ptr<const Config> config;
   KafkaClientOptions client;
   std::string topic_prefix = "cybersyn";
-  std::string state_dir;           // empty: keep the materialised view in memory
+  std::string state_dir;  // empty: keep the materialised view in memory
   uint64_t memory_limit = 64ull << 20;
-  size_t event_ring = 4096;        // recent signal events kept for live feeds
+  size_t event_ring = 4096;  // recent signal events kept for live feeds
 };
 
 class QueryStore {
@@ -50,8 +50,7 @@ class QueryStore {
   ~QueryStore();
   void Stop();
 
-  absl::StatusOr<v1::SeriesHistoryResponse> SeriesHistory(
-      const v1::SeriesHistoryRequest& request);
+  absl::StatusOr<v1::SeriesHistoryResponse> SeriesHistory(const v1::SeriesHistoryRequest& request);
   // NOT_FOUND for an unknown node. depth = levels of children to include.
   absl::StatusOr<v1::NodeStatus> Status(const std::string& node, int depth);
   // Open (not resolved) signals whose origin is inside `subtree` ("" = all), newest first.
@@ -61,7 +60,7 @@ class QueryStore {
   // Cursors are local to this process; an unknown or too old cursor restarts from the oldest
   // event still kept.
   std::vector<std::pair<std::string, v1::SignalEvent>> EventsAfter(const std::string& cursor,
-                                                                  absl::Duration wait);
+                                                                   absl::Duration wait);
 
   uint64_t aggregates_seen() const { return aggregates_seen_.load(); }
   uint64_t signal_events_seen() const { return events_seen_.load(); }

@@ -55,8 +55,8 @@ class QueryStoreTest : public ::testing::Test {
     a.set_window_end_ms(start + 10000);
     a.set_value(value);
     a.set_count(1);
-    ASSERT_TRUE(producer_->Produce("qt.aggregates", -1, a.series().node(),
-                                   a.SerializeAsString()).ok());
+    ASSERT_TRUE(
+        producer_->Produce("qt.aggregates", -1, a.series().node(), a.SerializeAsString()).ok());
   }
   void ProduceSignal(const std::string& id, v1::SignalState state, const std::string& at) {
     v1::SignalEvent e;
@@ -109,7 +109,7 @@ TEST_F(QueryStoreTest, MaterialisesHistoryStatusSignalsAndEvents) {
   ASSERT_TRUE(status.ok());
   const v1::NodeStatus& yarur = status->children(0).children(0);
   EXPECT_EQ(yarur.node(), "cl/tex/yarur");
-  EXPECT_EQ(yarur.worst(), v1::SEVERITY_CRISIS);  // s1 escalated to it
+  EXPECT_EQ(yarur.worst(), v1::SEVERITY_CRISIS);         // s1 escalated to it
   EXPECT_EQ(status->worst(), v1::SEVERITY_UNSPECIFIED);  // nothing reached the nation
   EXPECT_EQ(yarur.children(0).last_values().at("output"), 100.0 + (19 % 3));
   EXPECT_EQ((*store)->OpenSignals("cl/tex").size(), 2u);

@@ -49,8 +49,8 @@ const std::string& RunDir() {
 CliRun Cli(const std::string& args) {
   const std::string& dir = RunDir();
   const std::string out = dir + "/cli.out", err = dir + "/cli.err";
-  const int rc = std::system(
-      absl::StrCat("timeout 60 ", kBin, " ", args, " >", out, " 2>", err).c_str());
+  const int rc =
+      std::system(absl::StrCat("timeout 60 ", kBin, " ", args, " >", out, " 2>", err).c_str());
   return {WEXITSTATUS(rc), Slurp(out), Slurp(err)};
 }
 
@@ -79,12 +79,16 @@ TEST(DemoE2eTest, SignalsRiseAndClimbAndTheCliWorksAgainstIt) {
   }
   // The banner names the addresses (ports fall back to free ones when the defaults are taken).
   std::string grpc, http;
-  ASSERT_TRUE(WaitFor(demo_out, absl::Seconds(30), [&](const std::string& text) {
-    std::smatch m;
-    if (std::regex_search(text, m, std::regex(R"(gRPC\s+(\S+))"))) grpc = m[1];
-    if (std::regex_search(text, m, std::regex(R"(metrics\s+http://(\S+)/metrics)"))) http = m[1];
-    return !grpc.empty() && !http.empty();
-  })) << Slurp(demo_out) << Slurp(dir + "/demo.err");
+  ASSERT_TRUE(
+      WaitFor(demo_out, absl::Seconds(30),
+              [&](const std::string& text) {
+                std::smatch m;
+                if (std::regex_search(text, m, std::regex(R"(gRPC\s+(\S+))"))) grpc = m[1];
+                if (std::regex_search(text, m, std::regex(R"(metrics\s+http://(\S+)/metrics)")))
+                  http = m[1];
+                return !grpc.empty() && !http.empty();
+              }))
+      << Slurp(demo_out) << Slurp(dir + "/demo.err");
 
   // Signals appear and at least one climbs a level within 60 s of start.
   ASSERT_TRUE(WaitFor(demo_out, absl::Seconds(60), [](const std::string& text) {
