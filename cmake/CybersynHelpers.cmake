@@ -1,6 +1,7 @@
 # Declares every project target the same way (after Abseil's absl_cc_library):
 #   cybersyn_cc_library(NAME foo SRCS a.cc DEPS x y)       -> target cybersyn_foo, alias cybersyn::foo
-#   cybersyn_cc_test(NAME foo_test SRCS foo_test.cc DEPS cybersyn::foo [LABELS unit] [KAFKA])
+#   cybersyn_cc_test(NAME foo_test SRCS foo_test.cc DEPS cybersyn::foo [LABELS unit] [KAFKA]
+#                    [SERIAL])
 #   cybersyn_cc_binary(NAME x SRCS main.cc DEPS ...)
 # KAFKA marks a test that needs the real broker: it joins the CTest fixture that starts
 # deploy/local/kafka.sh and finds the broker's dir (bootstrap, version) in $CYBERSYN_TEST_KAFKA_DIR.
@@ -42,7 +43,7 @@ function(cybersyn_cc_test)
   if(NOT CYBERSYN_BUILD_TESTS)
     return()
   endif()
-  cmake_parse_arguments(T "KAFKA" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "KAFKA;SERIAL" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${T_NAME} ${T_SRCS})
   cybersyn_apply_common(${T_NAME})
   target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gmock_main)
@@ -58,6 +59,9 @@ function(cybersyn_cc_test)
     set(props ${props}
         FIXTURES_REQUIRED kafka_broker
         ENVIRONMENT "CYBERSYN_TEST_KAFKA_DIR=${CYBERSYN_KAFKA_DIR}")
+  endif()
+  if(T_SERIAL)
+    list(APPEND props RUN_SERIAL TRUE)
   endif()
   if(NOT labels)
     set(labels unit)

@@ -177,13 +177,26 @@ absl::StatusOr<std::vector<TopicPartitionOffset>> KafkaConsumer::Positions() {
 absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::Watermarks(const std::string& topic,
                                                                       int32_t partition,
                                                                       absl::Duration timeout) {
-  int64_t low = 0, high = 0;
-  RdKafka::ErrorCode code = consumer_->query_watermark_offsets(
-      topic, partition, &low, &high, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
-  if (code != RdKafka::ERR_NO_ERROR) {
-    return KafkaStatus(code, absl::StrCat("watermarks of ", topic, "[", partition, "]"));
+  // A topic created a moment ago may not have a leader yet: retry such answers until the
+  // timeout instead of failing a restore on a transient cluster state.
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int64_t low = 0, high = 0;
+    const int64_t left_ms = std::max<int64_t>(
+        1, absl::ToInt64Milliseconds(deadline - absl::Now()));
+    RdKafka::ErrorCode code = consumer_->query_watermark_offsets(
+        topic, partition, &low, &high, static_cast<int>(std::min<int64_t>(left_ms, 5000)));
+    if (code == RdKafka::ERR_NO_ERROR) return std::make_pair(low, high);
+    const bool transient = code == RdKafka::ERR_NOT_LEADER_FOR_PARTITION ||
+                           code == RdKafka::ERR_LEADER_NOT_AVAILABLE ||
+                           code == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART ||
+                           code == RdKafka::ERR__UNKNOWN_PARTITION ||
+                           code == RdKafka::ERR__TRANSPORT || code == RdKafka::ERR__TIMED_OUT;
+    if (!transient || absl::Now() + absl::Milliseconds(100) >= deadline) {
+      return KafkaStatus(code, absl::StrCat("watermarks of ", topic, "[", partition, "]"));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
   }
-  return std::make_pair(low, high);
 }
 
 absl::Status KafkaConsumer::Close() {
