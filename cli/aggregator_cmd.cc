@@ -99,8 +99,9 @@ void AddAggregatorCommand(CLI::App& app, int& exit_code) {
       "backed by a compacted changelog, and dead-letters bad input with its reason.");
   cmd->add_option("--config", o->config, "YAML config file")->required();
   cmd->add_option("--brokers", o->brokers, "Kafka bootstrap servers (overrides kafka.bootstrap)");
-  cmd->add_option("--state-dir", o->state_dir, "RocksDB state directory (overrides "
-                                               "aggregator.state_dir)");
+  cmd->add_option("--state-dir", o->state_dir,
+                  "RocksDB state directory (overrides "
+                  "aggregator.state_dir)");
   cmd->add_option("--metrics", o->metrics,
                   "host:port for /metrics and /readyz (default listen.metrics; 'off' disables)");
   cmd->add_option("--instance-id", o->instance_id,

@@ -1,0 +1,833 @@
+#include "aggregator/aggregator.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "aggregator/model.h"
+#include "aggregator/rollup.h"
+#include "aggregator/windows.h"
+#include "common/kafka_consumer.h"
+#include "common/kafka_producer.h"
+#include "common/rocksdb_store.h"
+#include "common/status.h"
+#include "cybersyn/v1/aggregate.pb.h"
+#include "cybersyn/v1/record.pb.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "spdlog/spdlog.h"
+
+namespace cybersyn::aggregator {
+
+std::string RollupTopic(const std::string& prefix) {
+  return absl::StrCat(prefix, ".aggregator-rollup");
+}
+std::string RecordsChangelog(const std::string& prefix) {
+  return TopicNames(prefix).Changelog("aggregator");
+}
+std::string RollupChangelog(const std::string& prefix) {
+  return TopicNames(prefix).Changelog("aggregator-rollup");
+}
+
+namespace {
+
+constexpr absl::Duration kTxnTimeout = absl::Seconds(60);
+
+struct Metrics {
+  explicit Metrics(prometheus::Registry& r)
+      : records(prometheus::BuildCounter()
+                    .Name("cybersyn_aggregator_records_total")
+                    .Help("Records offered to the aggregator, by outcome")
+                    .Register(r)),
+        deadletter(prometheus::BuildCounter()
+                       .Name("cybersyn_aggregator_deadletter_total")
+                       .Help("Messages written to the dead-letter topic, by reason")
+                       .Register(r)),
+        late(prometheus::BuildCounter()
+                 .Name("cybersyn_aggregator_late_records_total")
+                 .Help("Records later than allowed lateness + grace")
+                 .Register(r)
+                 .Add({})),
+        emitted(prometheus::BuildCounter()
+                    .Name("cybersyn_aggregator_aggregates_total")
+                    .Help("Closed window aggregates published")
+                    .Register(r)
+                    .Add({})),
+        lag(prometheus::BuildGauge()
+                .Name("cybersyn_aggregator_consumer_lag")
+                .Help("Messages behind the log end, per input partition")
+                .Register(r)),
+        open_windows(prometheus::BuildGauge()
+                         .Name("cybersyn_aggregator_open_windows")
+                         .Help("Open windows held in state")
+                         .Register(r)
+                         .Add({})),
+        state_bytes(prometheus::BuildGauge()
+                        .Name("cybersyn_aggregator_state_bytes")
+                        .Help("Approximate bytes of local state (RocksDB)")
+                        .Register(r)
+                        .Add({})),
+        rocksdb_memory(prometheus::BuildGauge()
+                           .Name("cybersyn_aggregator_rocksdb_memory_bytes")
+                           .Help("RocksDB memory in use (capped by aggregator.memory_limit)")
+                           .Register(r)
+                           .Add({})),
+        restore_seconds(prometheus::BuildGauge()
+                            .Name("cybersyn_aggregator_restore_duration_seconds")
+                            .Help("Duration of the last state restore")
+                            .Register(r)
+                            .Add({})),
+        restore_entries(prometheus::BuildCounter()
+                            .Name("cybersyn_aggregator_restore_entries_total")
+                            .Help("Changelog entries replayed into local state")
+                            .Register(r)
+                            .Add({})),
+        restoring(prometheus::BuildGauge()
+                      .Name("cybersyn_aggregator_restoring_partitions")
+                      .Help("Partitions whose state is being restored")
+                      .Register(r)
+                      .Add({})),
+        commit_seconds(
+            prometheus::BuildHistogram()
+                .Name("cybersyn_aggregator_txn_commit_seconds")
+                .Help("Time to commit one transaction (or flush + commit offsets)")
+                .Register(r)
+                .Add({},
+                     prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                             0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+        window_value(prometheus::BuildGauge()
+                         .Name("cybersyn_aggregator_window_value")
+                         .Help("Value (roll-up rule result) of the last closed window of each "
+                               "node, indicator and window size")
+                         .Register(r)) {}
+
+  prometheus::Family<prometheus::Counter>& records;
+  prometheus::Family<prometheus::Counter>& deadletter;
+  prometheus::Counter& late;
+  prometheus::Counter& emitted;
+  prometheus::Family<prometheus::Gauge>& lag;
+  prometheus::Gauge& open_windows;
+  prometheus::Gauge& state_bytes;
+  prometheus::Gauge& rocksdb_memory;
+  prometheus::Gauge& restore_seconds;
+  prometheus::Counter& restore_entries;
+  prometheus::Gauge& restoring;
+  prometheus::Histogram& commit_seconds;
+  prometheus::Family<prometheus::Gauge>& window_value;
+};
+
+enum class TaskKind { kRecords, kRollup };
+
+struct Task {
+  TaskKind kind;
+  std::string topic;
+  int32_t partition = 0;
+  std::string changelog;
+  std::string prefix;                         // RocksDB key prefix of this task
+  std::unique_ptr<PartitionWindows> windows;  // kRecords
+  std::unique_ptr<RollupWindows> rollup;      // kRollup
+  int64_t next_offset = -1;                   // next input offset to read (-1: unknown)
+  bool consumed = false;                      // input consumed since the last commit
+  int64_t changelog_next = -1;  // changelog offset reflected by local state after commit
+};
+
+std::string TaskPrefix(TaskKind kind, int32_t partition) {
+  return absl::StrCat(kind == TaskKind::kRecords ? "t/rec/" : "t/rol/", partition, "/");
+}
+
+}  // namespace
+
+class Aggregator::Impl : public RebalanceListener {
+ public:
+  Impl(AggregatorOptions options, std::shared_ptr<prometheus::Registry> registry)
+      : options_(std::move(options)),
+        registry_(std::move(registry)),
+        metrics_(*registry_),
+        model_(options_.config),
+        topics_(options_.config->kafka.topic_prefix),
+        rollup_topic_(RollupTopic(topics_.prefix)),
+        records_changelog_(RecordsChangelog(topics_.prefix)),
+        rollup_changelog_(RollupChangelog(topics_.prefix)) {
+    for (const char* o :
+         {"applied", "duplicate", "unknown_node", "node_above_enterprise", "wrong_enterprise",
+          "unknown_indicator", "not_finite", "bad_timestamp", "late"}) {
+      outcome_counters_[o] = &metrics_.records.Add({{"outcome", o}});
+    }
+  }
+
+  absl::Status Run(std::atomic<bool>& stop, std::atomic<bool>& ready);
+  AggregatorCounters counters() const {
+    absl::MutexLock l(&counters_mu_);
+    return counters_;
+  }
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  void OnAssigned(std::vector<TopicPartitionOffset>& partitions) override;
+  void OnRevoked(const std::vector<TopicPartitionOffset>& partitions, bool lost) override;
+
+ private:
+  absl::Status Setup();
+  Task* FindTask(absl::string_view topic, int32_t partition);
+  void ProcessRecords(Task& t, const ConsumedMessage& m, int64_t now);
+  void ProcessRollup(Task& t, const ConsumedMessage& m, int64_t now);
+  void Publish(std::vector<Emission>& emissions);
+  void DeadLetter(const ConsumedMessage& m, absl::string_view reason, absl::string_view value,
+                  const KafkaHeaders& extra = {});
+  absl::Status Produce(const std::string& topic, int32_t partition, absl::string_view key,
+                       absl::string_view value, const KafkaHeaders& headers = {});
+  absl::Status EnsureTxn();
+  // Commits everything pending (outputs, changelog, offsets), then applies it to RocksDB.
+  absl::Status CommitPending();
+  absl::Status AbortPending(const absl::Status& cause);
+  absl::Status Restore(const std::vector<Task*>& tasks);
+  void UpdateGauges();
+  bool CaughtUp(Task& t, int64_t* lag);
+
+  AggregatorOptions options_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  Metrics metrics_;
+  absl::flat_hash_map<std::string, prometheus::Counter*> outcome_counters_;
+  Model model_;
+  TopicNames topics_;
+  std::string rollup_topic_, records_changelog_, rollup_changelog_;
+  int partitions_ = 0;
+
+  std::unique_ptr<RocksDbStore> store_;
+  std::unique_ptr<KafkaProducer> producer_;
+  std::unique_ptr<KafkaConsumer> consumer_;
+  std::unique_ptr<KafkaConsumer> restorer_;
+
+  std::map<std::pair<std::string, int32_t>, std::unique_ptr<Task>> tasks_;
+  bool txn_open_ = false;
+  bool pending_work_ = false;
+  absl::Status fatal_;  // set inside rebalance callbacks, surfaced by the loop
+  bool stopping_ = false;
+  std::atomic<bool>* ready_ = nullptr;
+  // Highest delivered changelog offset per (topic, partition) in the current transaction.
+  std::map<std::pair<std::string, int32_t>, int64_t> delivered_;
+  absl::Status delivery_error_;
+
+  mutable absl::Mutex counters_mu_;
+  AggregatorCounters counters_ ABSL_GUARDED_BY(counters_mu_);
+  AggregatorCounters local_;  // loop-thread copy, published after each batch
+  int64_t last_gauges_ms_ = 0;
+};
+
+absl::Status Aggregator::Impl::Setup() {
+  const Config& cfg = *options_.config;
+  const std::string state_dir =
+      options_.state_dir.empty() ? cfg.aggregator.state_dir : options_.state_dir;
+  // Topics: the changelogs must have as many partitions as their inputs.
+  partitions_ = cfg.kafka.partitions;
+  if (!options_.ensure_topics) {
+    auto info = DescribeCluster(options_.client);
+    if (info.ok()) {
+      auto it = info->topics.find(topics_.records);
+      if (it != info->topics.end()) partitions_ = it->second;
+    }
+  }
+  const std::map<std::string, std::string> compact = {{"cleanup.policy", "compact"},
+                                                      {"min.compaction.lag.ms", "60000"}};
+  const std::map<std::string, std::string> week = {{"retention.ms", "604800000"}};
+  std::vector<TopicSpec> specs = {
+      {topics_.records, partitions_, cfg.kafka.replication_factor, week},
+      {topics_.deadletter, partitions_, cfg.kafka.replication_factor, week},
+      {topics_.aggregates, partitions_, cfg.kafka.replication_factor, week},
+      {rollup_topic_, partitions_, cfg.kafka.replication_factor, week},
+      {records_changelog_, partitions_, cfg.kafka.replication_factor, compact},
+      {rollup_changelog_, partitions_, cfg.kafka.replication_factor, compact},
+  };
+  if (options_.ensure_topics) {
+    RETURN_IF_ERROR(Annotate(options_.ensure_topics(specs), "creating topics"));
+  } else {
+    RETURN_IF_ERROR(Annotate(EnsureTopics(options_.client, specs), "creating topics"));
+  }
+
+  RocksDbOptions ro;
+  ro.path = state_dir;
+  ro.memory_limit_bytes = cfg.aggregator.memory_limit;
+  auto store = RocksDbStore::Open(ro);
+  if (!store.ok() && store.status().code() == absl::StatusCode::kDataLoss) {
+    spdlog::warn("[aggregator] state store {} is corrupt ({}); rebuilding from the changelog",
+                 state_dir, std::string(store.status().message()));
+    RETURN_IF_ERROR(RocksDbStore::Destroy(state_dir));
+    store = RocksDbStore::Open(ro);
+  }
+  if (!store.ok()) return Annotate(store.status(), "opening aggregator state");
+  store_ = std::move(*store);
+
+  ProducerOptions po;
+  po.client = options_.client;
+  po.overrides = options_.producer_overrides;
+  po.overrides.emplace("linger.ms", "5");
+  po.overrides.emplace("transaction.timeout.ms", "15000");
+  po.overrides.emplace("message.max.bytes", std::to_string(16 << 20));
+  if (options_.exactly_once) {
+    po.transactional_id = absl::StrCat(topics_.prefix, ".aggregator.", options_.instance_id);
+  }
+  po.on_delivery = [this](const DeliveryReport& r) {
+    if (!r.status.ok()) {
+      if (delivery_error_.ok()) delivery_error_ = r.status;
+      return;
+    }
+    if (r.topic == records_changelog_ || r.topic == rollup_changelog_) {
+      int64_t& d = delivered_[{r.topic, r.partition}];
+      d = std::max(d, r.offset);
+    }
+  };
+  ASSIGN_OR_RETURN(producer_, KafkaProducer::Create(po));
+  if (options_.exactly_once) {
+    RETURN_IF_ERROR(producer_->InitTransactions(kTxnTimeout));
+  }
+
+  ConsumerOptions co;
+  co.client = options_.client;
+  co.group_id = absl::StrCat(topics_.prefix, ".aggregator");
+  co.read_committed = true;
+  co.listener = this;
+  co.overrides = options_.consumer_overrides;
+  // Static membership: a restarted instance (same id) takes its partitions back at once instead
+  // of waiting for its dead predecessor's session to time out; a second live process with the
+  // same id is fenced, like the transactional.id.
+  co.overrides.emplace("group.instance.id", options_.instance_id);
+  co.overrides.emplace("session.timeout.ms", "6000");
+  co.overrides.emplace("heartbeat.interval.ms", "1000");
+  co.overrides.emplace("fetch.max.bytes", std::to_string(64 << 20));
+  co.overrides.emplace("max.partition.fetch.bytes", std::to_string(8 << 20));
+  ASSIGN_OR_RETURN(consumer_, KafkaConsumer::Create(co));
+
+  ConsumerOptions rco;
+  rco.client = options_.client;
+  rco.read_committed = true;
+  rco.overrides = {{"enable.partition.eof", "true"}, {"fetch.max.bytes", std::to_string(64 << 20)}};
+  ASSIGN_OR_RETURN(restorer_, KafkaConsumer::Create(rco));
+  return consumer_->Subscribe({topics_.records, rollup_topic_});
+}
+
+Task* Aggregator::Impl::FindTask(absl::string_view topic, int32_t partition) {
+  auto it = tasks_.find({std::string(topic), partition});
+  return it == tasks_.end() ? nullptr : it->second.get();
+}
+
+absl::Status Aggregator::Impl::Produce(const std::string& topic, int32_t partition,
+                                       absl::string_view key, absl::string_view value,
+                                       const KafkaHeaders& headers) {
+  RETURN_IF_ERROR(EnsureTxn());
+  pending_work_ = true;
+  return producer_->Produce(topic, partition, key, value, headers, nullptr, absl::Seconds(60));
+}
+
+absl::Status Aggregator::Impl::EnsureTxn() {
+  if (!options_.exactly_once || txn_open_) return absl::OkStatus();
+  RETURN_IF_ERROR(producer_->BeginTransaction());
+  txn_open_ = true;
+  return absl::OkStatus();
+}
+
+void Aggregator::Impl::DeadLetter(const ConsumedMessage& m, absl::string_view reason,
+                                  absl::string_view value, const KafkaHeaders& extra) {
+  KafkaHeaders h = {{"reason", std::string(reason)},
+                    {"source_topic", std::string(m.topic())},
+                    {"source_partition", absl::StrCat(m.partition())},
+                    {"source_offset", absl::StrCat(m.offset())}};
+  h.insert(h.end(), extra.begin(), extra.end());
+  absl::Status s = Produce(topics_.deadletter, -1, m.key(), value, h);
+  if (!s.ok() && fatal_.ok()) fatal_ = s;
+  metrics_.deadletter.Add({{"reason", std::string(reason)}}).Increment();
+  ++local_.deadlettered;
+}
+
+void Aggregator::Impl::Publish(std::vector<Emission>& emissions) {
+  std::string value;
+  for (Emission& e : emissions) {
+    const v1::WindowAggregate& a = e.aggregate;
+    e.aggregate.SerializeToString(&value);
+    absl::Status s = Produce(topics_.aggregates, -1, a.series().node(), value);
+    if (s.ok() && !e.rollup_parent.empty()) s = Produce(rollup_topic_, -1, e.rollup_parent, value);
+    if (!s.ok() && fatal_.ok()) fatal_ = s;
+    metrics_.window_value
+        .Add({{"node", a.series().node()},
+              {"indicator", a.series().indicator()},
+              {"window", absl::StrCat(a.series().window_ms() / 1000, "s")}})
+        .Set(a.value());
+    metrics_.emitted.Increment();
+    ++local_.emitted;
+  }
+  emissions.clear();
+}
+
+void Aggregator::Impl::ProcessRecords(Task& t, const ConsumedMessage& m, int64_t now) {
+  const absl::string_view v = m.value();
+  if (v.size() > options_.max_message_bytes) {
+    DeadLetter(m, "too_large", "", {{"size", absl::StrCat(v.size())}});
+    return;
+  }
+  v1::RecordBatch batch;
+  if (!batch.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+    DeadLetter(m, "malformed", v);
+    return;
+  }
+  const int key_enterprise = batch.enterprise().empty() ? -1 : model_.NodeIndex(batch.enterprise());
+  uint64_t counts[16] = {0};
+  for (const v1::Record& r : batch.records()) {
+    const Outcome o = t.windows->Offer(batch.gateway_id(), r, key_enterprise, now);
+    ++counts[static_cast<int>(o)];
+    if (o == Outcome::kApplied || o == Outcome::kDuplicate) continue;
+    v1::Record copy = r;
+    if (copy.gateway_id().empty()) copy.set_gateway_id(batch.gateway_id());
+    DeadLetter(m, OutcomeReason(o), copy.SerializeAsString(),
+               {{"node", r.node()}, {"indicator", r.indicator()}});
+  }
+  local_.records += batch.records_size();
+  for (int i = 0; i < 16; ++i) {
+    if (counts[i] == 0) continue;
+    const Outcome o = static_cast<Outcome>(i);
+    outcome_counters_[OutcomeReason(o)]->Increment(static_cast<double>(counts[i]));
+  }
+  local_.applied += counts[static_cast<int>(Outcome::kApplied)];
+  local_.duplicates += counts[static_cast<int>(Outcome::kDuplicate)];
+  local_.late += counts[static_cast<int>(Outcome::kLate)];
+  metrics_.late.Increment(static_cast<double>(counts[static_cast<int>(Outcome::kLate)]));
+}
+
+void Aggregator::Impl::ProcessRollup(Task& t, const ConsumedMessage& m, int64_t now) {
+  const absl::string_view v = m.value();
+  v1::WindowAggregate a;
+  if (v.size() > options_.max_message_bytes ||
+      !a.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+    DeadLetter(m, "malformed", v);
+    return;
+  }
+  std::vector<Emission> out;
+  absl::Status s = t.rollup->Offer(a, now, &out);
+  if (!s.ok()) {
+    DeadLetter(m, s.message(), v);
+    return;
+  }
+  Publish(out);
+}
+
+bool Aggregator::Impl::CaughtUp(Task& t, int64_t* lag) {
+  int64_t lo = -1, hi = -1;
+  consumer_->raw()->get_watermark_offsets(t.topic, t.partition, &lo, &hi);
+  *lag = 0;
+  if (hi < 0) return false;
+  const int64_t pos = t.next_offset >= 0 ? t.next_offset : lo;
+  if (pos < 0) return false;
+  *lag = std::max<int64_t>(0, hi - pos);
+  return pos >= hi;
+}
+
+absl::Status Aggregator::Impl::CommitPending() {
+  // Changelog entries of every task's changed state.
+  std::map<Task*, std::vector<StateChange>> changes;
+  for (auto& [k, t] : tasks_) {
+    std::vector<StateChange> c;
+    if (t->windows) t->windows->TakeChanges(&c);
+    if (t->rollup) t->rollup->TakeChanges(&c);
+    if (c.empty()) continue;
+    for (const StateChange& sc : c) {
+      RETURN_IF_ERROR(Produce(t->changelog, t->partition, sc.key, sc.value));
+    }
+    changes[t.get()] = std::move(c);
+  }
+  std::vector<TopicPartitionOffset> offsets;
+  for (auto& [k, t] : tasks_) {
+    if (t->consumed && t->next_offset >= 0)
+      offsets.push_back({t->topic, t->partition, t->next_offset});
+  }
+  if (!pending_work_ && offsets.empty()) return absl::OkStatus();
+  const absl::Time start = absl::Now();
+  if (options_.exactly_once) {
+    RETURN_IF_ERROR(EnsureTxn());
+    if (!offsets.empty()) {
+      TopicPartitionList list(offsets);
+      RETURN_IF_ERROR(
+          producer_->SendOffsetsToTransaction(list.get(), consumer_->raw(), kTxnTimeout));
+    }
+    RETURN_IF_ERROR(producer_->CommitTransaction(kTxnTimeout));
+    txn_open_ = false;
+    producer_->Poll(absl::ZeroDuration());
+  } else {
+    RETURN_IF_ERROR(producer_->Flush(kTxnTimeout));
+    if (!delivery_error_.ok()) return delivery_error_;
+    if (!offsets.empty()) RETURN_IF_ERROR(consumer_->Commit(offsets));
+  }
+  metrics_.commit_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  pending_work_ = false;
+  ++local_.transactions;
+  for (auto& [k, t] : tasks_) t->consumed = false;
+
+  // Now Kafka is authoritative; bring the local cache up to it.
+  WriteBatch wb;
+  for (auto& [t, c] : changes) {
+    for (const StateChange& sc : c) {
+      const std::string key = absl::StrCat(t->prefix, "s/", sc.key);
+      if (sc.value.empty()) {
+        wb.Delete(key);
+      } else {
+        wb.Put(key, sc.value);
+      }
+    }
+    auto d = delivered_.find({t->changelog, t->partition});
+    if (d != delivered_.end()) {
+      t->changelog_next = d->second + 1;
+      wb.Put(absl::StrCat(t->prefix, "m"), absl::StrCat(t->changelog_next));
+    }
+  }
+  delivered_.clear();
+  if (!wb.empty()) RETURN_IF_ERROR(Annotate(store_->Write(wb), "writing aggregator state"));
+  return absl::OkStatus();
+}
+
+absl::Status Aggregator::Impl::AbortPending(const absl::Status& cause) {
+  spdlog::error("[aggregator] transaction failed: {}", cause.ToString());
+  if (options_.exactly_once && txn_open_) {
+    absl::Status s = producer_->AbortTransaction(kTxnTimeout);
+    txn_open_ = false;
+    if (!s.ok()) spdlog::error("[aggregator] abort: {}", s.ToString());
+  }
+  // In-memory state ran ahead of Kafka: the simplest correct recovery is a restart from the
+  // committed state, which the caller does by returning the error (the process supervisor or
+  // the demo restarts the role, and restore replays the changelog).
+  return cause;
+}
+
+absl::Status Aggregator::Impl::Restore(const std::vector<Task*>& tasks) {
+  if (tasks.empty()) return absl::OkStatus();
+  const absl::Time start = absl::Now();
+  metrics_.restoring.Set(static_cast<double>(tasks.size()));
+  std::vector<TopicPartitionOffset> assign;
+  std::map<std::pair<std::string, int32_t>, Task*> by_tp;
+  for (Task* t : tasks) {
+    int64_t from = RdKafka::Topic::OFFSET_BEGINNING;
+    auto meta = store_->Get(absl::StrCat(t->prefix, "m"));
+    int64_t off = 0;
+    if (meta.ok() && absl::SimpleAtoi(*meta, &off)) {
+      from = off;
+    } else {
+      // No record of what the local state reflects: wipe it and replay everything.
+      WriteBatch wipe;
+      RETURN_IF_ERROR(store_->Scan(t->prefix, [&](absl::string_view k, absl::string_view) {
+        wipe.Delete(k);
+        return true;
+      }));
+      if (!wipe.empty()) RETURN_IF_ERROR(store_->Write(wipe));
+    }
+    // Nothing to replay? (Saves the fetch round trips of waiting for EOF.) An empty log, or one
+    // whose end is just past our last transaction's commit marker at `from`.
+    auto wm = restorer_->Watermarks(t->changelog, t->partition, absl::Seconds(10));
+    if (wm.ok() && (wm->first == wm->second || (from >= 0 && from >= wm->second - 1))) {
+      if (from >= 0) t->changelog_next = from;
+      continue;
+    }
+    assign.push_back({t->changelog, t->partition, from});
+    by_tp[{t->changelog, t->partition}] = t;
+    spdlog::info(
+        "[aggregator] restoring {}[{}] from changelog offset {}", t->topic, t->partition,
+        from == RdKafka::Topic::OFFSET_BEGINNING ? std::string("beginning") : absl::StrCat(from));
+  }
+  if (!assign.empty()) RETURN_IF_ERROR(restorer_->Assign(assign));
+  size_t remaining = assign.size();
+  uint64_t entries = 0;
+  WriteBatch wb;
+  std::map<Task*, int64_t> next;
+  auto flush = [&]() -> absl::Status {
+    for (auto& [t, n] : next) wb.Put(absl::StrCat(t->prefix, "m"), absl::StrCat(n));
+    if (wb.empty()) return absl::OkStatus();
+    absl::Status s = store_->Write(wb);
+    wb = WriteBatch();
+    return s;
+  };
+  const absl::Time deadline = absl::Now() + absl::Minutes(10);
+  while (remaining > 0) {
+    if (absl::Now() > deadline) return absl::DeadlineExceededError("changelog restore timed out");
+    std::unique_ptr<RdKafka::Message> m(restorer_->raw()->consume(500));
+    if (m->err() == RdKafka::ERR__TIMED_OUT) continue;
+    if (m->err() == RdKafka::ERR__PARTITION_EOF) {
+      auto it = by_tp.find({m->topic_name(), m->partition()});
+      if (it != by_tp.end()) {
+        by_tp.erase(it);
+        --remaining;
+      }
+      continue;
+    }
+    if (m->err() != RdKafka::ERR_NO_ERROR) {
+      if (m->err() == RdKafka::ERR__FATAL) return KafkaStatus(m->err(), "restore");
+      spdlog::warn("[aggregator] restore: {}", m->errstr());
+      continue;
+    }
+    auto it = by_tp.find({m->topic_name(), m->partition()});
+    if (it == by_tp.end()) continue;
+    Task* t = it->second;
+    const std::string key =
+        absl::StrCat(t->prefix, "s/", m->key() ? absl::string_view(*m->key()) : "");
+    if (m->len() == 0) {
+      wb.Delete(key);
+    } else {
+      wb.Put(key, absl::string_view(static_cast<const char*>(m->payload()), m->len()));
+    }
+    next[t] = m->offset() + 1;
+    if (++entries % 10000 == 0) {
+      RETURN_IF_ERROR(flush());
+      spdlog::info("[aggregator] restore: {} changelog entries replayed", entries);
+    }
+  }
+  RETURN_IF_ERROR(flush());
+  if (!assign.empty()) RETURN_IF_ERROR(restorer_->Assign({}));
+  // Load the (now current) local state into memory.
+  for (Task* t : tasks) {
+    const std::string sp = absl::StrCat(t->prefix, "s/");
+    absl::Status load_status;
+    RETURN_IF_ERROR(store_->Scan(sp, [&](absl::string_view k, absl::string_view v) {
+      k.remove_prefix(sp.size());
+      absl::Status s = t->windows ? t->windows->Load(k, v) : t->rollup->Load(k, v);
+      if (!s.ok()) {
+        load_status = s;
+        return false;
+      }
+      return true;
+    }));
+    RETURN_IF_ERROR(load_status);
+    if (next.count(t)) t->changelog_next = next[t];
+  }
+  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  metrics_.restore_seconds.Set(secs);
+  metrics_.restore_entries.Increment(static_cast<double>(entries));
+  metrics_.restoring.Set(0);
+  local_.restored_entries += entries;
+  size_t open = 0;
+  for (Task* t : tasks) open += t->windows ? t->windows->open_windows() : t->rollup->open_windows();
+  spdlog::info(
+      "[aggregator] restored {} partition(s): {} changelog entries replayed, {} open "
+      "windows loaded, in {:.3f}s",
+      tasks.size(), entries, open, secs);
+  return absl::OkStatus();
+}
+
+void Aggregator::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions) {
+  if (!fatal_.ok()) return;
+  if (absl::Status s = CommitPending(); !s.ok()) {
+    fatal_ = AbortPending(s);
+    return;
+  }
+  const int64_t now = options_.clock->NowMillis();
+  std::vector<Task*> fresh;
+  for (const TopicPartitionOffset& tp : partitions) {
+    auto t = std::make_unique<Task>();
+    t->topic = tp.topic;
+    t->partition = tp.partition;
+    if (tp.topic == topics_.records) {
+      t->kind = TaskKind::kRecords;
+      t->changelog = records_changelog_;
+      t->windows = std::make_unique<PartitionWindows>(&model_, now);
+    } else {
+      t->kind = TaskKind::kRollup;
+      t->changelog = rollup_changelog_;
+      t->rollup = std::make_unique<RollupWindows>(&model_);
+    }
+    t->prefix = TaskPrefix(t->kind, t->partition);
+    fresh.push_back(t.get());
+    tasks_[{tp.topic, tp.partition}] = std::move(t);
+  }
+  if (absl::Status s = Restore(fresh); !s.ok()) {
+    fatal_ = Annotate(s, "restoring state");
+    return;
+  }
+  // Where consumption resumes (for lag and idleness).
+  {
+    TopicPartitionList list([&] {
+      std::vector<TopicPartitionOffset> v;
+      for (Task* t : fresh) v.push_back({t->topic, t->partition});
+      return v;
+    }());
+    if (consumer_->raw()->committed(list.get(), 10000) == RdKafka::ERR_NO_ERROR) {
+      for (auto* tp : list.get()) {
+        if (Task* t = FindTask(tp->topic(), tp->partition()); t && tp->offset() >= 0) {
+          t->next_offset = tp->offset();
+        }
+      }
+    }
+  }
+  std::string resume;
+  for (Task* t : fresh) {
+    if (t->kind == TaskKind::kRecords)
+      absl::StrAppend(&resume, " ", t->partition, "@", t->next_offset);
+  }
+  spdlog::info("[aggregator] assigned {} partition(s), {} task(s) now; records resume at{}",
+               partitions.size(), tasks_.size(), resume);
+  if (ready_ && !ready_->exchange(true) && options_.on_ready) options_.on_ready(true);
+}
+
+void Aggregator::Impl::OnRevoked(const std::vector<TopicPartitionOffset>& partitions, bool lost) {
+  if (fatal_.ok()) {
+    if (lost) {
+      if (txn_open_) (void)producer_->AbortTransaction(kTxnTimeout);
+      txn_open_ = false;
+      pending_work_ = false;
+    } else if (absl::Status s = CommitPending(); !s.ok()) {
+      fatal_ = AbortPending(s);
+    }
+  }
+  for (const TopicPartitionOffset& tp : partitions) {
+    auto it = tasks_.find({tp.topic, tp.partition});
+    if (it == tasks_.end()) continue;
+    if (!stopping_) {
+      // Another instance will own it; our copy would miss tombstones compacted meanwhile.
+      WriteBatch wipe;
+      (void)store_->Scan(it->second->prefix, [&](absl::string_view k, absl::string_view) {
+        wipe.Delete(k);
+        return true;
+      });
+      if (!wipe.empty()) (void)store_->Write(wipe);
+    }
+    tasks_.erase(it);
+  }
+  spdlog::info("[aggregator] revoked {} partition(s){}, {} task(s) left", partitions.size(),
+               lost ? " (lost)" : "", tasks_.size());
+}
+
+void Aggregator::Impl::UpdateGauges() {
+  size_t open = 0;
+  for (auto& [k, t] : tasks_) {
+    if (t->windows) open += t->windows->open_windows();
+    if (t->rollup) open += t->rollup->open_windows();
+    if (t->kind == TaskKind::kRecords) {
+      int64_t lag = 0;
+      CaughtUp(*t, &lag);
+      metrics_.lag.Add({{"partition", absl::StrCat(t->partition)}}).Set(static_cast<double>(lag));
+    }
+  }
+  metrics_.open_windows.Set(static_cast<double>(open));
+  local_.state_bytes = store_->ApproximateBytes();
+  metrics_.state_bytes.Set(static_cast<double>(local_.state_bytes));
+  metrics_.rocksdb_memory.Set(static_cast<double>(store_->MemoryUsageBytes()));
+}
+
+absl::Status Aggregator::Impl::Run(std::atomic<bool>& stop, std::atomic<bool>& ready) {
+  ready_ = &ready;
+  RETURN_IF_ERROR(Setup());
+  spdlog::info("[aggregator] {} consuming {} and {} ({} partitions, {})", options_.instance_id,
+               topics_.records, rollup_topic_, partitions_,
+               options_.exactly_once ? "exactly-once" : "at-least-once");
+  absl::Status result;
+  std::vector<Emission> out;
+  while (!stop.load()) {
+    const absl::Time batch_end = absl::Now() + options_.max_batch_time;
+    size_t n = 0;
+    while (n < options_.max_batch_messages && !stop.load()) {
+      const absl::Duration left = batch_end - absl::Now();
+      if (left <= absl::ZeroDuration()) break;
+      // Small chunks, so that processing time counts against max_batch_time too.
+      auto msgs =
+          consumer_->ConsumeBatch(std::min<size_t>(100, options_.max_batch_messages - n), left);
+      if (!fatal_.ok()) break;
+      if (!msgs.ok()) {
+        fatal_ = msgs.status();
+        break;
+      }
+      if (msgs->empty()) break;
+      const int64_t now = options_.clock->NowMillis();
+      for (const ConsumedMessage& m : *msgs) {
+        Task* t = FindTask(m.topic(), m.partition());
+        if (t == nullptr) continue;  // revoked inside this poll
+        if (t->next_offset >= 0 && m.offset() < t->next_offset) continue;
+        if (t->kind == TaskKind::kRecords) {
+          ProcessRecords(*t, m, now);
+        } else {
+          ProcessRollup(*t, m, now);
+        }
+        t->next_offset = m.offset() + 1;
+        t->consumed = true;
+      }
+      n += msgs->size();
+    }
+    if (!fatal_.ok()) break;
+    const int64_t now = options_.clock->NowMillis();
+    for (auto& [k, t] : tasks_) {
+      if (t->windows) {
+        t->windows->CloseDue(now, &out);
+        int64_t lag = 0;
+        t->windows->AdvanceIdle(now, CaughtUp(*t, &lag), &out);
+      } else {
+        t->rollup->Tick(now, &out);
+      }
+    }
+    Publish(out);
+    if (!fatal_.ok()) break;
+    if (absl::Status s = CommitPending(); !s.ok()) {
+      result = AbortPending(s);
+      break;
+    }
+    if (now - last_gauges_ms_ >= 1000) {
+      UpdateGauges();
+      last_gauges_ms_ = now;
+    }
+    absl::MutexLock l(&counters_mu_);
+    counters_ = local_;
+  }
+  if (result.ok() && !fatal_.ok()) {
+    result = fatal_;
+    if (txn_open_) (void)producer_->AbortTransaction(kTxnTimeout);
+  }
+  stopping_ = true;
+  if (consumer_) (void)consumer_->Close();
+  if (result.ok() && pending_work_) result = CommitPending();
+  {
+    absl::MutexLock l(&counters_mu_);
+    counters_ = local_;
+  }
+  spdlog::info("[aggregator] stopped: {}", result.ok() ? "ok" : result.ToString());
+  return result;
+}
+
+Aggregator::Aggregator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Aggregator::~Aggregator() { (void)Stop(); }
+
+absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Create(AggregatorOptions options) {
+  if (options.config == nullptr || options.config->hierarchy == nullptr) {
+    return absl::InvalidArgumentError("aggregator: a config with a hierarchy is required");
+  }
+  if (options.config->hierarchy->LevelIndex(Hierarchy::kEnterpriseLevel) < 0) {
+    return absl::InvalidArgumentError("aggregator: the hierarchy needs a level named enterprise");
+  }
+  if (options.config->aggregator.windows.empty()) {
+    return absl::InvalidArgumentError("aggregator: aggregator.windows is empty");
+  }
+  if (options.clock == nullptr) options.clock = Clock::Real();
+  auto registry = options.registry ? options.registry : std::make_shared<prometheus::Registry>();
+  return std::unique_ptr<Aggregator>(
+      new Aggregator(std::make_unique<Impl>(std::move(options), std::move(registry))));
+}
+
+absl::Status Aggregator::Run() { return impl_->Run(stop_, ready_); }
+
+absl::Status Aggregator::Start() {
+  if (thread_.joinable()) return absl::FailedPreconditionError("aggregator already started");
+  stop_.store(false);
+  thread_ = std::thread([this] {
+    absl::Status s = impl_->Run(stop_, ready_);
+    absl::MutexLock l(&mu_);
+    thread_status_ = s;
+  });
+  return absl::OkStatus();
+}
+
+absl::Status Aggregator::Stop() {
+  RequestStop();
+  if (thread_.joinable()) thread_.join();
+  absl::MutexLock l(&mu_);
+  return thread_status_;
+}
+
+AggregatorCounters Aggregator::counters() const { return impl_->counters(); }
+std::shared_ptr<prometheus::Registry> Aggregator::registry() const { return impl_->registry(); }
+
+}  // namespace cybersyn::aggregator

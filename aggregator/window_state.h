@@ -1,0 +1,64 @@
+// Mergeable, numerically stable window statistics (Welford's online update, Chan et al.'s
+// parallel merge) and the conversions between them and the protos that carry them.
+//
+// Stats is a plain value: count, sum, min, max, mean, m2 (sum of squared deviations from the
+// mean) and the last value by event time. Adding records one by one and merging partial results
+// give the same count/sum/min/max exactly and mean/variance up to rounding, so a parent can be
+// computed from its children's windows instead of from their records.
+// Thread-safety: plain values and pure functions.
+#ifndef CYBERSYN_AGGREGATOR_WINDOW_STATE_H_
+#define CYBERSYN_AGGREGATOR_WINDOW_STATE_H_
+
+#include <cstdint>
+#include <limits>
+
+#include "common/config.h"
+#include "cybersyn/v1/aggregate.pb.h"
+#include "cybersyn/v1/state.pb.h"
+
+namespace cybersyn::aggregator {
+
+struct Stats {
+  uint64_t count = 0;
+  double sum = 0;
+  double min = std::numeric_limits<double>::infinity();
+  double max = -std::numeric_limits<double>::infinity();
+  double mean = 0;
+  double m2 = 0;
+  double last_value = 0;
+  int64_t last_event_time_ms = std::numeric_limits<int64_t>::min();
+
+  // Adds one observation. The last value is the one with the latest event time; among equal
+  // times the one added later wins (records are applied in partition order).
+  void Add(double value, int64_t event_time_ms);
+  // Merges `other` in (Chan et al.). Among equal last event times, `*this` keeps its own.
+  void Merge(const Stats& other);
+  // Population variance m2 / count (0 for an empty window).
+  double Variance() const { return count == 0 ? 0.0 : m2 / static_cast<double>(count); }
+  bool empty() const { return count == 0; }
+
+  bool operator==(const Stats&) const = default;
+};
+
+// The value the alerter forecasts: the indicator's roll-up rule applied to the window.
+// kNone reports the mean (a series that does not roll up is still a series at its own node).
+double RollupValue(Rollup rule, const Stats& stats);
+
+void StatsToProto(const Stats& stats, v1::WindowState* out);
+Stats StatsFromProto(const v1::WindowState& state);
+// Fills count..last_event_time_ms, variance and value of `out` (series and completeness are
+// the caller's).
+void StatsToAggregate(const Stats& stats, Rollup rule, v1::WindowAggregate* out);
+Stats StatsFromAggregate(const v1::WindowAggregate& agg);
+
+// Start of the tumbling window of size `window_ms` that contains `t_ms` (floor, also for
+// negative times). REQUIRES: window_ms > 0.
+inline int64_t WindowStart(int64_t t_ms, int64_t window_ms) {
+  int64_t r = t_ms % window_ms;
+  if (r < 0) r += window_ms;
+  return t_ms - r;
+}
+
+}  // namespace cybersyn::aggregator
+
+#endif  // CYBERSYN_AGGREGATOR_WINDOW_STATE_H_

@@ -1,0 +1,148 @@
+// Event-time tumbling windows of one input partition (aggregator stage 1): validation, dedup on
+// (gateway id, sequence), window assignment for every configured size at the record's node and
+// each ancestor down to its enterprise (records are keyed by enterprise, so that roll-up is local
+// to the partition), the watermark, closing, and the state changes to persist.
+//
+// Time: the watermark is max(event time seen) - allowed_lateness, advanced record by record so
+// that whether a record is late depends only on the partition's content, never on how it was
+// split into poll batches (a restarted process sees other batch boundaries). A window [s, e)
+// closes once watermark >= e + grace. A record whose smallest window is already closed is late
+// (it is applied to no window, so every window size sees the same records). An idle partition
+// (caught up with the log and nothing offered for idle_advance of clock time) moves its watermark
+// to now - allowed_lateness, so windows of silent plants still close.
+//
+// Thread-safety: not thread-safe; one owner thread (the processor's loop).
+#ifndef CYBERSYN_AGGREGATOR_WINDOWS_H_
+#define CYBERSYN_AGGREGATOR_WINDOWS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "aggregator/model.h"
+#include "aggregator/window_state.h"
+#include "cybersyn/v1/aggregate.pb.h"
+#include "cybersyn/v1/record.pb.h"
+
+namespace cybersyn::aggregator {
+
+// What happened to one offered record. Every outcome but kApplied and kDuplicate is
+// dead-lettered with OutcomeReason() as its reason.
+enum class Outcome {
+  kApplied,
+  kDuplicate,
+  kUnknownNode,
+  kNodeAboveEnterprise,
+  kWrongEnterprise,
+  kUnknownIndicator,
+  kNotFinite,
+  kBadTimestamp,
+  kLate,
+};
+absl::string_view OutcomeReason(Outcome o);  // "applied", "duplicate", "unknown_node", ...
+
+// One change of persisted state: `value` empty deletes `key`.
+struct StateChange {
+  std::string key;
+  std::string value;
+};
+
+// A closed window to publish to <prefix>.aggregates (keyed by aggregate.series().node); when
+// `rollup_parent` is set it is also a child contribution for that parent's roll-up.
+struct Emission {
+  v1::WindowAggregate aggregate;
+  std::string rollup_parent;
+};
+
+// Beer's indices for one node and window from the role indicators' stats (any may be null;
+// an index is emitted only when both its inputs exist and its denominator is non-zero).
+void DeriveIndices(const Model& model, int node, int64_t window_ms, int64_t start_ms,
+                   const Stats* actuality, const Stats* capability, const Stats* potentiality,
+                   int64_t closed_at_ms, std::vector<Emission>* out);
+
+// Earliest event time accepted: 2000-01-01T00:00:00Z.
+inline constexpr int64_t kMinEventTimeMs = 946'684'800'000;
+
+class PartitionWindows {
+ public:
+  // `model` must outlive this. `now_ms` starts the idle timer.
+  PartitionWindows(const Model* model, int64_t now_ms);
+
+  // Offers one record. `gateway_id` is the batch's (or the record's own); `key_enterprise` is
+  // the node index of the Kafka key's enterprise, or -1 when the key names none.
+  //
+  // Dedup: a gateway numbers all its records with one increasing sequence but batches them per
+  // enterprise, and several enterprises may share a partition, so the partition sees one
+  // gateway's sequences interleaved across enterprises. Order holds per (gateway, enterprise)
+  // (one Kafka key, one idempotent producer), so that is the high-water mark's key.
+  Outcome Offer(absl::string_view gateway_id, const v1::Record& record, int key_enterprise,
+                int64_t now_ms);
+
+  // Closes every window the watermark has passed (end + grace <= watermark), appending its
+  // aggregate (and derived indices) to `out`.
+  void CloseDue(int64_t now_ms, std::vector<Emission>* out);
+  // If `caught_up` and nothing was offered for idle_advance, moves the watermark to
+  // now - allowed_lateness and closes what became due.
+  void AdvanceIdle(int64_t now_ms, bool caught_up, std::vector<Emission>* out);
+
+  // Moves the changes since the last call to `out` (window puts/deletes, partition state).
+  void TakeChanges(std::vector<StateChange>* out);
+  // Applies one persisted entry (restore). Entries for nodes, indicators or window sizes no
+  // longer configured are dropped with OK; unparseable entries are DATA_LOSS.
+  absl::Status Load(absl::string_view key, absl::string_view value);
+
+  int64_t watermark_ms() const { return watermark_ms_; }
+  size_t open_windows() const { return windows_.size(); }
+  // Open window of (node path, indicator, window_ms) containing t, or null (for tests).
+  const Stats* FindForTest(absl::string_view node, absl::string_view indicator, int64_t window_ms,
+                           int64_t t_ms) const;
+
+ private:
+  struct Key {
+    int32_t node;
+    int16_t indicator;
+    int16_t window;
+    int64_t start;
+    bool operator==(const Key&) const = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const Key& k) {
+      return H::combine(std::move(h), k.node, k.indicator, k.window, k.start);
+    }
+  };
+  struct Open {
+    Stats stats;
+    std::vector<int32_t> children;  // node indices, sorted, distinct
+  };
+
+  void Apply(int node, int indicator, double value, int64_t t);
+  Open& Window(const Key& k);
+  std::string KeyString(const Key& k) const;
+  std::string WindowValue(const Key& k, const Open& w) const;
+  std::string PartitionValue() const;
+
+  const Model* model_;
+  int64_t max_event_time_ms_ = kMinEventTimeMs;
+  int64_t watermark_ms_ = kMinEventTimeMs;
+  // "<gateway id>|<enterprise index>" -> highest sequence seen.
+  absl::flat_hash_map<std::string, uint64_t> gateway_sequence_;
+  std::string dedup_key_;  // scratch
+  absl::flat_hash_map<Key, Open> windows_;
+  std::map<int64_t, std::vector<Key>> by_end_;  // window end -> windows ending then
+  int64_t last_offer_ms_;
+
+  absl::flat_hash_set<Key> dirty_;
+  std::vector<Key> deleted_;
+  bool partition_dirty_ = false;
+};
+
+// Changelog/state key of the partition's progress entry.
+inline constexpr absl::string_view kPartitionStateKey = "p";
+
+}  // namespace cybersyn::aggregator
+
+#endif  // CYBERSYN_AGGREGATOR_WINDOWS_H_

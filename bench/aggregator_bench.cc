@@ -1,0 +1,233 @@
+// Aggregator throughput against the real broker, in one run: exactly-once, at-least-once, and a
+// baseline that only consumes and parses the same input. Input: the ingest simulator's "bench"
+// preset over a synthetic hierarchy of 10,000 unit series (2,500 units x 4 indicators), two window
+// sizes. Prints records/s of each mode, the ratios, peak RSS and state bytes per series.
+//
+//   aggregator_bench [--brokers HOST:PORT] [--records N]
+// Without --brokers it uses $CYBERSYN_TEST_KAFKA_DIR/bootstrap (deploy/local/kafka.sh start).
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "aggregator/aggregator.h"
+#include "common/config.h"
+#include "common/kafka_admin.h"
+#include "common/kafka_consumer.h"
+#include "common/kafka_producer.h"
+#include "common/logging.h"
+#include "cybersyn/v1/record.pb.h"
+#include "ingest/simulator.h"
+
+namespace cybersyn {
+namespace {
+
+constexpr int kPartitions = 4;
+
+std::shared_ptr<Config> MakeConfig(const std::string& bootstrap, const std::string& prefix) {
+  std::string yaml = ingest::SyntheticConfigYaml(5, 10, 50, bootstrap);
+  auto c = LoadConfigString(yaml, "bench");
+  if (!c.ok()) {
+    std::fprintf(stderr, "config: %s\n", c.status().ToString().c_str());
+    std::exit(1);
+  }
+  auto config = std::make_shared<Config>(std::move(*c));
+  config->kafka.topic_prefix = prefix;
+  config->kafka.partitions = kPartitions;
+  config->aggregator.windows = {absl::Minutes(1), absl::Minutes(10)};
+  config->aggregator.allowed_lateness = absl::Seconds(30);
+  config->aggregator.grace = absl::Seconds(10);
+  config->aggregator.idle_advance = absl::Hours(1);  // closing by event time only
+  config->aggregator.memory_limit = 64ull << 20;
+  return config;
+}
+
+// Produces `records` simulator records, batched per enterprise (1000 per batch).
+uint64_t ProduceInput(const KafkaClientOptions& client, const Config& config,
+                      const std::string& topic, uint64_t records) {
+  auto opts = ingest::SimulatorPreset("bench");
+  opts->start_ms = absl::ToUnixMillis(absl::Now()) - 48 * 3'600'000;
+  opts->max_records = records;
+  auto sim = ingest::Simulator::Create(config, *opts);
+  if (!sim.ok()) {
+    std::fprintf(stderr, "simulator: %s\n", sim.status().ToString().c_str());
+    std::exit(1);
+  }
+  ProducerOptions po;
+  po.client = client;
+  po.overrides = {{"linger.ms", "20"}, {"compression.type", "lz4"}, {"batch.size", "1000000"}};
+  auto p = KafkaProducer::Create(po);
+  std::map<std::string, v1::RecordBatch> open;
+  uint64_t seq = 0, n = 0;
+  std::string value;
+  auto send = [&](v1::RecordBatch& b, const std::string& ent) {
+    b.set_enterprise(ent);
+    b.set_gateway_id("bench");
+    b.SerializeToString(&value);
+    (void)(*p)->Produce(topic, -1, ent, value);
+    (*p)->Poll(absl::ZeroDuration());
+    b.Clear();
+  };
+  v1::Record r;
+  while ((*sim)->Next(&r)) {
+    const std::string& ent = config.hierarchy->Find(r.node())->enterprise->path;
+    v1::RecordBatch& b = open[ent];
+    r.set_sequence(++seq);
+    *b.add_records() = r;
+    ++n;
+    if (b.records_size() >= 1000) send(b, ent);
+  }
+  for (auto& [ent, b] : open) {
+    if (b.records_size() > 0) send(b, ent);
+  }
+  (void)(*p)->Flush(absl::Seconds(120));
+  return n;
+}
+
+double ParseOnly(const KafkaClientOptions& client, const std::string& topic, uint64_t total) {
+  ConsumerOptions co;
+  co.client = client;
+  co.group_id = cybersyn::aggregator::RollupTopic(topic) + "-parse";
+  co.overrides = {{"fetch.max.bytes", std::to_string(64 << 20)},
+                  {"max.partition.fetch.bytes", std::to_string(8 << 20)}};
+  auto c = KafkaConsumer::Create(co);
+  (void)(*c)->Subscribe({topic});
+  uint64_t n = 0;
+  absl::Time start;
+  bool started = false;
+  v1::RecordBatch b;
+  while (n < total) {
+    auto msgs = (*c)->ConsumeBatch(2000, absl::Milliseconds(200));
+    if (!msgs.ok()) break;
+    if (!msgs->empty() && !started) {
+      start = absl::Now();
+      started = true;
+    }
+    for (const auto& m : *msgs) {
+      if (b.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) {
+        n += b.records_size();
+      }
+    }
+  }
+  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  (void)(*c)->Close();
+  return n / secs;
+}
+
+struct RunResult {
+  double records_per_s = 0;
+  uint64_t state_bytes = 0;
+};
+
+RunResult RunAggregator(const KafkaClientOptions& client, std::shared_ptr<Config> config,
+                        bool exactly_once, uint64_t total, const std::string& state_dir) {
+  aggregator::AggregatorOptions o;
+  o.config = config;
+  o.client = client;
+  o.instance_id = exactly_once ? "bench-eos" : "bench-alo";
+  o.state_dir = state_dir;
+  o.exactly_once = exactly_once;
+  auto a = aggregator::Aggregator::Create(o);
+  (void)(*a)->Start();
+  absl::Time start = absl::Now();
+  const absl::Time wait_until = start + absl::Seconds(60);
+  bool started = false;
+  while (true) {
+    const auto c = (*a)->counters();
+    if (!started && (*a)->ready()) {
+      start = absl::Now();
+      started = true;
+    }
+    if (c.records >= total) break;
+    if (!started && absl::Now() > wait_until) {
+      std::fprintf(stderr, "aggregator made no progress in 60 s\n");
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  RunResult r;
+  r.records_per_s = total / absl::ToDoubleSeconds(absl::Now() - start);
+  absl::SleepFor(absl::Seconds(2));  // let the state-bytes gauge sample
+  r.state_bytes = (*a)->counters().state_bytes;
+  (void)(*a)->Stop();
+  return r;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+}  // namespace
+}  // namespace cybersyn
+
+int main(int argc, char** argv) {
+  using namespace cybersyn;
+  std::string brokers;
+  uint64_t records = 2'000'000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::string(argv[i]) == "--brokers") brokers = argv[i + 1];
+    if (std::string(argv[i]) == "--records") (void)absl::SimpleAtoi(argv[i + 1], &records);
+  }
+  if (brokers.empty()) {
+    const char* dir = std::getenv("CYBERSYN_TEST_KAFKA_DIR");
+    if (dir != nullptr) brokers = ReadFile(std::string(dir) + "/bootstrap");
+  }
+  if (brokers.empty()) {
+    std::fprintf(stderr, "usage: aggregator_bench --brokers HOST:PORT [--records N]\n");
+    return 2;
+  }
+  (void)InitLogging({"warn", false});
+  KafkaClientOptions client{brokers, {}};
+  const std::string run =
+      absl::StrCat("aggbench-", getpid(), "-", absl::ToUnixSeconds(absl::Now()));
+  auto eos_cfg = MakeConfig(brokers, run + "-eos");
+  auto alo_cfg = MakeConfig(brokers, run + "-alo");
+  const std::string eos_topic = TopicNames(eos_cfg->kafka.topic_prefix).records;
+  const std::string alo_topic = TopicNames(alo_cfg->kafka.topic_prefix).records;
+  for (const auto& t : {eos_topic, alo_topic}) {
+    (void)EnsureTopics(client, {{t, kPartitions, 1, {}}});
+  }
+  const size_t series = eos_cfg->hierarchy->leaves().size() * eos_cfg->indicators.size();
+  std::printf(
+      "input: %llu simulator records (bench preset), %zu unit series, windows 1m+10m, "
+      "%d partitions\n",
+      static_cast<unsigned long long>(records), series, kPartitions);
+  std::fflush(stdout);
+  const uint64_t n = ProduceInput(client, *eos_cfg, eos_topic, records);
+  (void)ProduceInput(client, *alo_cfg, alo_topic, records);
+  std::fprintf(stderr, "produced %llu records twice\n", static_cast<unsigned long long>(n));
+
+  const double parse = ParseOnly(client, eos_topic, n);
+  std::fprintf(stderr, "parse-only: %.0f records/s\n", parse);
+  const std::string dir = (std::filesystem::temp_directory_path() / run).string();
+  const auto eos = RunAggregator(client, eos_cfg, true, n, dir + "/eos");
+  std::fprintf(stderr, "exactly-once: %.0f records/s\n", eos.records_per_s);
+  const auto alo = RunAggregator(client, alo_cfg, false, n, dir + "/alo");
+  std::filesystem::remove_all(dir);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  // Series with state: unit series plus their enterprise series (2 window sizes each).
+  const size_t state_series =
+      series + eos_cfg->hierarchy->NodesAtDepth(2).size() * eos_cfg->indicators.size();
+  std::printf("parse-only baseline : %12.0f records/s\n", parse);
+  std::printf("at-least-once       : %12.0f records/s  (%.2fx baseline)\n", alo.records_per_s,
+              alo.records_per_s / parse);
+  std::printf("exactly-once        : %12.0f records/s  (%.2fx baseline, %.2fx at-least-once)\n",
+              eos.records_per_s, eos.records_per_s / parse, eos.records_per_s / alo.records_per_s);
+  std::printf("peak RSS            : %12.1f MiB\n", ru.ru_maxrss / 1024.0);
+  std::printf("state bytes/series  : %12.1f (RocksDB approx. %llu bytes / %zu series)\n",
+              static_cast<double>(eos.state_bytes) / state_series,
+              static_cast<unsigned long long>(eos.state_bytes), state_series);
+  return 0;
+}

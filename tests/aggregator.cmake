@@ -1,0 +1,12 @@
+# The aggregator against the real broker: in-process correctness, late/duplicate, poison input;
+# and the crash/scale-out tests that kill -9 the real `cybersyn aggregator` binary.
+if(TARGET cybersyn_aggregator)
+  cybersyn_cc_test(NAME aggregator_test SRCS aggregator_test.cc
+    DEPS cybersyn::aggregator cybersyn::testing KAFKA TIMEOUT 300)
+endif()
+if(TARGET cybersyn_aggregator)
+  cybersyn_cc_test(NAME aggregator_crash_test SRCS aggregator_crash_test.cc
+    DEPS cybersyn::aggregator cybersyn::config cybersyn::testing KAFKA TIMEOUT 600)
+  # Runs the real binary ${CYBERSYN_BINARY_DIR}/cli/cybersyn (or $CYBERSYN_AGGREGATOR_BIN): build
+  # the `cybersyn` target first.
+endif()
