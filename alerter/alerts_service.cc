@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/grpc_status.h"
 #include "common/kafka_consumer.h"
 #include "common/kafka_producer.h"
 #include "common/status.h"
@@ -35,10 +36,7 @@ bool Muted(const v1::SignalEvent& e) {
 
 }  // namespace
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
+grpc::Status ToGrpc(const absl::Status& s) { return ToGrpcStatus(s); }
 
 std::string EncodeCursor(const std::map<int32_t, int64_t>& next_offsets) {
   std::vector<std::string> parts;

@@ -141,7 +141,7 @@ int RunDemo(const DemoArgs& args) {
 
   auto store = query::QueryStore::Start({config, client, config->kafka.topic_prefix});
   if (!store.ok()) return Fail(store.status());
-  query::QueryServiceImpl query_service(config.get(), store->get());
+  query::QueryServiceImpl query_service(config, store->get());
 
   int grpc_port = 0;
   auto grpc_server = alerter::StartGrpcServer(config->listen.grpc, config->listen.tls,

@@ -23,6 +23,11 @@ int main(int argc, char** argv) {
   cybersyn::cli::AddAlerterCommand(app, exit_code);
   cybersyn::cli::AddGatewayCommand(app, exit_code);
   cybersyn::cli::AddAggregatorCommand(app, exit_code);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help/--version exit 0; every usage error exits 2 (CLI11 has its own codes).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   return exit_code;
 }

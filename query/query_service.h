@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "alerter/authz.h"
 #include "common/config.h"
 #include "cybersyn/v1/services.grpc.pb.h"
 #include "query/query_store.h"
@@ -15,8 +16,9 @@ namespace cybersyn::query {
 
 class QueryServiceImpl final : public v1::Query::Service {
  public:
-  // Neither is owned; both must outlive the service.
-  QueryServiceImpl(const Config* config, QueryStore* store) : config_(config), store_(store) {}
+  // `store` is not owned and must outlive the service.
+  QueryServiceImpl(std::shared_ptr<const Config> config, QueryStore* store)
+      : authz_(std::move(config)), store_(store) {}
 
   grpc::Status SeriesHistory(grpc::ServerContext* ctx, const v1::SeriesHistoryRequest* req,
                              v1::SeriesHistoryResponse* resp) override;
@@ -25,12 +27,9 @@ class QueryServiceImpl final : public v1::Query::Service {
 
  private:
   absl::StatusOr<const OperatorConfig*> Caller(grpc::ServerContext* ctx) const;
-  const Config* config_;
+  alerter::Authorizer authz_;
   QueryStore* store_;
 };
-
-// absl::Status -> grpc::Status (the codes are the same numbers).
-grpc::Status ToGrpc(const absl::Status& s);
 
 }  // namespace cybersyn::query
 
