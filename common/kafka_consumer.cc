@@ -182,8 +182,7 @@ absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::Watermarks(const std:
   const absl::Time deadline = absl::Now() + timeout;
   while (true) {
     int64_t low = 0, high = 0;
-    const int64_t left_ms = std::max<int64_t>(
-        1, absl::ToInt64Milliseconds(deadline - absl::Now()));
+    const int64_t left_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(deadline - absl::Now()));
     RdKafka::ErrorCode code = consumer_->query_watermark_offsets(
         topic, partition, &low, &high, static_cast<int>(std::min<int64_t>(left_ms, 5000)));
     if (code == RdKafka::ERR_NO_ERROR) return std::make_pair(low, high);
