@@ -1,11 +1,13 @@
 // `cybersyn aggregator`: windowed roll-ups through the hierarchy, exactly once (aggregator.h).
 // Runs until SIGINT/SIGTERM; serves /metrics, /healthz and /readyz (ready once restored).
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "aggregator/aggregator.h"
 #include "cli/command.h"
 #include "common/config.h"
@@ -26,9 +28,11 @@ struct AggregatorCmdOptions {
   bool at_least_once = false;
 };
 
-aggregator::Aggregator* g_running = nullptr;
+std::atomic<aggregator::Aggregator*> g_running{nullptr};
+std::atomic<bool> g_stop{false};
 extern "C" void HandleStopSignal(int) {
-  if (g_running != nullptr) g_running->RequestStop();
+  g_stop.store(true);
+  if (aggregator::Aggregator* a = g_running.load(); a != nullptr) a->RequestStop();
 }
 
 int RunAggregatorCommand(const AggregatorCmdOptions& o) {
@@ -69,21 +73,28 @@ int RunAggregatorCommand(const AggregatorCmdOptions& o) {
   ao.registry = registry;
   ao.exactly_once = !o.at_least_once;
   ao.on_ready = [&http](bool ready) { http.SetReady(ready); };
-  auto agg = aggregator::Aggregator::Create(std::move(ao));
-  if (!agg.ok()) {
-    std::fprintf(stderr, "aggregator: %s\n", std::string(agg.status().message()).c_str());
-    return 2;
-  }
-  g_running = agg->get();
   std::signal(SIGINT, HandleStopSignal);
   std::signal(SIGTERM, HandleStopSignal);
-  absl::Status s = (*agg)->Run();
-  g_running = nullptr;
-  http.Stop();
-  if (!s.ok()) {
-    std::fprintf(stderr, "aggregator: %s\n", s.ToString().c_str());
-    return 1;
+  // A runtime failure (e.g. a transaction that could not commit during a rebalance) restarts the
+  // role in-process from the committed state, exactly as a process restart would: Kafka is
+  // authoritative and RocksDB is a recoverable cache. Only a stop request ends the loop.
+  for (int attempt = 0;; ++attempt) {
+    auto agg = aggregator::Aggregator::Create(ao);
+    if (!agg.ok()) {
+      std::fprintf(stderr, "aggregator: %s\n", std::string(agg.status().message()).c_str());
+      return 2;
+    }
+    g_running.store(agg->get());
+    if (g_stop.load()) (*agg)->RequestStop();
+    absl::Status s = (*agg)->Run();
+    g_running.store(nullptr);
+    agg->reset();
+    if (s.ok() || g_stop.load()) break;
+    std::fprintf(stderr, "aggregator: %s; restarting from the committed state\n",
+                 s.ToString().c_str());
+    absl::SleepFor(absl::Seconds(std::min(1 + attempt, 5)));
   }
+  http.Stop();
   return 0;
 }
 
