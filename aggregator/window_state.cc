@@ -55,7 +55,11 @@ double RollupValue(Rollup rule, const Stats& s) {
   return s.mean;
 }
 
-void StatsToProto(const Stats& s, v1::WindowState* out) {
+namespace {
+
+// WindowState (changelog) and WindowAggregate (output) carry the same statistics fields.
+template <typename Proto>
+void CopyStats(const Stats& s, Proto* out) {
   out->set_count(s.count);
   out->set_sum(s.sum);
   out->set_min(s.min);
@@ -66,7 +70,8 @@ void StatsToProto(const Stats& s, v1::WindowState* out) {
   out->set_last_event_time_ms(s.last_event_time_ms);
 }
 
-Stats StatsFromProto(const v1::WindowState& p) {
+template <typename Proto>
+Stats ReadStats(const Proto& p) {
   Stats s;
   s.count = p.count();
   s.sum = p.sum();
@@ -79,30 +84,18 @@ Stats StatsFromProto(const v1::WindowState& p) {
   return s;
 }
 
+}  // namespace
+
+void StatsToProto(const Stats& s, v1::WindowState* out) { CopyStats(s, out); }
+
+Stats StatsFromProto(const v1::WindowState& p) { return ReadStats(p); }
+
 void StatsToAggregate(const Stats& s, Rollup rule, v1::WindowAggregate* out) {
-  out->set_count(s.count);
-  out->set_sum(s.sum);
-  out->set_min(s.min);
-  out->set_max(s.max);
-  out->set_mean(s.mean);
-  out->set_m2(s.m2);
+  CopyStats(s, out);
   out->set_variance(s.Variance());
-  out->set_last_value(s.last_value);
-  out->set_last_event_time_ms(s.last_event_time_ms);
   out->set_value(RollupValue(rule, s));
 }
 
-Stats StatsFromAggregate(const v1::WindowAggregate& a) {
-  Stats s;
-  s.count = a.count();
-  s.sum = a.sum();
-  s.min = a.min();
-  s.max = a.max();
-  s.mean = a.mean();
-  s.m2 = a.m2();
-  s.last_value = a.last_value();
-  s.last_event_time_ms = a.last_event_time_ms();
-  return s;
-}
+Stats StatsFromAggregate(const v1::WindowAggregate& a) { return ReadStats(a); }
 
 }  // namespace cybersyn::aggregator
