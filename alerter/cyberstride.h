@@ -2,37 +2,41 @@
 // detector Project Cybersyn ran on every indicator (see docs/cyberstride.md).
 //
 // Four models share the state θ = (level, slope) with y = level + v, v ~ N(0, k_j V):
-//   steady (k = 1, discounts δ), transient (k = transient_k), step (level discount
-//   step_delta_level), slope (slope discount slope_delta_slope).
-// Each observation runs the 16 (current j, previous i) Kalman updates, weighs them by prior
-// probability × posterior of i × Student-t predictive density (log space), learns the unknown
-// observation variance V (d, n, S, optionally discounted) and collapses back to 4 components by
-// moment matching. The one-step-back probability of model i at the next observation confirms
-// a step against a transient (`confirm`). A cumulative Bayes-factor monitor on the steady
-// model's standardised forecast errors (West & Harrison §11.4) accumulates evidence of shifts
-// and drifts too small to show in a single observation.
+//   steady (k = 1, evolution variances level_var·V, slope_var·V), transient (k = transient_k),
+//   step (level variance step_var·V), slope (slope variance slope_change_var·V).
+// Evolution variances are multiples of the learned observation variance V, as in the 1971
+// paper, not discounts of the collapsed covariance: with discounts the change models' inflated
+// covariance fed back through the collapse into the steady model every observation and kept
+// its forecast chasing the data. Each observation runs the 16 (current j, previous i) Kalman
+// updates, weighs them by prior × posterior of i × predictive density, and collapses back to
+// 4 components by moment matching. The one-step-back probability b(i) of model i, available at
+// the next observation, tells a transient from a step (`confirm`).
 //
-// Score (graded, scale-free): max of
-//   instant:    P(not steady | y_t) × g(|z_t|, score_scale)
-//   confirmed:  one observation later, with the one-step-back probabilities b(i):
-//               step  = (b(step) + b(slope)) × g(|z_{t−1} + z'_t| / √2, score_scale)
-//               (z'_t: this value against the forecast that treats y_{t−1} as an outlier)
-//               transient = b(transient) × g(|z_{t−1}|, transient_scale)
-//   cumulative: g(monitor log Bayes factor, monitor_level)
-//   reference:  g(recent-vs-established level departure, ref_limit)   (off by default)
-// with g(x, h) = (x/h)² / (1 + (x/h)²) and z the forecast error standardised by the steady
-// predictive variance. The level and variance are initialised from the first two distinct
-// observations, so nothing assumes a scale.
+// Scores are taken against a *reference* forecast: the steady model run alone (no collapse, no
+// mixing with the change models; outliers winsorised at `clip` s.d. in its update), so that
+// an event does not drag the yardstick it is measured with. With z the standardised error
+// against it (clipped at `clip`) and g(x, h) = (x/h)² / (1 + (x/h)²), the score is the max of
+//   step:       g(|z_t + z_{t−1} + z_{t−2}| / √3, score_scale)
+//   transient:  one observation after a candidate (|z| >= candidate_z):
+//               b(transient) × g(|z_{t−1}|, transient_scale)
+//   cumulative: g(two-sided CUSUM of z with allowance monitor_h/2, monitor_level)
+//               (a log Bayes-factor monitor for a shift of monitor_h s.d., West & Harrison
+//               §11.4; catches drifts too slow for the window; off by default: on the
+//               Tennessee Eastman data it added more false signals than detections)
+//   instant:    (1 − P(steady)) × g(|z_t|, transient_scale)   (signals only with confirm = 0)
+// A step or slope signal is an intervention: the reference restarts from the multi-process
+// posterior, so it follows the new regime. z is deflated by the Student-t/normal quantile
+// ratio while V rests on few values. Step vs slope is the larger of the recent
+// posterior masses of the two change models.
 //
 // Departures from the published method, each a parameter: V is learned from the clipped
-// steady forecast error (`variance_clip`; 0 restores the mixture-weighted update), because on
-// messy real series (Tennessee Eastman) the mixture explains frequent jumps away as events and
-// keeps V too small; a value equal to the previous one is skipped as a held sample
-// (`skip_repeats`), because sample-and-hold analyser columns otherwise signal at every update.
+// reference forecast error (`variance_clip`; 0 restores the mixture-weighted update); a value
+// equal to the previous one is skipped as a held sample (`skip_repeats`), because
+// sample-and-hold analyser columns otherwise signal at every update.
 //
-// State: 4 × (level, slope as double; covariance and probability as float) + d, n + monitor
-// + gate, persisted in about 200 bytes. The state is held in the persisted precision, so a
-// restored detector continues exactly as the original would have.
+// State: 4 × (level, slope as double; covariance and probability as float) + reference + d, n
+// + monitors + gate, persisted in under 256 bytes. The state is held in the persisted
+// precision, so a restored detector continues exactly as the original would have.
 // Thread-safety: none (see Detector).
 #ifndef CYBERSYN_ALERTER_CYBERSTRIDE_H_
 #define CYBERSYN_ALERTER_CYBERSTRIDE_H_
@@ -68,19 +72,18 @@ class CyberstrideDetector final : public Detector {
   };
   struct State {
     std::array<Component, kNumModels> comp;
+    Component ref;                      // the reference: steady model alone (prob unused)
     double d = 0, n = 0;                // variance learning: S = d / n
-    double first = 0;                   // first observation (initialisation)
-    double last = 0;                    // previous value (held-value detection)
-    float mon_up = 0, mon_down = 0;     // monitor log Bayes factors (>= 0)
-    float mon_step = 0, mon_slope = 0;  // posterior mass of step / slope over the run
-    double pend_f2 = 0;  // forecast of this observation had the candidate been a transient
-    double ref_mean = 0, ref_var = 0, ref_short = 0;  // reference monitor
-    float pend_z = 0;                                 // standardised error of the pending candidate
+    double last = 0;                    // previous (or first) value
+    float mon_up = 0, mon_down = 0;     // CUSUM of clipped reference errors (>= 0)
+    float acc_step = 0, acc_slope = 0;  // recent posterior mass of step / slope
+    float z1 = 0, z2 = 0;               // previous two clipped reference errors
+    float pend_z = 0;                   // standardised error of the pending candidate
     internal::GateState gate;
     uint8_t phase = 0;    // 0 empty, 1 first value seen, 2 running
     uint8_t pending = 0;  // a candidate awaits confirmation at this observation
     int8_t pend_dir = 0;
-    int8_t ref_dir = 0;
+    uint8_t pad = 0;
   };
 
   explicit CyberstrideDetector(const internal::Params& p);
@@ -88,13 +91,12 @@ class CyberstrideDetector final : public Detector {
   void Intervene(SignalKind kind);
 
   // Configuration.
-  std::array<double, kNumModels> log_prior_;
+  std::array<double, kNumModels> prior_;
   std::array<double, kNumModels> k_;
-  std::array<double, kNumModels> wl_, ws_;  // 1/δ − 1 for level, slope
-  double variance_discount_, score_scale_, monitor_h_, monitor_level_, monitor_clip_;
+  std::array<double, kNumModels> wl_, ws_;  // evolution variances of level, slope (× S)
+  double variance_discount_, score_scale_, monitor_h_, monitor_level_, clip_;
   double prob_floor_, interval_q_;
-  double transient_scale_, candidate_z_;
-  double variance_clip_, ref_short_, ref_long_, ref_limit_;
+  double transient_scale_, candidate_z_, variance_clip_;
   bool confirm_, intervene_, skip_repeats_;
   internal::GateConfig gate_;
 

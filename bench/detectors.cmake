@@ -7,6 +7,6 @@ cybersyn_cc_binary(NAME quality_harness SRCS quality_harness.cc
 target_compile_definitions(quality_harness PRIVATE CYBERSYN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 if(CYBERSYN_BUILD_TESTS)
   add_test(NAME quality_harness_smoke
-    COMMAND quality_harness --synthetic-only --series 10)
+    COMMAND quality_harness --synthetic-only --series 10 --sweep 0.3,0.5,0.7,0.9)
   set_tests_properties(quality_harness_smoke PROPERTIES LABELS "unit;quality" TIMEOUT 120)
 endif()
