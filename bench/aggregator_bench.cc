@@ -124,6 +124,7 @@ double ParseOnly(const KafkaClientOptions& client, const std::string& topic, uin
 
 struct RunResult {
   double records_per_s = 0;
+  uint64_t transactions = 0;
   uint64_t state_bytes = 0;
 };
 
@@ -155,6 +156,7 @@ RunResult RunAggregator(const KafkaClientOptions& client, std::shared_ptr<Config
   }
   RunResult r;
   r.records_per_s = total / absl::ToDoubleSeconds(absl::Now() - start);
+  r.transactions = (*a)->counters().transactions;
   absl::SleepFor(absl::Seconds(2));  // let the state-bytes gauge sample
   r.state_bytes = (*a)->counters().state_bytes;
   (void)(*a)->Stop();
@@ -225,6 +227,9 @@ int main(int argc, char** argv) {
               alo.records_per_s / parse);
   std::printf("exactly-once        : %12.0f records/s  (%.2fx baseline, %.2fx at-least-once)\n",
               eos.records_per_s, eos.records_per_s / parse, eos.records_per_s / alo.records_per_s);
+  std::printf("commits             : %12llu exactly-once, %llu at-least-once\n",
+              static_cast<unsigned long long>(eos.transactions),
+              static_cast<unsigned long long>(alo.transactions));
   std::printf("peak RSS            : %12.1f MiB\n", ru.ru_maxrss / 1024.0);
   std::printf("state bytes/series  : %12.1f (RocksDB approx. %llu bytes / %zu series)\n",
               static_cast<double>(eos.state_bytes) / state_series,

@@ -10,6 +10,7 @@
 //    pre-encoded bytes and keys) produced by a bare KafkaProducer with the gateway's producer
 //    settings to a fresh topic, until flushed.
 // Prints records/s of both and their ratio.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -28,6 +29,14 @@
 
 namespace cybersyn {
 namespace {
+
+// CPU seconds (user + system) of this process so far: on a shared machine wall time is noisy, the
+// CPU a phase burns is not.
+double CpuSeconds() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 int Main(int argc, char** argv) {
   CLI::App app{"ingest_bench: gateway records/s vs a bare librdkafka producer"};
@@ -57,6 +66,7 @@ int Main(int argc, char** argv) {
 
   // 1. The gateway.
   double gateway_rps = 0;
+  double gateway_cpu = 0;
   std::string topic;
   uint64_t bytes = 0;
   {
@@ -82,7 +92,9 @@ int Main(int argc, char** argv) {
       return 1;
     }
     const absl::Time t0 = absl::Now();
+    const double cpu0 = CpuSeconds();
     auto summary = (*g)->Run(**src, {});
+    const double run_secs = absl::ToDoubleSeconds(absl::Now() - t0);
     if (!summary.ok()) {
       std::cerr << summary.status() << "\n";
       return 1;
@@ -92,10 +104,12 @@ int Main(int argc, char** argv) {
       return 1;
     }
     const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
+    gateway_cpu = CpuSeconds() - cpu0;
     gateway_rps = summary->accepted / secs;
-    std::cout << absl::StrFormat("gateway:  %llu records in %.2f s = %.0f records/s\n",
-                                 static_cast<unsigned long long>(summary->accepted), secs,
-                                 gateway_rps);
+    std::cout << absl::StrFormat(
+        "gateway:  %llu records in %.2f s = %.0f records/s (source done after %.2f s; %.2f CPU s)\n",
+        static_cast<unsigned long long>(summary->accepted), secs, gateway_rps, run_secs,
+        gateway_cpu);
     (*g)->Stop();
   }
   std::filesystem::remove_all(buffer);
@@ -150,6 +164,7 @@ int Main(int argc, char** argv) {
     (void)(*p)->Produce(base_topic, -1, "warmup", "x");
     (void)(*p)->Flush(absl::Seconds(30));
     const absl::Time t0 = absl::Now();
+    const double cpu0 = CpuSeconds();
     for (const auto& [k, v] : messages) {
       if (absl::Status s = (*p)->Produce(base_topic, -1, k, v); !s.ok()) {
         std::cerr << s << "\n";
@@ -160,10 +175,11 @@ int Main(int argc, char** argv) {
     if (absl::Status s = (*p)->Flush(absl::Minutes(5)); !s.ok()) std::cerr << s << "\n";
     const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
     baseline_rps = total_records / secs;
+    const double cpu = CpuSeconds() - cpu0;
     std::cout << absl::StrFormat(
-        "baseline: %llu records in %.2f s = %.0f records/s (%llu failed)\n",
+        "baseline: %llu records in %.2f s = %.0f records/s (%llu failed; %.2f CPU s)\n",
         static_cast<unsigned long long>(total_records), secs, baseline_rps,
-        static_cast<unsigned long long>(failed));
+        static_cast<unsigned long long>(failed), cpu);
   }
   std::cout << absl::StrFormat("ratio gateway/baseline: %.2f\n", gateway_rps / baseline_rps);
   return 0;

@@ -107,6 +107,13 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   po.linger = config.gateway.batch.linger;
   po.buffer_max_bytes = g->options_.buffer_max_bytes != 0 ? g->options_.buffer_max_bytes
                                                           : config.gateway.buffer_max_bytes;
+  // The bound, so dashboards and the buffer-filling alerts can show buffer_bytes as a fraction.
+  prometheus::BuildGauge()
+      .Name("cybersyn_gateway_buffer_max_bytes")
+      .Help("The disk buffer bound (gateway.buffer_max_bytes or --buffer-max-bytes)")
+      .Register(*g->registry_)
+      .Add({})
+      .Set(static_cast<double>(po.buffer_max_bytes));
   po.max_in_flight_bytes = g->options_.max_in_flight_bytes;
   po.ensure_topic = std::move(ensure);
   po.clock = g->options_.clock;
@@ -159,6 +166,18 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
     absl::MutexLock l(&start_mu_);
     publishing = publishing_;
   }
+  // `source` may go away after Run; later seals (Stop, another Run) store where it ended.
+  struct FreezePosition {
+    Publisher* publisher;
+    RecordSource* source;
+    const std::string* identity;
+    bool on = false;
+    ~FreezePosition() {
+      if (on) {
+        publisher->SetPositionProvider(*identity, [end = source->Position()] { return end; });
+      }
+    }
+  } freeze{publisher_.get(), &source, &identity};
   // Resuming needs the seals to happen on this thread only, so not after Feed started.
   if (!identity.empty() && !publishing) {
     if (auto stored = publisher_->StoredPosition(); stored && stored->first == identity) {
@@ -172,6 +191,7 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
       }
     }
     publisher_->SetPositionProvider(identity, [&source] { return source.Position(); });
+    freeze.on = true;
   }
   if (absl::Status s = StartPublishing(); !s.ok()) return s;
 
@@ -278,6 +298,7 @@ GatewayStats Gateway::stats() const {
     g.buffer_bytes = s.buffer_bytes;
     g.buffer_records = s.buffer_records + s.open_records;
     g.next_sequence = s.next_sequence;
+    g.producer_recoveries = s.producer_recoveries;
     g.connected = publisher_->connected();
   }
   return g;

@@ -75,6 +75,7 @@ struct GatewayStats {
   uint64_t buffer_bytes = 0;
   uint64_t buffer_records = 0;
   uint64_t next_sequence = 0;
+  uint64_t producer_recoveries = 0;  // producers replaced after a fatal error
   bool connected = false;
 };
 
@@ -103,6 +104,8 @@ class Gateway {
   void Stop(absl::Duration grace = absl::Seconds(5));
 
   GatewayStats stats() const;
+  // Makes the Kafka producer fail fatally (tests of the in-order resend). REQUIRES: publishing.
+  void InjectProducerFatalErrorForTest() { publisher_->InjectFatalErrorForTest(); }
   const RecordValidator& validator() const { return *validator_; }
   const Config& config() const { return *options_.config; }
   const std::string& bootstrap() const { return bootstrap_; }

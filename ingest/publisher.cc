@@ -1,8 +1,11 @@
 #include "ingest/publisher.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <tuple>
+
+#include "librdkafka/rdkafka.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +22,10 @@ constexpr absl::string_view kSourceKey = "m/source";
 // Broker default message.max.bytes is 1,048,588 and librdkafka's 1,000,000; stay under both
 // with room for the key and the record overhead.
 constexpr uint64_t kMaxBatchBytes = 996'000;
+// Sealed groups waiting for the writer thread: enough to keep it busy, bounded memory.
+constexpr uint64_t kMaxSealedBytes = uint64_t{16} << 20;
+// "<enterprise>\n" + 10-digit record count + "\n" in front of each buffered batch.
+constexpr size_t kCountDigits = 10;
 
 std::string BatchKey(uint64_t id) {
   std::string k(kBatchPrefix);
@@ -41,6 +48,22 @@ inline size_t VarintSize(uint64_t v) {
     ++n;
   }
   return n;
+}
+
+inline char* PutVarintRaw(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+inline char* PutStringRaw(char* p, char tag, absl::string_view v) {
+  *p++ = tag;
+  p = PutVarintRaw(p, v.size());
+  std::memcpy(p, v.data(), v.size());
+  return p + v.size();
 }
 
 inline void PutVarint(std::string* s, uint64_t v) {
@@ -84,30 +107,32 @@ size_t RecordSize(const v1::Record& r, uint64_t seq) {
 }
 
 // Appends `r` with `seq` as RecordBatch field 3 (hand-rolled: the hot path of the gateway).
+// `size` is RecordSize(r, seq); the bytes are written through a pointer into the grown string.
 void AppendRecord(std::string* s, const v1::Record& r, uint64_t seq, size_t size) {
-  s->push_back(0x1A);
-  PutVarint(s, size);
-  if (!r.node().empty()) PutString(s, 0x0A, r.node());
-  if (!r.indicator().empty()) PutString(s, 0x12, r.indicator());
+  const size_t old = s->size();
+  s->resize(old + 1 + VarintSize(size) + size);
+  char* p = s->data() + old;
+  *p++ = 0x1A;
+  p = PutVarintRaw(p, size);
+  if (!r.node().empty()) p = PutStringRaw(p, 0x0A, r.node());
+  if (!r.indicator().empty()) p = PutStringRaw(p, 0x12, r.indicator());
   if (const uint64_t bits = DoubleBits(r.value()); bits != 0) {
-    s->push_back(0x19);
-    char buf[8];
-    for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>((bits >> (8 * i)) & 0xff);
-    s->append(buf, 8);
+    *p++ = 0x19;
+    for (int i = 0; i < 8; ++i) *p++ = static_cast<char>((bits >> (8 * i)) & 0xff);
   }
   if (r.event_time_ms() != 0) {
-    s->push_back(0x20);
-    PutVarint(s, static_cast<uint64_t>(r.event_time_ms()));
+    *p++ = 0x20;
+    p = PutVarintRaw(p, static_cast<uint64_t>(r.event_time_ms()));
   }
   if (seq != 0) {
-    s->push_back(0x30);
-    PutVarint(s, seq);
+    *p++ = 0x30;
+    p = PutVarintRaw(p, seq);
   }
   for (const auto& [k, v] : r.labels()) {
-    s->push_back(0x3A);
-    PutVarint(s, StringFieldSize(k.size()) + StringFieldSize(v.size()));
-    PutString(s, 0x0A, k);
-    PutString(s, 0x12, v);
+    *p++ = 0x3A;
+    p = PutVarintRaw(p, StringFieldSize(k.size()) + StringFieldSize(v.size()));
+    p = PutStringRaw(p, 0x0A, k);
+    p = PutStringRaw(p, 0x12, v);
   }
 }
 
@@ -160,9 +185,11 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(PublisherOptions op
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
   if (absl::StatusOr<std::string> v = store->Get(kNextSeqKey); v.ok()) {
-    if (!absl::SimpleAtoi(*v, &p->next_seq_)) {
+    uint64_t next = 0;
+    if (!absl::SimpleAtoi(*v, &next)) {
       return absl::DataLossError(absl::StrCat("buffer: bad next sequence \"", *v, "\""));
     }
+    p->next_seq_.store(next);
   } else if (!absl::IsNotFound(v.status())) {
     return v.status();
   }
@@ -174,8 +201,10 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(PublisherOptions op
   }
   if (!p->pending_.empty()) {
     spdlog::info("gateway buffer: {} batches ({} records, {} bytes) to resend, next sequence {}",
-                 p->buffer_batches_, p->buffer_records_, p->buffer_bytes_, p->next_seq_);
+                 p->buffer_batches_, p->buffer_records_, p->buffer_bytes_, p->next_seq_.load());
   }
+  Publisher* self = p.get();
+  p->writer_thread_ = std::thread([self] { self->WriterLoop(); });
   return p;
 }
 
@@ -186,16 +215,21 @@ std::optional<std::pair<std::string, std::string>> Publisher::StoredPosition() c
 }
 
 void Publisher::SetPositionProvider(std::string identity, std::function<std::string()> position) {
+  absl::MutexLock l(&open_mu_);
   identity_ = std::move(identity);
   position_ = std::move(position);
+  position_mode_.store(true);
 }
 
-absl::Status Publisher::Start() {
+absl::Status Publisher::CreateProducer() {
   ProducerOptions po;
   po.client = options_.client;
   po.idempotent = true;
   po.overrides = {
       {"message.timeout.ms", "0"},  // never give up locally: an outage only delays
+      // A permanent failure of one batch must not let a later batch of its enterprise overtake
+      // it: fatal instead (see the header), and then RecoverFromFatal resends in order.
+      {"enable.gapless.guarantee", "true"},
       {"linger.ms", "5"},
       {"queue.buffering.max.kbytes",
        absl::StrCat(std::max<uint64_t>(options_.max_in_flight_bytes * 2 / 1024, 65536))},
@@ -206,7 +240,14 @@ absl::Status Publisher::Start() {
   po.on_delivery = [this](const DeliveryReport& r) { OnReport(r); };
   absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(po);
   if (!producer.ok()) return producer.status();
-  producer_ = *std::move(producer);
+  std::shared_ptr<KafkaProducer> fresh = *std::move(producer);
+  absl::MutexLock l(&mu_);
+  producer_ = std::move(fresh);
+  return absl::OkStatus();
+}
+
+absl::Status Publisher::Start() {
+  if (absl::Status s = CreateProducer(); !s.ok()) return s;
   {
     absl::MutexLock l(&mu_);
     started_ = true;
@@ -224,25 +265,38 @@ void Publisher::OnReport(const DeliveryReport& report) {
 }
 
 absl::Status Publisher::Add(const v1::Record& record, absl::string_view enterprise) {
-  absl::MutexLock l(&mu_);
-  if (stopping_) return absl::CancelledError("publisher stopped");
-  const uint64_t seq = next_seq_;
+  absl::MutexLock l(&open_mu_);
+  if (stop_adding_.load(std::memory_order_relaxed)) {
+    return absl::CancelledError("publisher stopped");
+  }
+  if (write_failed_.load(std::memory_order_relaxed)) {
+    absl::MutexLock m(&mu_);
+    return write_error_;
+  }
+  const uint64_t seq = next_seq_.load(std::memory_order_relaxed);
   const size_t size = RecordSize(record, seq);
   const size_t framed = 1 + VarintSize(size) + size;
+  const size_t header = enterprise.size() + kCountDigits + 2;
   auto it = open_index_.find(enterprise);
   if (it != open_index_.end() &&
-      open_[it->second].bytes.size() + framed + 12 > options_.batch_max_bytes) {
+      open_[it->second].bytes.size() - header + framed + 12 > options_.batch_max_bytes) {
     if (absl::Status s = SealLocked(); !s.ok()) return s;
     it = open_index_.end();
   }
-  if (stopping_) return absl::CancelledError("publisher stopped");
+  if (stop_adding_.load()) return absl::CancelledError("publisher stopped");
   if (it == open_index_.end()) {
     if (open_.empty()) oldest_open_ = options_.clock->Now();
     OpenBatch b;
     b.enterprise = std::string(enterprise);
     b.first_seq = seq;
-    b.bytes.reserve(std::min<uint64_t>(
-        options_.batch_max_bytes, static_cast<uint64_t>(options_.batch_max_records) * 64 + 64));
+    b.bytes.reserve(header + std::min<uint64_t>(options_.batch_max_bytes,
+                                                static_cast<uint64_t>(options_.batch_max_records) *
+                                                        (framed + 2) +
+                                                    64));
+    b.bytes.append(enterprise.data(), enterprise.size());
+    b.bytes.push_back('\n');
+    b.bytes.append(kCountDigits, '0');
+    b.bytes.push_back('\n');
     PutString(&b.bytes, 0x0A, enterprise);
     PutString(&b.bytes, 0x12, options_.gateway_id);
     open_.push_back(std::move(b));
@@ -251,20 +305,24 @@ absl::Status Publisher::Add(const v1::Record& record, absl::string_view enterpri
   OpenBatch& b = open_[it->second];
   AppendRecord(&b.bytes, record, seq, size);
   ++b.records;
-  ++next_seq_;
-  ++records_added_;
-  ++open_records_;
+  next_seq_.store(seq + 1, std::memory_order_relaxed);
+  records_added_.fetch_add(1, std::memory_order_relaxed);
+  open_records_.fetch_add(1, std::memory_order_relaxed);
   if (b.records >= options_.batch_max_records) return SealLocked();
   return absl::OkStatus();
 }
 
 absl::Status Publisher::SealAll() {
-  absl::MutexLock l(&mu_);
+  absl::MutexLock l(&open_mu_);
   return SealLocked();
 }
 
 absl::Status Publisher::MaybeLinger() {
-  absl::MutexLock l(&mu_);
+  absl::MutexLock l(&open_mu_);
+  if (write_failed_.load(std::memory_order_relaxed)) {
+    absl::MutexLock m(&mu_);
+    return write_error_;
+  }
   if (open_.empty() || options_.clock->Now() - oldest_open_ < options_.linger) {
     return absl::OkStatus();
   }
@@ -272,55 +330,99 @@ absl::Status Publisher::MaybeLinger() {
 }
 
 absl::Status Publisher::SealLocked(bool block) {
-  // Backpressure: wait for room (an empty buffer always takes one seal, however large). Other
-  // threads may add or seal while this one waits, so the size is recomputed after each wait.
+  // Backpressure: wait for room (an empty buffer always takes one seal, however large), and
+  // for the writer when it is far behind. Other threads may add or seal while this one waits,
+  // so the size is recomputed after each wait.
+  if (open_.empty()) return absl::OkStatus();
+  uint64_t total = 0;
+  for (const OpenBatch& b : open_) total += b.bytes.size() + 24;
+  {
+  absl::MutexLock l(&mu_);
   while (true) {
-    if (open_.empty()) return absl::OkStatus();
-    uint64_t total = 0;
-    for (const OpenBatch& b : open_) total += b.bytes.size() + b.enterprise.size() + 24;
-    if (stopping_ || draining_ || buffer_bytes_ == 0 ||
-        buffer_bytes_ + total <= options_.buffer_max_bytes) {
+    if (!write_error_.ok()) return write_error_;
+    const uint64_t held = buffer_bytes_ + sealed_bytes_;
+    if (stopping_ || draining_ ||
+        ((held == 0 || held + total <= options_.buffer_max_bytes) &&
+         sealed_bytes_ < kMaxSealedBytes)) {
       break;
     }
     if (!block) return absl::OkStatus();
     room_cv_.Wait(&mu_);
   }
+  }
   const int64_t produced_at = options_.clock->NowMillis();
-  WriteBatch wb;
-  std::vector<std::string> values;
-  values.reserve(open_.size());
+  SealedGroup g;
   for (OpenBatch& b : open_) {
     b.bytes.push_back(0x20);
     PutVarint(&b.bytes, static_cast<uint64_t>(produced_at));
-    std::string v;
-    v.reserve(b.enterprise.size() + b.bytes.size() + 16);
-    absl::StrAppend(&v, b.enterprise, "\n", b.records, "\n");
-    v.append(b.bytes);
-    wb.Put(BatchKey(b.first_seq), v);
-    values.push_back(std::move(v));
+    char digits[kCountDigits + 1];
+    std::snprintf(digits, sizeof digits, "%010d", b.records);
+    std::memcpy(b.bytes.data() + b.enterprise.size() + 1, digits, kCountDigits);
+    g.bytes += b.bytes.size();
+    g.records += b.records;
   }
-  wb.Put(kNextSeqKey, absl::StrCat(next_seq_));
-  if (position_) wb.Put(kSourceKey, absl::StrCat(identity_, "\n", position_()));
-  if (absl::Status s = store_->Write(wb); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("writing the gateway buffer: ", s.message()));
-  }
-  const absl::Time now = options_.clock->Now();
-  for (size_t i = 0; i < open_.size(); ++i) {
-    OpenBatch& b = open_[i];
-    buffer_bytes_ += values[i].size();
-    buffer_records_ += b.records;
-    ++buffer_batches_;
-    bool produced = false;
-    if (started_ && topic_ready_ && pending_.empty() &&
-        in_flight_bytes_ < options_.max_in_flight_bytes && now >= retry_failed_after_) {
-      produced = ProduceLocked(b.first_seq, b.enterprise, values[i], b.records, now);
-    }
-    if (!produced) pending_.push_back({b.first_seq, values[i].size(), b.records});
-  }
+  g.batches = std::move(open_);
+  g.next_seq = next_seq_.load();
+  if (position_) g.position = absl::StrCat(identity_, "\n", position_());
   open_.clear();
   open_index_.clear();
-  open_records_ = 0;
+  absl::MutexLock l(&mu_);
+  sealed_bytes_ += g.bytes;
+  sealed_records_ += g.records;
+  sealed_.push_back(std::move(g));
+  open_records_.store(0);
+  sealed_cv_.Signal();
   return absl::OkStatus();
+}
+
+void Publisher::WriterLoop() {
+  while (true) {
+    SealedGroup g;
+    {
+      absl::MutexLock l(&mu_);
+      while (sealed_.empty() && !writer_quit_) sealed_cv_.Wait(&mu_);
+      if (sealed_.empty()) return;
+      g = std::move(sealed_.front());
+      sealed_.pop_front();
+      writing_ = true;
+    }
+    // The disk write happens outside the lock: the source keeps encoding meanwhile.
+    WriteBatch wb;
+    for (const OpenBatch& b : g.batches) wb.Put(BatchKey(b.first_seq), b.bytes);
+    wb.Put(kNextSeqKey, absl::StrCat(g.next_seq));
+    if (g.position) wb.Put(kSourceKey, *g.position);
+    const absl::Status s = store_->Write(wb);
+    absl::MutexLock l(&mu_);
+    writing_ = false;
+    sealed_bytes_ -= g.bytes;
+    sealed_records_ -= g.records;
+    if (!s.ok()) {
+      // Nothing after a failed write may be written (the buffer must stay a prefix); the
+      // error surfaces from the next Add/SealAll/WaitConfirmed.
+      write_error_ =
+          absl::Status(s.code(), absl::StrCat("writing the gateway buffer: ", s.message()));
+      write_failed_.store(true);
+      spdlog::error("gateway: {}", write_error_.ToString());
+      sealed_.clear();
+      sealed_bytes_ = 0;
+      sealed_records_ = 0;
+      room_cv_.SignalAll();
+      continue;
+    }
+    const absl::Time now = options_.clock->Now();
+    for (const OpenBatch& b : g.batches) {
+      buffer_bytes_ += b.bytes.size();
+      buffer_records_ += b.records;
+      ++buffer_batches_;
+      bool produced = false;
+      if (started_ && topic_ready_ && !producer_broken_ && pending_.empty() &&
+          in_flight_bytes_ < options_.max_in_flight_bytes && now >= retry_failed_after_) {
+        produced = ProduceLocked(b.first_seq, b.enterprise, b.bytes, b.records, now);
+      }
+      if (!produced) pending_.push_back({b.first_seq, b.bytes.size(), b.records});
+    }
+    room_cv_.SignalAll();
+  }
 }
 
 bool Publisher::ProduceLocked(uint64_t id, const std::string& key, const std::string& value,
@@ -339,7 +441,7 @@ bool Publisher::ProduceLocked(uint64_t id, const std::string& key, const std::st
 }
 
 void Publisher::RefillLocked() {
-  if (!started_ || !topic_ready_ || stopping_) return;
+  if (!started_ || !topic_ready_ || stopping_ || producer_broken_) return;
   const absl::Time now = options_.clock->Now();
   if (now < retry_failed_after_) return;
   while (!pending_.empty() && in_flight_bytes_ < options_.max_in_flight_bytes) {
@@ -354,6 +456,60 @@ void Publisher::RefillLocked() {
     if (!ProduceLocked(p.id, std::string(b.enterprise), *v, p.records, now)) return;
     pending_.pop_front();
   }
+}
+
+void Publisher::RecoverFromFatal(const std::string& reason) {
+  std::shared_ptr<KafkaProducer> old;
+  size_t unconfirmed = 0;
+  {
+    absl::MutexLock l(&mu_);
+    producer_broken_ = true;
+    // Everything unconfirmed goes back to pending_, in sequence order.
+    std::vector<Pending> all(pending_.begin(), pending_.end());
+    for (const auto& [id, f] : in_flight_) all.push_back({id, f.bytes, f.records});
+    std::sort(all.begin(), all.end(), [](const Pending& a, const Pending& b) { return a.id < b.id; });
+    all.erase(std::unique(all.begin(), all.end(),
+                          [](const Pending& a, const Pending& b) { return a.id == b.id; }),
+              all.end());
+    pending_.assign(all.begin(), all.end());
+    in_flight_.clear();
+    in_flight_bytes_ = 0;
+    unconfirmed = pending_.size();
+    old = producer_;
+  }
+  spdlog::warn("gateway: producer failed fatally ({}); resending {} unconfirmed batches in order "
+               "with a new producer",
+               reason, unconfirmed);
+  old->raw()->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+  old->Poll(absl::ZeroDuration());
+  {
+    // Reports of the old producer (purges, late successes) are moot: all of it is resent.
+    absl::MutexLock l(&dr_mu_);
+    reports_.clear();
+  }
+  if (absl::Status s = CreateProducer(); !s.ok()) {
+    spdlog::error("gateway: cannot create a new producer (retrying): {}", s.ToString());
+    absl::SleepFor(absl::Seconds(1));
+    return;  // producer_ is still the broken one: the next round tries again
+  }
+  {
+    absl::MutexLock l(&mu_);
+    producer_broken_ = false;
+    ++producer_recoveries_;
+    retry_failed_after_ = options_.clock->Now();
+    RefillLocked();
+  }
+  old.reset();  // after purge this does not wait
+}
+
+void Publisher::InjectFatalErrorForTest() {
+  std::shared_ptr<KafkaProducer> p;
+  {
+    absl::MutexLock l(&mu_);
+    p = producer_;
+  }
+  rd_kafka_test_fatal_error(p->raw()->c_ptr(), RD_KAFKA_RESP_ERR__GAPLESS_GUARANTEE,
+                            "injected by a test");
 }
 
 void Publisher::DeliveryLoop() {
@@ -377,6 +533,7 @@ void Publisher::DeliveryLoop() {
         next_ensure = absl::Now() + absl::Seconds(3);
       }
     }
+    // Only this thread replaces producer_, so it may use it without the lock.
     producer_->Poll(absl::Milliseconds(20));
     reports.clear();
     {
@@ -419,9 +576,13 @@ void Publisher::DeliveryLoop() {
         if (!failed.empty()) {
           spdlog::warn("gateway: {} batches failed delivery ({}); retrying in 1s", failed.size(),
                        reports.front().second.ToString());
-          std::sort(failed.begin(), failed.end(),
-                    [](const Pending& a, const Pending& b) { return a.id > b.id; });
-          for (const Pending& p : failed) pending_.push_front(p);
+          // Back in front of what waits, in sequence order. (Later batches of the same
+          // partition cannot have overtaken them: that failure would be fatal, see above.)
+          std::vector<Pending> all(pending_.begin(), pending_.end());
+          all.insert(all.end(), failed.begin(), failed.end());
+          std::sort(all.begin(), all.end(),
+                    [](const Pending& a, const Pending& b) { return a.id < b.id; });
+          pending_.assign(all.begin(), all.end());
           retry_failed_after_ = now + absl::Seconds(1);
         }
         room_cv_.SignalAll();
@@ -430,12 +591,22 @@ void Publisher::DeliveryLoop() {
         for (const auto& [s, n, lat] : notes) options_.on_delivery(s, n, lat);
       }
     }
-    absl::MutexLock l(&mu_);
-    RefillLocked();
-    if (!position_ && !open_.empty() && options_.clock->Now() - oldest_open_ >= options_.linger) {
-      // Never block here: this thread is the one that frees room in the buffer.
-      if (absl::Status s = SealLocked(/*block=*/false); !s.ok()) {
-        spdlog::error("gateway: {}", s.ToString());
+    std::string fatal;
+    if (producer_->raw()->fatal_error(fatal) != RdKafka::ERR_NO_ERROR) {
+      RecoverFromFatal(fatal);
+      continue;
+    }
+    {
+      absl::MutexLock l(&mu_);
+      RefillLocked();
+    }
+    if (!position_mode_.load() && open_records_.load() > 0) {
+      absl::MutexLock o(&open_mu_);
+      if (!open_.empty() && options_.clock->Now() - oldest_open_ >= options_.linger) {
+        // Never block here: this thread is the one that frees room in the buffer.
+        if (absl::Status s = SealLocked(/*block=*/false); !s.ok()) {
+          spdlog::error("gateway: {}", s.ToString());
+        }
       }
     }
   }
@@ -443,10 +614,16 @@ void Publisher::DeliveryLoop() {
 
 void Publisher::MonitorLoop() {
   while (!quit_.load()) {
+    std::shared_ptr<KafkaProducer> p;
+    {
+      absl::MutexLock l(&mu_);
+      p = producer_;
+    }
     RdKafka::Metadata* md = nullptr;
-    const RdKafka::ErrorCode err = producer_->raw()->metadata(false, nullptr, &md, 1500);
+    const RdKafka::ErrorCode err = p->raw()->metadata(false, nullptr, &md, 1500);
     connected_.store(err == RdKafka::ERR_NO_ERROR);
     delete md;
+    p.reset();
     for (int i = 0; i < 20 && !quit_.load(); ++i) absl::SleepFor(absl::Milliseconds(100));
   }
 }
@@ -454,29 +631,44 @@ void Publisher::MonitorLoop() {
 absl::Status Publisher::WaitConfirmed(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock l(&mu_);
-  while (buffer_batches_ > 0 || !open_.empty()) {
+  while (buffer_batches_ > 0 || open_records_.load() > 0 || !sealed_.empty() || writing_) {
+    if (!write_error_.ok()) return write_error_;
     if (room_cv_.WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat(buffer_batches_, " batches (", buffer_records_,
-                       " records) still unconfirmed after ", absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(absl::StrCat(
+          buffer_batches_, " batches (", buffer_records_ + sealed_records_,
+          " records) still unconfirmed after ", absl::FormatDuration(timeout)));
     }
   }
-  return absl::OkStatus();
+  return write_error_;
 }
 
 void Publisher::Stop(absl::Duration grace) {
   {
     absl::MutexLock l(&mu_);
-    if (stopping_) return;
-    draining_ = true;
+    if (draining_) return;  // stopped (or stopping) already
+    draining_ = true;       // no backpressure from here on: a blocked Add gets through
+    room_cv_.SignalAll();
+  }
+  {
+    absl::MutexLock o(&open_mu_);
     if (absl::Status s = SealLocked(); !s.ok()) spdlog::error("gateway: {}", s.ToString());
+    stop_adding_.store(true);
+  }
+  {
+    // Sealed records must reach the disk buffer before stopping (records fed through Feed exist
+    // nowhere else).
+    absl::MutexLock l(&mu_);
+    while ((!sealed_.empty() || writing_) && write_error_.ok()) room_cv_.Wait(&mu_);
   }
   if (grace > absl::ZeroDuration() && producer_ != nullptr) (void)WaitConfirmed(grace);
   {
     absl::MutexLock l(&mu_);
     stopping_ = true;
+    writer_quit_ = true;
+    sealed_cv_.SignalAll();
     room_cv_.SignalAll();
   }
+  if (writer_thread_.joinable()) writer_thread_.join();
   quit_.store(true);
   if (delivery_thread_.joinable()) delivery_thread_.join();
   if (monitor_thread_.joinable()) monitor_thread_.join();
@@ -491,15 +683,16 @@ void Publisher::Stop(absl::Duration grace) {
 PublisherStats Publisher::stats() const {
   absl::MutexLock l(&mu_);
   PublisherStats s;
-  s.records_added = records_added_;
+  s.records_added = records_added_.load();
   s.records_confirmed = records_confirmed_;
   s.batches_confirmed = batches_confirmed_;
   s.delivery_errors = delivery_errors_;
   s.buffer_bytes = buffer_bytes_;
   s.buffer_batches = buffer_batches_;
   s.buffer_records = buffer_records_;
-  s.open_records = open_records_;
-  s.next_sequence = next_seq_;
+  s.open_records = open_records_.load() + sealed_records_;
+  s.next_sequence = next_seq_.load();
+  s.producer_recoveries = producer_recoveries_;
   s.topic_ready = topic_ready_;
   return s;
 }

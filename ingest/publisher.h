@@ -4,7 +4,15 @@
 //
 // Every sealed batch is written to the buffer (a KvStore, RocksDB in production) BEFORE it is
 // produced, together with the next sequence number and the source position, in one atomic write;
-// it is deleted only after the broker confirmed it. So a kill -9 or a broker outage loses
+// it is deleted only after the broker confirmed it. The write is not fsynced: a kill -9 keeps
+// what is in the page cache, only a power loss could lose the last seals (RocksDB then recovers
+// a consistent prefix, and the stored source position goes back with it).
+//
+// Pipelining: sealing only hands the encoded batches to a writer thread, which writes them to
+// the buffer and produces them, in seal order; the caller's thread meanwhile encodes the next
+// records. A sealed group that is not written yet is not durable, but neither is the source
+// position stored with it, so a crash makes the source re-read those records (with the same
+// sequence numbers, which are persisted with the group too). So a kill -9 or a broker outage loses
 // nothing: on restart every batch still in the buffer is produced again, in sequence order (the
 // aggregator deduplicates on (gateway id, sequence), so resending a batch that did arrive is
 // harmless), and the source resumes after the stored position.
@@ -20,10 +28,18 @@
 //
 // Per-enterprise order is kept: batches are produced in sequence order, librdkafka's idempotent
 // producer keeps order per partition across retries, and messages never time out locally
-// (message.timeout.ms=0), so an outage only delays them.
+// (message.timeout.ms=0), so an outage only delays them. A batch that fails permanently must not
+// be overtaken by a later batch of its enterprise (consumers deduplicate on a per-(gateway,
+// enterprise) high-water mark, so an overtaken batch would be dropped as a duplicate): the
+// producer runs with enable.gapless.guarantee, so such a failure is fatal for the producer instead
+// of leaving a gap; the publisher then purges it, creates a new one and resends every unconfirmed
+// batch in sequence order.
 //
 // Thread-safety: Add/SealAll/MaybeLinger/Stop may be called from any thread (serialised by a
-// mutex). A background thread serves delivery reports and refills from disk.
+// mutex for the open batches, open_mu_, which the background threads rarely take: they work
+// under mu_, so adding a record does not wait while they produce). A writer thread writes and
+// produces sealed batches; a delivery thread serves delivery reports and refills from disk.
+// Lock order: open_mu_ before mu_.
 #ifndef CYBERSYN_INGEST_PUBLISHER_H_
 #define CYBERSYN_INGEST_PUBLISHER_H_
 
@@ -80,6 +96,7 @@ struct PublisherStats {
   uint64_t buffer_records = 0;  // unconfirmed records in the buffer
   uint64_t open_records = 0;    // added, not sealed yet
   uint64_t next_sequence = 0;
+  uint64_t producer_recoveries = 0;  // producers replaced after a fatal error
   bool topic_ready = false;
 };
 
@@ -95,7 +112,8 @@ class Publisher {
   std::optional<std::pair<std::string, std::string>> StoredPosition() const;
   // Makes seals store `identity` and the position `position()` returns (called on the thread
   // that calls Add, at seal time). REQUIRES: before Start; then only that thread may call
-  // Add/SealAll/MaybeLinger, and the background thread does not seal on linger.
+  // Add/SealAll/MaybeLinger, and the background thread does not seal on linger. May be called
+  // again (e.g. with a constant final position when the source goes away).
   void SetPositionProvider(std::string identity, std::function<std::string()> position);
 
   // Creates the producer and starts producing the buffered batches, then new ones.
@@ -117,15 +135,27 @@ class Publisher {
   void Stop(absl::Duration grace = absl::Seconds(5));
 
   PublisherStats stats() const;
+  // Makes the producer fail fatally, as a permanent delivery failure under
+  // enable.gapless.guarantee does (tests of the recovery). REQUIRES: started.
+  void InjectFatalErrorForTest();
   // True while the broker answers metadata requests (checked every 2 s).
   bool connected() const { return connected_.load(); }
 
  private:
   struct OpenBatch {
     std::string enterprise;
-    std::string bytes;  // encoded RecordBatch so far (fields 1, 2 and every record)
+    // The buffer value being built in place: "<enterprise>\n<10-digit record count>\n" and the
+    // encoded RecordBatch so far (fields 1, 2 and every record); the count is filled at seal.
+    std::string bytes;
     int records = 0;
     uint64_t first_seq = 0;
+  };
+  struct SealedGroup {  // sealed together, written to the buffer in one write
+    std::vector<OpenBatch> batches;
+    uint64_t next_seq = 0;
+    std::optional<std::string> position;  // "<identity>\n<position>"
+    uint64_t bytes = 0;
+    uint64_t records = 0;
   };
   struct Pending {  // sealed and buffered, not yet handed to the producer
     uint64_t id = 0;
@@ -141,33 +171,52 @@ class Publisher {
   Publisher() = default;
   // Seals every open batch; when the buffer is full waits for room, or (block = false) leaves
   // the batches open.
-  absl::Status SealLocked(bool block = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SealLocked(bool block = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(open_mu_)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Produces buffered batches while there is room in flight. REQUIRES: topic ready.
   void RefillLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ProduceLocked(uint64_t id, const std::string& key, const std::string& value, int records,
                      absl::Time sealed_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CreateProducer();
+  // Replaces a producer that hit a fatal error; unconfirmed batches go back to pending_.
+  void RecoverFromFatal(const std::string& reason);
+  void WriterLoop();
   void DeliveryLoop();
   void MonitorLoop();
   void OnReport(const DeliveryReport& report);
 
   PublisherOptions options_;
   KvStore* store_ = nullptr;
-  std::unique_ptr<KafkaProducer> producer_;
+  // Replaced after a fatal error (by the delivery thread, under mu_); other threads take a
+  // reference under mu_.
+  std::shared_ptr<KafkaProducer> producer_;
+
+  mutable absl::Mutex open_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  absl::flat_hash_map<std::string, size_t> open_index_ ABSL_GUARDED_BY(open_mu_);
+  std::vector<OpenBatch> open_ ABSL_GUARDED_BY(open_mu_);
+  std::atomic<uint64_t> open_records_{0};  // written under open_mu_
+  absl::Time oldest_open_ ABSL_GUARDED_BY(open_mu_);
+  std::atomic<uint64_t> next_seq_{1};       // written under open_mu_
+  std::atomic<uint64_t> records_added_{0};  // written under open_mu_
+  std::atomic<bool> stop_adding_{false};    // Stop() finished: Add is CANCELLED
+  std::atomic<bool> write_failed_{false};   // write_error_ is set
 
   mutable absl::Mutex mu_;
   absl::CondVar room_cv_;  // signalled when batches are confirmed (room in the buffer)
-  absl::flat_hash_map<std::string, size_t> open_index_ ABSL_GUARDED_BY(mu_);
-  std::vector<OpenBatch> open_ ABSL_GUARDED_BY(mu_);
-  uint64_t open_records_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Time oldest_open_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  std::deque<SealedGroup> sealed_ ABSL_GUARDED_BY(mu_);  // for the writer thread, in order
+  uint64_t sealed_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t sealed_records_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;  // the writer holds a group outside sealed_
+  absl::Status write_error_ ABSL_GUARDED_BY(mu_);  // sticky: the buffer could not be written
+  absl::CondVar sealed_cv_;                       // signalled when sealed_ grows or on stop
+  bool producer_broken_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t producer_recoveries_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
   uint64_t in_flight_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t buffer_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t buffer_batches_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t buffer_records_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t records_added_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t records_confirmed_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t batches_confirmed_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t delivery_errors_ ABSL_GUARDED_BY(mu_) = 0;
@@ -177,8 +226,9 @@ class Publisher {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;  // Stop() is sealing: no backpressure
   absl::Time retry_failed_after_ ABSL_GUARDED_BY(mu_);
   std::optional<std::pair<std::string, std::string>> stored_position_;
-  std::string identity_;
-  std::function<std::string()> position_;
+  std::string identity_ ABSL_GUARDED_BY(open_mu_);
+  std::function<std::string()> position_ ABSL_GUARDED_BY(open_mu_);
+  std::atomic<bool> position_mode_{false};  // a position provider is set
 
   // Delivery reports collected inside Poll (which may run on any producing thread).
   absl::Mutex dr_mu_;
@@ -186,6 +236,8 @@ class Publisher {
 
   std::atomic<bool> connected_{false};
   std::atomic<bool> quit_{false};
+  bool writer_quit_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread writer_thread_;
   std::thread delivery_thread_;
   std::thread monitor_thread_;
 };

@@ -353,7 +353,9 @@ const Hierarchy::Node* ParseJsonLine(absl::string_view line, const RecordValidat
   }
   for (const auto& [key, v] : j.items()) {
     if (key != "node" && key != "indicator" && key != "value" && key != "time" && key != "labels") {
-      Fail(err, key, "unknown field (expected node, indicator, value, time, labels)",
+      // An empty key still needs a visible field name in "<file>:<line>: <field>: ..." (fuzz/).
+      Fail(err, key.empty() ? "\"\"" : key,
+           "unknown field (expected node, indicator, value, time, labels)",
            kReasonSyntax);
       return nullptr;
     }

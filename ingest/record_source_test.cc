@@ -48,6 +48,16 @@ class RecordSourceTest : public ::testing::Test {
   ManualClock clock_{absl::FromUnixMillis(kNow)};
 };
 
+// Found by fuzz/jsonl_line_fuzz: an empty JSON key gave "<file>:<line>: : unknown field".
+TEST_F(RecordSourceTest, JsonEmptyKeyIsNamedInTheError) {
+  RecordValidator v(config_, &clock_);
+  v1::Record r;
+  RecordError err;
+  EXPECT_EQ(ParseJsonLine(R"({"node": "sim/s0/e0/u0", "": 1})", v, &r, &err), nullptr);
+  EXPECT_EQ(err.field, "\"\"");
+  EXPECT_EQ(err.reason, kReasonSyntax);
+}
+
 TEST_F(RecordSourceTest, CsvCorpusReportsEveryProblemExactlyAndKeepsGoodLines) {
   RecordValidator v(config_, &clock_);
   const std::string path = std::string(CYBERSYN_SOURCE_DIR) + "/ingest/testdata/bad.csv";

@@ -144,6 +144,98 @@ TEST_F(IngestKafkaTest, BrokerStoppedForThirtySecondsMidStreamLosesNothing) {
   (*g)->Stop();
 }
 
+TEST_F(IngestKafkaTest, BadInputCorpusReportsEveryLineExactlyAndItsGoodLinesAllArrive) {
+  // The corpus' times are around 2024-05-01T00:00:00Z; its "future" lines are relative to that.
+  ManualClock clock(absl::FromUnixMillis(kStart));
+  GatewayOptions o;
+  o.config = MakeConfig("gw-bad");
+  o.buffer_dir = dir_ + "/buffer";
+  o.clock = &clock;
+  auto g = Gateway::Start(o);
+  ASSERT_TRUE(g.ok()) << g.status();
+  const std::string csv = std::string(CYBERSYN_SOURCE_DIR) + "/ingest/testdata/bad.csv";
+  const std::string jsonl = std::string(CYBERSYN_SOURCE_DIR) + "/ingest/testdata/bad.jsonl";
+  std::vector<std::string> reported;
+  RunOptions ro;
+  ro.report = [&](const RecordError& e) { reported.push_back(e.ToString()); };
+  uint64_t accepted = 0, rejected = 0;
+  for (const auto& [format, path] : {std::pair{InputFormat::kCsv, csv},
+                                     std::pair{InputFormat::kJsonLines, jsonl}}) {
+    auto src = OpenFileSource(format, path, &(*g)->validator());
+    ASSERT_TRUE(src.ok()) << src.status();
+    auto summary = (*g)->Run(**src, ro);
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    accepted += summary->accepted;
+    rejected += summary->rejected;
+  }
+  // 27 malformed lines of 25 kinds, each with its exact message (the same as the unit tests').
+  const std::string c = csv + ":", j = jsonl + ":";
+  EXPECT_THAT(
+      reported,
+      ::testing::ElementsAre(
+          c + "4: node: unknown node \"sim/s0/e0/nope\"",
+          c + "5: indicator: unknown indicator \"speed\"",
+          c + "6: value: expected a number, got \"abc\"", c + "7: value: must be finite, got nan",
+          c + "8: value: must be finite, got inf",
+          c + "9: time: expected RFC 3339 or epoch milliseconds, got \"yesterday\"",
+          c + "10: time: 2024-05-01T01:00:00.000Z is 1h ahead of the gateway clock (max_future "
+              "5m)",
+          c + "11: time: missing", c + "12: node: missing",
+          c + "14: labels: 17 labels, at most 16 allowed",
+          c + "15: labels: expected key=value, got \"shift\"",
+          c + "16: labels: duplicate key \"a\"", c + "17: line: unterminated quoted field",
+          c + "18: line: expected at most 5 fields (node,indicator,value,time,labels), got 6",
+          c + "19: node: \"sim/s0\" is above the enterprise level",
+          j + "2: line: invalid JSON at byte 70", j + "3: line: expected a JSON object, got array",
+          j + "4: value: expected a number, got string", j + "5: indicator: missing",
+          j + "6: time: missing",
+          j + "7: time: expected an RFC 3339 string or integer epoch milliseconds, got boolean",
+          j + "8: line: number overflow parsing '1e999'",
+          j + "9: colour: unknown field (expected node, indicator, value, time, labels)",
+          j + "10: labels.k: expected a string, got number",
+          j + "11: node: expected a string, got number",
+          j + "14: time: 2024-05-01T00:10:00.000Z is 10m ahead of the gateway clock (max_future "
+              "5m)",
+          j + "15: time: expected an RFC 3339 string or integer epoch milliseconds, got "
+              "1714521600000.5"));
+  EXPECT_EQ(rejected, 27u);
+  ASSERT_EQ(accepted, 5u);
+  ASSERT_TRUE((*g)->Drain(absl::Seconds(60)).ok());
+  EXPECT_EQ((*g)->stats().buffer_records, 0u);
+  // Every good line arrived in the real broker, once, in file order, with its values and labels.
+  auto back = testing::ReadRecords({kafka_.bootstrap, {}}, (*g)->topic(), 5, absl::Seconds(60));
+  EXPECT_EQ(back.records, 5u);
+  EXPECT_EQ(back.duplicates, 0u);
+  EXPECT_TRUE(back.keys_match);
+  ASSERT_EQ(back.unique.size(), 5u);
+  std::vector<v1::Record> got;
+  for (const auto& [key, r] : back.unique) got.push_back(r);  // in sequence (= file) order
+  struct Want {
+    const char* node;
+    const char* indicator;
+    double value;
+    std::map<std::string, std::string> labels;
+  };
+  const std::vector<Want> want = {
+      {"sim/s0/e0/u0", "output", 1.5, {}},
+      {"sim/s0/e0/u1", "output", 2.5, {{"shift", "night"}, {"line", "3"}}},
+      {"sim/s0/e0/u1", "output", 3.5, {{"note", "a \"quoted\" word"}}},
+      {"sim/s0/e0/u0", "output", 1.5, {}},
+      {"sim/s0/e0/u1", "energy", -2, {{"shift", "day"}}},
+  };
+  for (size_t i = 0; i < want.size(); ++i) {
+    SCOPED_TRACE(got[i].ShortDebugString());
+    EXPECT_EQ(got[i].node(), want[i].node);
+    EXPECT_EQ(got[i].indicator(), want[i].indicator);
+    EXPECT_EQ(got[i].value(), want[i].value);
+    EXPECT_EQ(got[i].event_time_ms(), kStart);
+    const std::map<std::string, std::string> labels(got[i].labels().begin(),
+                                                    got[i].labels().end());
+    EXPECT_EQ(labels, want[i].labels);
+  }
+  (*g)->Stop();
+}
+
 pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
