@@ -105,6 +105,10 @@ struct Metrics {
                          .Name("cybersyn_aggregator_window_value")
                          .Help("Value (roll-up rule result) of the last closed window of each "
                                "node, indicator and window size")
+                         .Register(r)),
+        node_records(prometheus::BuildCounter()
+                         .Name("cybersyn_aggregator_node_records_total")
+                         .Help("Records applied per enterprise (a silent plant stops counting)")
                          .Register(r)) {}
 
   prometheus::Family<prometheus::Counter>& records;
@@ -120,6 +124,7 @@ struct Metrics {
   prometheus::Gauge& restoring;
   prometheus::Histogram& commit_seconds;
   prometheus::Family<prometheus::Gauge>& window_value;
+  prometheus::Family<prometheus::Counter>& node_records;  // {node}: enterprises, bounded
 };
 
 enum class TaskKind { kRecords, kRollup };
@@ -173,6 +178,9 @@ class Aggregator::Impl : public RebalanceListener {
 
  private:
   absl::Status Setup();
+  // The (transactional) producer; InitTransactions fences an earlier one with the same id and
+  // aborts whatever transaction it left open.
+  absl::Status CreateProducer();
   Task* FindTask(absl::string_view topic, int32_t partition);
   void ProcessRecords(Task& t, const ConsumedMessage& m, int64_t now);
   void ProcessRollup(Task& t, const ConsumedMessage& m, int64_t now);
@@ -185,6 +193,8 @@ class Aggregator::Impl : public RebalanceListener {
   // Commits everything pending (outputs, changelog, offsets), then applies it to RocksDB.
   absl::Status CommitPending();
   absl::Status AbortPending(const absl::Status& cause);
+  // After an aborted transaction: state back to the last commit, input back to its offsets.
+  absl::Status Rewind();
   absl::Status Restore(const std::vector<Task*>& tasks);
   void UpdateGauges();
   bool CaughtUp(Task& t, int64_t* lag);
@@ -193,6 +203,7 @@ class Aggregator::Impl : public RebalanceListener {
   std::shared_ptr<prometheus::Registry> registry_;
   Metrics metrics_;
   absl::flat_hash_map<std::string, prometheus::Counter*> outcome_counters_;
+  absl::flat_hash_map<std::string, prometheus::Counter*> node_counters_;  // by enterprise
   Model model_;
   TopicNames topics_;
   std::string rollup_topic_, records_changelog_, rollup_changelog_;
@@ -216,8 +227,44 @@ class Aggregator::Impl : public RebalanceListener {
   mutable absl::Mutex counters_mu_;
   AggregatorCounters counters_ ABSL_GUARDED_BY(counters_mu_);
   AggregatorCounters local_;  // loop-thread copy, published after each batch
+  v1::RecordBatch batch_;     // ProcessRecords' scratch
   int64_t last_gauges_ms_ = 0;
 };
+
+absl::Status Aggregator::Impl::CreateProducer() {
+  if (producer_ != nullptr) {
+    // A failed producer: drop what it still holds (its transaction is being aborted).
+    producer_->raw()->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    producer_.reset();
+  }
+  ProducerOptions po;
+  po.client = options_.client;
+  po.overrides = options_.producer_overrides;
+  po.overrides.emplace("linger.ms", "5");
+  // The changelog repeats node paths and indicator names in every key and value: lz4 shrinks
+  // what each commit waits for several-fold, for little CPU.
+  po.overrides.emplace("compression.type", "lz4");
+  po.overrides.emplace("transaction.timeout.ms", "15000");
+  po.overrides.emplace("message.max.bytes", std::to_string(16 << 20));
+  if (options_.exactly_once) {
+    po.transactional_id = absl::StrCat(topics_.prefix, ".aggregator.", options_.instance_id);
+  }
+  po.on_delivery = [this](const DeliveryReport& r) {
+    if (!r.status.ok()) {
+      if (delivery_error_.ok()) delivery_error_ = r.status;
+      return;
+    }
+    if (r.topic == records_changelog_ || r.topic == rollup_changelog_) {
+      int64_t& d = delivered_[{r.topic, r.partition}];
+      d = std::max(d, r.offset);
+    }
+  };
+  ASSIGN_OR_RETURN(producer_, KafkaProducer::Create(po));
+  if (options_.exactly_once) {
+    RETURN_IF_ERROR(producer_->InitTransactions(kTxnTimeout));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status Aggregator::Impl::Setup() {
   const Config& cfg = *options_.config;
@@ -252,6 +299,9 @@ absl::Status Aggregator::Impl::Setup() {
   RocksDbOptions ro;
   ro.path = state_dir;
   ro.memory_limit_bytes = cfg.aggregator.memory_limit;
+  // Kafka (the changelog) is authoritative and every write carries the changelog offset it
+  // reflects, so a crash that loses the unflushed tail only means replaying more on restore.
+  ro.disable_wal = true;
   auto store = RocksDbStore::Open(ro);
   if (!store.ok() && store.status().code() == absl::StatusCode::kDataLoss) {
     spdlog::warn("[aggregator] state store {} is corrupt ({}); rebuilding from the changelog",
@@ -262,29 +312,7 @@ absl::Status Aggregator::Impl::Setup() {
   if (!store.ok()) return Annotate(store.status(), "opening aggregator state");
   store_ = std::move(*store);
 
-  ProducerOptions po;
-  po.client = options_.client;
-  po.overrides = options_.producer_overrides;
-  po.overrides.emplace("linger.ms", "5");
-  po.overrides.emplace("transaction.timeout.ms", "15000");
-  po.overrides.emplace("message.max.bytes", std::to_string(16 << 20));
-  if (options_.exactly_once) {
-    po.transactional_id = absl::StrCat(topics_.prefix, ".aggregator.", options_.instance_id);
-  }
-  po.on_delivery = [this](const DeliveryReport& r) {
-    if (!r.status.ok()) {
-      if (delivery_error_.ok()) delivery_error_ = r.status;
-      return;
-    }
-    if (r.topic == records_changelog_ || r.topic == rollup_changelog_) {
-      int64_t& d = delivered_[{r.topic, r.partition}];
-      d = std::max(d, r.offset);
-    }
-  };
-  ASSIGN_OR_RETURN(producer_, KafkaProducer::Create(po));
-  if (options_.exactly_once) {
-    RETURN_IF_ERROR(producer_->InitTransactions(kTxnTimeout));
-  }
+  RETURN_IF_ERROR(CreateProducer());
 
   ConsumerOptions co;
   co.client = options_.client;
@@ -368,7 +396,7 @@ void Aggregator::Impl::ProcessRecords(Task& t, const ConsumedMessage& m, int64_t
     DeadLetter(m, "too_large", "", {{"size", absl::StrCat(v.size())}});
     return;
   }
-  v1::RecordBatch batch;
+  v1::RecordBatch& batch = batch_;  // reused: parsing into it recycles the Record objects
   if (!batch.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
     DeadLetter(m, "malformed", v);
     return;
@@ -389,6 +417,12 @@ void Aggregator::Impl::ProcessRecords(Task& t, const ConsumedMessage& m, int64_t
     if (counts[i] == 0) continue;
     const Outcome o = static_cast<Outcome>(i);
     outcome_counters_[OutcomeReason(o)]->Increment(static_cast<double>(counts[i]));
+  }
+  if (const uint64_t applied = counts[static_cast<int>(Outcome::kApplied)];
+      applied > 0 && key_enterprise >= 0) {
+    prometheus::Counter*& c = node_counters_[batch.enterprise()];
+    if (c == nullptr) c = &metrics_.node_records.Add({{"node", batch.enterprise()}});
+    c->Increment(static_cast<double>(applied));
   }
   local_.applied += counts[static_cast<int>(Outcome::kApplied)];
   local_.duplicates += counts[static_cast<int>(Outcome::kDuplicate)];
@@ -446,6 +480,9 @@ absl::Status Aggregator::Impl::CommitPending() {
   const absl::Time start = absl::Now();
   if (options_.exactly_once) {
     RETURN_IF_ERROR(EnsureTxn());
+    if (options_.commit_hook_for_test) {
+      RETURN_IF_ERROR(options_.commit_hook_for_test(local_.transactions));
+    }
     if (!offsets.empty()) {
       TopicPartitionList list(offsets);
       RETURN_IF_ERROR(
@@ -493,10 +530,61 @@ absl::Status Aggregator::Impl::AbortPending(const absl::Status& cause) {
     txn_open_ = false;
     if (!s.ok()) spdlog::error("[aggregator] abort: {}", s.ToString());
   }
-  // In-memory state ran ahead of Kafka: the simplest correct recovery is a restart from the
-  // committed state, which the caller does by returning the error (the process supervisor or
-  // the demo restarts the role, and restore replays the changelog).
+  // In-memory state ran ahead of Kafka: the caller rewinds (Rewind) or, when that is not
+  // possible, returns the error (the CLI then restarts the role from the committed state).
   return cause;
+}
+
+absl::Status Aggregator::Impl::Rewind() {
+  if (!options_.exactly_once) {
+    // Without transactions part of the batch's changelog may be visible already: replaying it
+    // and the batch again would count twice. The restart path handles at-least-once.
+    return absl::FailedPreconditionError("at-least-once mode does not rewind");
+  }
+  if (std::string fatal; producer_->raw()->fatal_error(fatal) != RdKafka::ERR_NO_ERROR) {
+    // The abort itself failed: a new producer with the same transactional.id aborts the open
+    // transaction on the coordinator when it initialises.
+    spdlog::warn("[aggregator] producer failed ({}); creating a new one", fatal);
+    RETURN_IF_ERROR(Annotate(CreateProducer(), "replacing the producer"));
+    txn_open_ = false;
+  }
+  delivery_error_ = absl::OkStatus();
+  delivered_.clear();
+  pending_work_ = false;
+  const int64_t now = options_.clock->NowMillis();
+  std::vector<Task*> all;
+  std::vector<TopicPartitionOffset> tps;
+  for (auto& [k, t] : tasks_) {
+    if (t->windows) t->windows = std::make_unique<PartitionWindows>(&model_, now);
+    if (t->rollup) t->rollup = std::make_unique<RollupWindows>(&model_);
+    t->consumed = false;
+    all.push_back(t.get());
+    tps.push_back({t->topic, t->partition});
+  }
+  // RocksDB holds the state of the last commit (it is written only after one), and Restore
+  // replays whatever the changelog has beyond it.
+  RETURN_IF_ERROR(Annotate(Restore(all), "rewinding state"));
+  if (tps.empty()) return absl::OkStatus();
+  TopicPartitionList list(tps);
+  if (const RdKafka::ErrorCode err = consumer_->raw()->committed(list.get(), 10000);
+      err != RdKafka::ERR_NO_ERROR) {
+    return KafkaStatus(err, "reading committed offsets to rewind");
+  }
+  for (RdKafka::TopicPartition* tp : list.get()) {
+    Task* t = FindTask(tp->topic(), tp->partition());
+    if (t == nullptr) continue;
+    // No commit yet: back to where the group starts reading (the log start).
+    if (tp->offset() < 0) tp->set_offset(RdKafka::Topic::OFFSET_BEGINNING);
+    if (const RdKafka::ErrorCode err = consumer_->raw()->seek(*tp, 10000);
+        err != RdKafka::ERR_NO_ERROR) {
+      return KafkaStatus(err, absl::StrCat("seeking ", t->topic, "[", t->partition, "] back"));
+    }
+    t->next_offset = tp->offset() >= 0 ? tp->offset() : -1;
+  }
+  ++local_.rewinds;
+  spdlog::warn("[aggregator] rewound {} task(s) to the last committed state; retrying",
+               all.size());
+  return absl::OkStatus();
 }
 
 absl::Status Aggregator::Impl::Restore(const std::vector<Task*>& tasks) {
@@ -678,6 +766,11 @@ void Aggregator::Impl::OnRevoked(const std::vector<TopicPartitionOffset>& partit
   for (const TopicPartitionOffset& tp : partitions) {
     auto it = tasks_.find({tp.topic, tp.partition});
     if (it == tasks_.end()) continue;
+    if (it->second->kind == TaskKind::kRecords) {
+      // Another instance reports this partition's lag now; a stale value here would add up.
+      prometheus::Gauge& lag = metrics_.lag.Add({{"partition", absl::StrCat(tp.partition)}});
+      metrics_.lag.Remove(&lag);
+    }
     if (!stopping_) {
       // Another instance will own it; our copy would miss tombstones compacted meanwhile.
       WriteBatch wipe;
@@ -718,6 +811,7 @@ absl::Status Aggregator::Impl::Run(std::atomic<bool>& stop, std::atomic<bool>& r
                options_.exactly_once ? "exactly-once" : "at-least-once");
   absl::Status result;
   std::vector<Emission> out;
+  int failed_in_a_row = 0;
   while (!stop.load()) {
     const absl::Time batch_end = absl::Now() + options_.max_batch_time;
     size_t n = 0;
@@ -763,8 +857,19 @@ absl::Status Aggregator::Impl::Run(std::atomic<bool>& stop, std::atomic<bool>& r
     if (!fatal_.ok()) break;
     if (absl::Status s = CommitPending(); !s.ok()) {
       result = AbortPending(s);
+      // Retry in place a few times in a row; a persistent failure ends Run (the CLI restarts
+      // the role, which also replaces the producer).
+      if (++failed_in_a_row <= 3) {
+        if (absl::Status r = Rewind(); r.ok()) {
+          result = absl::OkStatus();
+          continue;
+        } else {
+          spdlog::error("[aggregator] cannot rewind: {}", r.ToString());
+        }
+      }
       break;
     }
+    failed_in_a_row = 0;
     if (now - last_gauges_ms_ >= 1000) {
       UpdateGauges();
       last_gauges_ms_ = now;

@@ -174,6 +174,10 @@ absl::Status RollupWindows::Load(absl::string_view key, absl::string_view value)
   const int indicator = model_->IndicatorIndex(s.indicator());
   const int window = model_->WindowIndex(s.window_ms());
   if (node < 0 || indicator < 0 || window < 0) return absl::OkStatus();
+  if (s.window_start_ms() < 0 || s.window_start_ms() > kMaxWindowStartMs) {  // found by fuzz/
+    return absl::DataLossError(absl::StrCat("roll-up state entry ", key, ": window start ",
+                                            s.window_start_ms(), " out of range"));
+  }
   Parent& p = windows_[Key{node, static_cast<int16_t>(indicator), static_cast<int16_t>(window),
                            s.window_start_ms()}];
   p.children.clear();

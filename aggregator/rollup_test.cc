@@ -1,6 +1,9 @@
 #include "aggregator/rollup.h"
 
+#include <limits>
+
 #include "aggregator/internal/test_config.h"
+#include "cybersyn/v1/state.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -141,6 +144,19 @@ TEST_F(RollupTest, ChangesRestoreTheSameState) {
   ASSERT_THAT(a, SizeIs(1));
   ASSERT_THAT(b, SizeIs(1));
   EXPECT_EQ(a[0].aggregate.SerializeAsString(), b[0].aggregate.SerializeAsString());
+}
+
+// Found with fuzz/changelog_fuzz under UBSan: publishing a corrupt entry overflowed start + size.
+TEST_F(RollupTest, StateEntryWithAnImpossibleWindowStartIsDataLoss) {
+  v1::RollupWindowState s;
+  s.set_node("cl/tex");
+  s.set_indicator("output");
+  s.set_window_ms(60'000);
+  s.set_window_start_ms(std::numeric_limits<int64_t>::max() - 1000);
+  s.add_children()->set_child("cl/tex/yarur");
+  RollupWindows copy(&model_);
+  EXPECT_EQ(copy.Load("r/x", "S" + s.SerializeAsString()).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(copy.open_windows(), 0u);
 }
 
 }  // namespace

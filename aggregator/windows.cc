@@ -91,27 +91,53 @@ void DeriveIndices(const Model& model, int node, int64_t window_ms, int64_t star
 }
 
 PartitionWindows::PartitionWindows(const Model* model, int64_t now_ms)
-    : model_(model), last_offer_ms_(now_ms) {}
+    : model_(model), last_offer_ms_(now_ms) {
+  const size_t slots = static_cast<size_t>(model_->num_nodes()) * model_->num_indicators() *
+                       model_->num_windows();
+  if (slots <= (size_t{1} << 22)) slots_.resize(slots);  // at most 64 MiB
+}
+
+int PartitionWindows::IndicatorIndex(absl::string_view name) const {
+  // A few indicators: comparing names is cheaper than hashing one.
+  const int n = model_->num_indicators();
+  if (n > 8) return model_->IndicatorIndex(name);
+  for (int i = 0; i < n; ++i) {
+    if (model_->indicator(i).name == name) return i;
+  }
+  return -1;
+}
 
 Outcome PartitionWindows::Offer(absl::string_view gateway_id, const v1::Record& r,
                                 int key_enterprise, int64_t now_ms) {
   last_offer_ms_ = now_ms;
   // Dedup first: a replayed batch must not be dead-lettered twice either.
   const absl::string_view gw = r.gateway_id().empty() ? gateway_id : r.gateway_id();
-  dedup_key_.assign(gw.data(), gw.size());
-  dedup_key_.push_back('|');
-  if (key_enterprise >= 0) dedup_key_.append(model_->path(key_enterprise));
-  auto [it, inserted] = gateway_sequence_.try_emplace(dedup_key_, 0);
-  if (!inserted && r.sequence() <= it->second) return Outcome::kDuplicate;
-  it->second = r.sequence();
+  if (last_hwm_ != nullptr && key_enterprise == last_key_enterprise_ && gw == last_gateway_) {
+    if (r.sequence() <= *last_hwm_) return Outcome::kDuplicate;
+    *last_hwm_ = r.sequence();
+  } else {
+    dedup_key_.assign(gw.data(), gw.size());
+    dedup_key_.push_back('|');
+    if (key_enterprise >= 0) dedup_key_.append(model_->path(key_enterprise));
+    auto [it, inserted] = gateway_sequence_.try_emplace(dedup_key_, 0);
+    last_hwm_ = &it->second;  // valid until the next insert, which replaces it
+    last_gateway_.assign(gw.data(), gw.size());
+    last_key_enterprise_ = key_enterprise;
+    if (!inserted && r.sequence() <= it->second) return Outcome::kDuplicate;
+    it->second = r.sequence();
+  }
   partition_dirty_ = true;
 
-  const int node = model_->NodeIndex(r.node());
+  if (r.node() != last_node_) {
+    last_node_ = r.node();
+    last_node_index_ = model_->NodeIndex(r.node());
+  }
+  const int node = last_node_index_;
   if (node < 0) return Outcome::kUnknownNode;
   const Model::NodeInfo& info = model_->node(node);
   if (info.enterprise < 0) return Outcome::kNodeAboveEnterprise;
   if (key_enterprise >= 0 && info.enterprise != key_enterprise) return Outcome::kWrongEnterprise;
-  const int indicator = model_->IndicatorIndex(r.indicator());
+  const int indicator = IndicatorIndex(r.indicator());
   if (indicator < 0) return Outcome::kUnknownIndicator;
   if (!std::isfinite(r.value())) return Outcome::kNotFinite;
   const int64_t t = r.event_time_ms();
@@ -129,10 +155,21 @@ Outcome PartitionWindows::Offer(absl::string_view gateway_id, const v1::Record& 
 }
 
 PartitionWindows::Open& PartitionWindows::Window(const Key& k) {
-  auto [it, inserted] = windows_.try_emplace(k);
-  if (inserted) by_end_[k.start + model_->window_ms(k.window)].push_back(k);
-  dirty_.insert(k);
-  return it->second;
+  Slot* slot = SlotOf(k);
+  Open* open;
+  if (slot != nullptr && slot->open != nullptr && slot->start == k.start) {
+    open = slot->open;
+  } else {
+    auto [it, inserted] = windows_.try_emplace(k);
+    if (inserted) by_end_[k.start + model_->window_ms(k.window)].push_back(k);
+    open = &it->second;
+    if (slot != nullptr) *slot = Slot{k.start, open};
+  }
+  if (!open->dirty) {
+    open->dirty = true;
+    dirty_.push_back(k);
+  }
+  return *open;
 }
 
 void PartitionWindows::Apply(int node, int indicator, double value, int64_t t) {
@@ -166,9 +203,9 @@ void PartitionWindows::CloseDue(int64_t now_ms, std::vector<Emission>* out) {
     for (const Key& k : by_end_.begin()->second) {
       auto it = windows_.find(k);
       if (it == windows_.end()) continue;
+      if (Slot* slot = SlotOf(k); slot != nullptr && slot->open == &it->second) *slot = Slot{};
       closed.emplace_back(k, std::move(it->second));
       windows_.erase(it);
-      dirty_.erase(k);
       deleted_.push_back(k);
     }
     by_end_.erase(by_end_.begin());
@@ -255,7 +292,9 @@ void PartitionWindows::TakeChanges(std::vector<StateChange>* out) {
   deleted_.clear();
   for (const Key& k : dirty_) {
     auto it = windows_.find(k);
-    if (it != windows_.end()) out->push_back({KeyString(k), WindowValue(k, it->second)});
+    if (it == windows_.end() || !it->second.dirty) continue;  // closed since, or listed twice
+    it->second.dirty = false;
+    out->push_back({KeyString(k), WindowValue(k, it->second)});
   }
   dirty_.clear();
   if (partition_dirty_) {
@@ -277,6 +316,7 @@ absl::Status PartitionWindows::Load(absl::string_view key, absl::string_view val
     max_event_time_ms_ = p.max_event_time_ms();
     watermark_ms_ = p.watermark_ms();
     gateway_sequence_.clear();
+    last_hwm_ = nullptr;
     for (const auto& [gw, seq] : p.gateway_sequence()) gateway_sequence_[gw] = seq;
     return absl::OkStatus();
   }
@@ -289,6 +329,10 @@ absl::Status PartitionWindows::Load(absl::string_view key, absl::string_view val
   const int indicator = model_->IndicatorIndex(s.indicator());
   const int window = model_->WindowIndex(s.window_ms());
   if (node < 0 || indicator < 0 || window < 0) return absl::OkStatus();
+  if (s.window_start_ms() < 0 || s.window_start_ms() > kMaxWindowStartMs) {  // found by fuzz/
+    return absl::DataLossError(absl::StrCat("state entry ", key, ": window start ",
+                                            s.window_start_ms(), " out of range"));
+  }
   const Key k{node, static_cast<int16_t>(indicator), static_cast<int16_t>(window),
               s.window_start_ms()};
   auto [it, inserted] = windows_.try_emplace(k);

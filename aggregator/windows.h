@@ -22,6 +22,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "aggregator/model.h"
@@ -67,6 +68,9 @@ void DeriveIndices(const Model& model, int node, int64_t window_ms, int64_t star
 
 // Earliest event time accepted: 2000-01-01T00:00:00Z.
 inline constexpr int64_t kMinEventTimeMs = 946'684'800'000;
+// Latest window start a state entry may carry (10000-01-01T00:00:00Z): a later one is corrupt,
+// and start + size would overflow.
+inline constexpr int64_t kMaxWindowStartMs = 253'402'300'800'000;
 
 class PartitionWindows {
  public:
@@ -117,10 +121,24 @@ class PartitionWindows {
   struct Open {
     Stats stats;
     std::vector<int32_t> children;  // node indices, sorted, distinct
+    bool dirty = false;             // listed in dirty_ (changed since the last TakeChanges)
+  };
+  // The open window a series last touched per window size: most records of a series fall into
+  // the window its previous record did, so the hot path skips the hash lookup.
+  struct Slot {
+    int64_t start = 0;
+    Open* open = nullptr;
   };
 
   void Apply(int node, int indicator, double value, int64_t t);
   Open& Window(const Key& k);
+  Slot* SlotOf(const Key& k) {
+    if (slots_.empty()) return nullptr;
+    return &slots_[(static_cast<size_t>(k.node) * model_->num_indicators() + k.indicator) *
+                       model_->num_windows() +
+                   k.window];
+  }
+  int IndicatorIndex(absl::string_view name) const;
   std::string KeyString(const Key& k) const;
   std::string WindowValue(const Key& k, const Open& w) const;
   std::string PartitionValue() const;
@@ -131,11 +149,20 @@ class PartitionWindows {
   // "<gateway id>|<enterprise index>" -> highest sequence seen.
   absl::flat_hash_map<std::string, uint64_t> gateway_sequence_;
   std::string dedup_key_;  // scratch
-  absl::flat_hash_map<Key, Open> windows_;
+  // The entry of the last (gateway id, key enterprise) seen: consecutive records of a batch
+  // share it. Reset whenever gateway_sequence_ may rehash.
+  uint64_t* last_hwm_ = nullptr;
+  std::string last_gateway_;
+  int last_key_enterprise_ = -2;
+  std::string last_node_;  // NodeIndex cache: consecutive records often name the same unit
+  int last_node_index_ = -1;
+  // Pointer-stable (Slot and Apply hold pointers into it).
+  absl::node_hash_map<Key, Open> windows_;
+  std::vector<Slot> slots_;  // by (node, indicator, window); empty when that would be too big
   std::map<int64_t, std::vector<Key>> by_end_;  // window end -> windows ending then
   int64_t last_offer_ms_;
 
-  absl::flat_hash_set<Key> dirty_;
+  std::vector<Key> dirty_;  // windows whose Open::dirty is set (some may have closed since)
   std::vector<Key> deleted_;
   bool partition_dirty_ = false;
 };

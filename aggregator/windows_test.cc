@@ -5,6 +5,7 @@
 
 #include "aggregator/internal/test_config.h"
 #include "common/clock.h"
+#include "cybersyn/v1/state.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -208,6 +209,19 @@ TEST_F(WindowsTest, ChangesRestoreTheSameState) {
   EXPECT_EQ(deletes, 8);  // 2 series x (unit + enterprise) x 2 sizes
   EXPECT_THAT(copy.Load("w/bad", "S\xff\xff"),
               ::testing::Not(::testing::Property(&absl::Status::ok, true)));
+}
+
+// Found with fuzz/changelog_fuzz under UBSan: a corrupt entry's start + size overflowed.
+TEST_F(WindowsTest, StateEntryWithAnImpossibleWindowStartIsDataLoss) {
+  v1::WindowState s;
+  s.set_node("cl/tex/yarur/spin");
+  s.set_indicator("output");
+  s.set_window_ms(kMin);
+  s.set_window_start_ms(std::numeric_limits<int64_t>::max() - 1000);
+  s.set_count(1);
+  PartitionWindows copy(&model_, now_);
+  EXPECT_EQ(copy.Load("w/x", "S" + s.SerializeAsString()).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(copy.open_windows(), 0u);
 }
 
 }  // namespace

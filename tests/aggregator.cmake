@@ -10,3 +10,6 @@ if(TARGET cybersyn_aggregator)
   # Runs the real binary ${CYBERSYN_BINARY_DIR}/cli/cybersyn (or $CYBERSYN_AGGREGATOR_BIN): build
   # the `cybersyn` target first.
 endif()
+if(TARGET aggregator_crash_test AND TARGET cybersyn)
+  add_dependencies(aggregator_crash_test cybersyn)  # it runs the real binary
+endif()

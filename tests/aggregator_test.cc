@@ -55,6 +55,8 @@ class AggregatorTest : public ::testing::Test {
     o.client = client_;
     o.instance_id = "in-process";
     o.state_dir = state_dir_.string();
+    o.commit_hook_for_test = commit_hook_;
+    if (max_batch_messages_ > 0) o.max_batch_messages = max_batch_messages_;
     auto a = Aggregator::Create(o);
     ASSERT_TRUE(a.ok()) << a.status();
     agg_ = std::move(*a);
@@ -119,6 +121,8 @@ class AggregatorTest : public ::testing::Test {
   std::filesystem::path state_dir_;
   int64_t t0_ = 0;
   std::unique_ptr<Aggregator> agg_;
+  std::function<absl::Status(uint64_t)> commit_hook_;
+  size_t max_batch_messages_ = 0;
 };
 
 const std::vector<std::string> kAllIndicators = {"output", "capacity", "potential", "temp",
@@ -156,6 +160,71 @@ TEST_F(AggregatorTest, CorrectAtEveryLevelOfTheHierarchy) {
   EXPECT_EQ(c.records, in.records);
   EXPECT_EQ(c.applied, in.records);
   EXPECT_EQ(c.deadlettered, 0u);
+}
+
+TEST_F(AggregatorTest, FailedTransactionsAreAbortedRewoundAndRetriedInPlace) {
+  // 8 units x 2 indicators x 900 s, in batches of 100 records: many small transactions.
+  testing::Input in = testing::MakeInput(*model_, {"output", "temp"}, t0_, 1000, 900, 100, "gw-1");
+  const auto expected = testing::ExpectedStats(*model_, in);
+  ASSERT_TRUE(testing::ProduceInput(client_, names_->records, in).ok());
+  // The 2nd, the 3rd (twice in a row) and the 6th commit fail after their outputs and
+  // changelog entries were produced; small transactions make sure there are that many.
+  max_batch_messages_ = 10;
+  std::map<uint64_t, int> fail_at = {{1, 1}, {2, 2}, {5, 1}};
+  std::atomic<int> failures{0};
+  commit_hook_ = [&](uint64_t committed) -> absl::Status {
+    auto it = fail_at.find(committed);
+    if (it == fail_at.end() || it->second == 0) return absl::OkStatus();
+    --it->second;
+    ++failures;
+    return absl::UnavailableError("injected transaction failure");
+  };
+  StartAggregator();
+  const auto got = ReadUntil(expected);
+  ExpectMatches(expected, got);
+  const AggregatorCounters c = agg_->counters();
+  EXPECT_EQ(failures.load(), 4);
+  EXPECT_EQ(c.rewinds, 4u);
+  EXPECT_GE(c.records, in.records);  // rewound batches are offered again
+  EXPECT_EQ(c.deadlettered, 0u);
+  EXPECT_TRUE(agg_->Stop().ok()) << "Run must not have ended on the failures";
+  agg_.reset();
+}
+
+// Regression (chaos soak): after a transaction failed, the in-memory state holds changes the
+// aborted transaction carried. When Run then ends (retries used up), closing the consumer revokes
+// the partitions, and committing there would commit the input offsets WITHOUT that state: the
+// next incarnation resumed after records whose state it never had (windows short of records).
+TEST_F(AggregatorTest, RunEndingOnFailedTransactionsCommitsNothingOnTheWayOut) {
+  testing::Input in = testing::MakeInput(*model_, {"output", "temp"}, t0_, 1000, 900, 100, "gw-1");
+  const auto expected = testing::ExpectedStats(*model_, in);
+  ASSERT_TRUE(testing::ProduceInput(client_, names_->records, in).ok());
+  max_batch_messages_ = 10;
+  // The 4th commit fails four times in a row: three rewinds, then Run gives up. Any later commit
+  // attempt (the revocation on the way out) would succeed.
+  std::atomic<int> failures{0}, commits_after_giving_up{0};
+  commit_hook_ = [&](uint64_t committed) -> absl::Status {
+    if (committed != 3) return absl::OkStatus();
+    if (failures.load() >= 4) {
+      ++commits_after_giving_up;
+      return absl::OkStatus();
+    }
+    ++failures;
+    return absl::UnavailableError("injected transaction failure");
+  };
+  StartAggregator();
+  const absl::Time deadline = absl::Now() + absl::Seconds(120);
+  while (failures.load() < 4 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_EQ(failures.load(), 4);
+  EXPECT_FALSE(agg_->Stop().ok()) << "Run must end after three failed retries";
+  EXPECT_EQ(agg_->counters().rewinds, 3u);
+  EXPECT_EQ(commits_after_giving_up.load(), 0) << "committed offsets of an aborted state";
+  agg_.reset();
+  // The next incarnation (what the CLI starts) resumes from the last good commit.
+  commit_hook_ = nullptr;
+  StartAggregator();
+  const auto got = ReadUntil(expected);
+  ExpectMatches(expected, got);
 }
 
 TEST_F(AggregatorTest, DuplicatesDoNotCountAndLateRecordsAreDeadLettered) {
