@@ -1,5 +1,7 @@
 #include "alerter/signal_book.h"
 
+#include <limits>
+
 #include "common/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -256,6 +258,20 @@ TEST_F(SignalBookTest, SilenceMutesButNeverStopsEscalation) {
   EXPECT_EQ(ev[0].signal().silenced_until_ms(), 0);
   c.set_silence_for_ms(0);
   EXPECT_EQ(book_.Apply(c, kUnit, now()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Found with fuzz/command_fuzz under UBSan: now + INT64_MAX overflowed (and the silence ended at
+// the next tick). A huge duration now means "until further notice".
+TEST_F(SignalBookTest, HugeSilenceSaturatesInsteadOfOverflowing) {
+  const std::string id = book_.OnDetection(Step(), now())[0].signal().id();
+  v1::Command c = Cmd(v1::COMMAND_KIND_SILENCE, id);
+  c.set_silence_for_ms(std::numeric_limits<int64_t>::max());
+  auto s = book_.Apply(c, kUnit, now());
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)[0].signal().silenced_until_ms(), std::numeric_limits<int64_t>::max());
+  for (const v1::SignalEvent& e : TickAfter(absl::Hours(1))) {
+    EXPECT_NE(e.transition().kind(), v1::TRANSITION_KIND_UNSILENCED);
+  }
 }
 
 TEST_F(SignalBookTest, CommandsOutsideTheOriginSubtreeAreDenied) {

@@ -1,0 +1,33 @@
+// Default options and suppressions of the sanitizer builds (CYBERSYN_SANITIZE=address|thread,
+// CYBERSYN_FUZZ), compiled into every test and binary of those builds so that ctest, a test run
+// by hand and a child `cybersyn` process started by a test all behave the same. The
+// environment (ASAN_OPTIONS, ...) still overrides these.
+//
+// Suppressions are only for third-party code we cannot fix; each says why. Project code is
+// never suppressed: fix it.
+
+extern "C" {
+
+// A report fails the test (abort, non-zero exit); leaks fail it too.
+// detect_stack_use_after_return costs too much memory with many threads (gRPC, librdkafka).
+const char* __asan_default_options() {
+  return "abort_on_error=1:detect_leaks=1:strict_string_checks=1:"
+         "check_initialization_order=1:detect_stack_use_after_return=0";
+}
+
+const char* __ubsan_default_options() { return "print_stacktrace=1:halt_on_error=1"; }
+
+const char* __tsan_default_options() {
+  // Not halt_on_error: one run lists every race; the process still exits 66 if any was found.
+  return "second_deadlock_stack=1:history_size=4";
+}
+
+const char* __lsan_default_suppressions() {
+  return "";
+}
+
+const char* __tsan_default_suppressions() {
+  return "";
+}
+
+}  // extern "C"
