@@ -1,5 +1,7 @@
 #include "common/rocksdb_store.h"
 
+#include <sys/statvfs.h>
+
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -37,6 +39,11 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbOp
   opts.paranoid_checks = true;
   opts.write_buffer_manager = store->wbm_;
   opts.write_buffer_size = std::min<size_t>(limit / 4, 64ull << 20);
+  // Free space must be what statvfs says: no WAL space preallocated ahead of the data.
+  opts.allow_fallocate = false;
+  if (options.min_free_bytes > 0) {
+    store->reserve_bytes_ = options.min_free_bytes + opts.write_buffer_size;
+  }
   opts.max_write_buffer_number = 2;
   opts.max_open_files = 256;
   opts.max_background_jobs = 2;
@@ -56,8 +63,22 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbOp
   }
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(opts, options.path, &db);
-  if (!s.ok()) return FromRocks(s, absl::StrCat("opening RocksDB store ", options.path));
+  if (!s.ok()) {
+    absl::Status st = FromRocks(s, absl::StrCat("opening RocksDB store ", options.path));
+    // A file the store's own metadata names is gone (CURRENT -> MANIFEST -> SST): damaged.
+    if (s.IsPathNotFound()) st = absl::DataLossError(st.message());
+    return st;
+  }
   store->db_.reset(db);
+  if (options.verify_checksums_on_open) {
+    s = db->VerifyChecksum();
+    if (!s.ok()) {
+      // An unreadable file is as good as a corrupt one: the store cannot be trusted.
+      absl::Status st = FromRocks(s, absl::StrCat("verifying RocksDB store ", options.path));
+      if (s.IsCorruption() || s.IsIOError()) st = absl::DataLossError(st.message());
+      return st;
+    }
+  }
   return store;
 }
 
@@ -80,6 +101,21 @@ absl::StatusOr<std::string> RocksDbStore::Get(absl::string_view key) {
 }
 
 absl::Status RocksDbStore::Write(const WriteBatch& batch) {
+  if (reserve_bytes_ > 0) {
+    uint64_t bytes = 0;
+    for (const auto& [k, v] : batch.ops()) bytes += k.size() + (v ? v->size() : 0) + 16;
+    struct statvfs st;
+    if (::statvfs(options_.path.c_str(), &st) == 0) {
+      const uint64_t avail = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+      if (avail < reserve_bytes_ + 2 * bytes) {
+        no_space_refusals_.fetch_add(1);
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "RocksDB write to ", options_.path, ": No space left on device (", avail,
+            " bytes free; a write of ", bytes, " bytes needs ", reserve_bytes_ + 2 * bytes,
+            " with the store's reserve); nothing was written"));
+      }
+    }
+  }
   rocksdb::WriteBatch wb;
   for (const auto& [k, v] : batch.ops()) {
     if (v.has_value()) {
@@ -90,6 +126,7 @@ absl::Status RocksDbStore::Write(const WriteBatch& batch) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_writes;
+  wo.disableWAL = options_.disable_wal;
   return FromRocks(db_->Write(wo, &wb), absl::StrCat("RocksDB write to ", options_.path));
 }
 

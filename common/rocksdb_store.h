@@ -1,12 +1,14 @@
 // RocksDbStore: KvStore on RocksDB with a hard memory cap. Block cache, memtables (charged to
 // the cache through a WriteBufferManager) and index/filter blocks share one budget, so a
 // process's RocksDB memory stays under `memory_limit_bytes` however many series it holds.
-// Opening checks the store (paranoid checks): a corrupt directory is reported as DATA_LOSS so
-// the caller can wipe it and restore from the changelog.
+// Opening checks the store (paranoid checks, and every block's checksum unless
+// verify_checksums_on_open is off): a corrupt directory is reported as DATA_LOSS at open, not at
+// the first unlucky read, so the caller can wipe it and restore from the changelog.
 // Thread-safety: safe for concurrent use.
 #ifndef CYBERSYN_COMMON_ROCKSDB_STORE_H_
 #define CYBERSYN_COMMON_ROCKSDB_STORE_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -24,6 +26,18 @@ struct RocksDbOptions {
   std::string path;
   uint64_t memory_limit_bytes = 64ull << 20;
   bool sync_writes = false;  // Kafka is authoritative; the store is a recoverable cache
+  // No write-ahead log: after a crash the store is what was last flushed, an older but
+  // consistent prefix of the writes (one column family). Only for caches that record in the
+  // same writes where to catch up from (the aggregator's changelog offset).
+  bool disable_wal = false;
+  // Reads every SST block once at open (state stores are small; a corrupt block found later
+  // would fail the role at runtime, and again after each in-process restart).
+  bool verify_checksums_on_open = true;
+  // Writes are refused with RESOURCE_EXHAUSTED ("No space left on device") while the device has
+  // less than this plus one memtable (what its flush needs) plus twice the batch free: RocksDB
+  // itself does not fail cleanly when the disk fills (Debian's build hits an assertion in its WAL
+  // writer after ENOSPC), and a refused write leaves the store consistent. 0 disables the check.
+  uint64_t min_free_bytes = 1ull << 20;
 };
 
 class RocksDbStore : public KvStore {
@@ -40,10 +54,14 @@ class RocksDbStore : public KvStore {
   uint64_t ApproximateBytes() override;
   // Bytes RocksDB holds in memory now (block cache incl. memtables, table readers).
   uint64_t MemoryUsageBytes();
+  // Writes refused so far because the device was (nearly) full.
+  uint64_t no_space_refusals() const { return no_space_refusals_.load(); }
 
  private:
   RocksDbStore() = default;
   RocksDbOptions options_;
+  uint64_t reserve_bytes_ = 0;  // min_free_bytes + write buffer size
+  std::atomic<uint64_t> no_space_refusals_{0};
   std::shared_ptr<rocksdb::Cache> cache_;
   std::shared_ptr<rocksdb::WriteBufferManager> wbm_;
   std::unique_ptr<rocksdb::DB> db_;

@@ -19,3 +19,11 @@ endforeach()
 add_test(NAME deploy_config COMMAND bash ${_deploy_check} config $<TARGET_FILE:cybersyn>)
 set_tests_properties(deploy_config PROPERTIES
   LABELS deploy TIMEOUT 120 ENVIRONMENT "${_deploy_env}" RESOURCE_LOCK deploy_tools)
+
+# A real Prometheus scraping a running pipeline (gateway, aggregator, alerter processes) on the
+# real Kafka broker of the CTest fixture; PromQL over its HTTP API. Bounded: 90 s of waiting.
+add_test(NAME deploy_prometheus_e2e
+  COMMAND python3 ${PROJECT_SOURCE_DIR}/tests/deploy/prometheus_e2e.py --cybersyn $<TARGET_FILE:cybersyn>)
+set_tests_properties(deploy_prometheus_e2e PROPERTIES
+  LABELS "deploy;kafka" TIMEOUT 240 FIXTURES_REQUIRED kafka_broker
+  ENVIRONMENT "CYBERSYN_TEST_KAFKA_DIR=${CYBERSYN_KAFKA_DIR}" RESOURCE_LOCK deploy_tools)

@@ -1,0 +1,9 @@
+# The Opsroom in real headless Chromium (Debian chromium + playwright-core from npm, installed at
+# test time into the build dir; the `browser` extra of deploy/setup.sh). ~60-90 s. The
+# screenshot lands in <build>/tests/browser/opsroom.png.
+if(CYBERSYN_BUILD_TESTS)
+  add_test(NAME opsroom_browser_test
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/browser/run.sh ${PROJECT_BINARY_DIR}/cli/cybersyn
+            ${CMAKE_CURRENT_BINARY_DIR}/browser)
+  set_tests_properties(opsroom_browser_test PROPERTIES LABELS "browser;e2e;embedded" TIMEOUT 240)
+endif()
