@@ -54,7 +54,7 @@ int RunAggregatorCommand(const AggregatorCmdOptions& o) {
     return 2;
   }
   auto registry = std::make_shared<prometheus::Registry>();
-  HttpServer http(registry);
+  HttpServer http(registry, shared->listen.http_tls);
   const std::string metrics_addr = o.metrics.empty() ? shared->listen.metrics : o.metrics;
   if (metrics_addr != "off") {
     auto bound = http.Start(metrics_addr);
@@ -63,7 +63,7 @@ int RunAggregatorCommand(const AggregatorCmdOptions& o) {
                    std::string(bound.status().message()).c_str());
       return 1;
     }
-    spdlog::info("[aggregator] metrics at http://{}/metrics", *bound);
+    spdlog::info("[aggregator] metrics at {}://{}/metrics", http.scheme(), *bound);
   }
   aggregator::AggregatorOptions ao;
   ao.config = shared;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "alerter/alerter_service.h"
+#include "opsroom/opsroom_server.h"
 #include "cli/command.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -22,6 +23,7 @@ struct AlerterArgs {
   std::string state_dir;
   std::string listen_grpc;
   std::string metrics;
+  std::string opsroom_listen;  // "" = no Opsroom / Query service
   std::string instance_id = "0";
   std::string clock_offset;  // test-only: shifts the alerter's clock
   std::string log_level = "info";
@@ -77,14 +79,37 @@ int RunAlerter(const AlerterArgs& a) {
   o.listen_metrics = a.metrics.empty() ? config->listen.metrics : a.metrics;
   o.clock = clock;
   o.instance_id = a.instance_id;
+  const char* scheme = config->listen.http_tls ? "https" : "http";
   o.config = std::make_shared<const Config>(std::move(*config));
+  // Optional: the Opsroom on its own address and the Query service beside Alerts on gRPC.
+  std::unique_ptr<opsroom::OpsroomServer> ops;
+  if (!a.opsroom_listen.empty()) {
+    o.registry = std::make_shared<prometheus::Registry>();
+    auto created = opsroom::OpsroomServer::Create({o.config, o.client, o.registry});
+    if (!created.ok()) {
+      std::cerr << "error: " << created.status().message() << "\n";
+      return 1;
+    }
+    ops = std::move(*created);
+    o.extra_grpc_services.push_back(ops->query_service());
+  }
   auto svc = alerter::AlerterService::Start(std::move(o));
   if (!svc.ok()) {
     std::cerr << "error: " << svc.status().message() << "\n";
     return 1;
   }
-  std::cout << "alerter running: gRPC Alerts on " << (*svc)->grpc_address()
-            << ", metrics on http://" << (*svc)->metrics_address() << "/metrics" << std::endl;
+  if (ops != nullptr) {
+    auto addr = ops->Serve(a.opsroom_listen, (*svc)->alerts());
+    if (!addr.ok()) {
+      std::cerr << "error: --opsroom-listen " << a.opsroom_listen << ": "
+                << addr.status().message() << "\n";
+      (*svc)->Stop();
+      return 1;
+    }
+    std::cout << "Opsroom on " << scheme << "://" << *addr << "/ (Query service on gRPC)\n";
+  }
+  std::cout << "alerter running: gRPC Alerts on " << (*svc)->grpc_address() << ", metrics on "
+            << scheme << "://" << (*svc)->metrics_address() << "/metrics" << std::endl;
   absl::Notification stop;
   g_stop = &stop;
   std::signal(SIGINT, OnSignal);
@@ -97,6 +122,7 @@ int RunAlerter(const AlerterArgs& a) {
       break;
     }
   }
+  if (ops != nullptr) ops->Stop();  // HTTP first: its actions go through svc's Alerts service
   (*svc)->Stop();
   return rc;
 }
@@ -115,6 +141,9 @@ void AddAlerterCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--state-dir", a->state_dir, "RocksDB state directory (overrides the config)");
   cmd->add_option("--listen-grpc", a->listen_grpc, "Alerts gRPC address (default listen.grpc)");
   cmd->add_option("--metrics", a->metrics, "/metrics address (default listen.metrics)");
+  cmd->add_option("--opsroom-listen", a->opsroom_listen,
+                  "also serve the Opsroom web page here (e.g. 0.0.0.0:8080, the config's "
+                  "listen.http) and the Query service on the gRPC address; default: off");
   cmd->add_option("--instance-id", a->instance_id,
                   "Stable id of this instance (part of the Kafka transactional.id)")
       ->capture_default_str();

@@ -30,8 +30,9 @@ constexpr char kConfigHelp[] =
     "              (actuality|capability|potentiality), expect_every, thresholds {min, max},\n"
     "              detector {kind, params}}\n"
     "  operators   list of {name, subtree, one of token | token_env | token_file}\n"
-    "  listen      grpc, http (Opsroom), metrics addresses as host:port; tls {cert, key, "
-    "client_ca}\n"
+    "  listen      grpc, http (Opsroom), metrics addresses as host:port; tls (gRPC) and "
+    "http_tls\n"
+    "              (HTTP) {cert, key, client_ca}\n"
     "  aggregator  windows, allowed_lateness, grace, idle_advance, state_dir, memory_limit\n"
     "  alerter     state_dir, warmup, auto_resolve_after, memory_limit\n"
     "  gateway     id, buffer_dir, buffer_max_bytes, max_future, max_labels,\n"
@@ -153,7 +154,8 @@ void PrintSummary(const Config& c, std::ostream& out) {
 
   out << "\nlisten\n";
   out << "  grpc " << c.listen.grpc << ", http (Opsroom) " << c.listen.http << ", metrics "
-      << c.listen.metrics << ", tls " << (c.listen.tls ? "on" : "off") << "\n";
+      << c.listen.metrics << ", tls " << (c.listen.tls ? "on" : "off") << ", http_tls "
+      << (c.listen.http_tls ? "on" : "off") << "\n";
 
   std::string windows;
   for (absl::Duration w : c.aggregator.windows) {

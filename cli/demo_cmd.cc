@@ -52,6 +52,9 @@ struct DemoArgs {
   double speedup = 30;
   std::string log_level = "warn";
   bool quiet = false;
+  std::string alertmanager;  // base URL: forward signals there (alerter.alertmanager.url)
+  std::string listen_grpc;   // overrides listen.grpc (port 0 = any)
+  std::string listen_http;   // overrides listen.http (port 0 = any)
 };
 
 int Fail(const absl::Status& s) {
@@ -82,6 +85,18 @@ int RunDemo(const DemoArgs& args) {
   loaded->alerter.state_dir = root + "/alerter";
   loaded->gateway.buffer_dir = root + "/gateway";
   loaded->gateway.max_future = absl::Hours(24);
+  // gRPC and cpp-httplib bind with SO_REUSEPORT: a second demo on the default ports would share
+  // them with the first (connections split between both) instead of failing; tests pass :0.
+  if (!args.listen_grpc.empty()) loaded->listen.grpc = args.listen_grpc;
+  if (!args.listen_http.empty()) loaded->listen.http = args.listen_http;
+  if (!args.alertmanager.empty()) {
+    if (args.alertmanager.rfind("http://", 0) != 0 && args.alertmanager.rfind("https://", 0) != 0) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--alertmanager: expected an http:// or https:// URL, got \"", args.alertmanager, "\"")));
+    }
+    if (!loaded->alerter.alertmanager) loaded->alerter.alertmanager.emplace();
+    loaded->alerter.alertmanager->url = args.alertmanager;
+  }
   auto config = std::make_shared<const Config>(std::move(*loaded));
   struct Cleanup {
     std::string dir;
@@ -120,6 +135,7 @@ int RunDemo(const DemoArgs& args) {
   aopts.instance_id = absl::StrCat("demo-", ::getpid());
   aopts.registry = registry;
   aopts.ensure_topics = ensure;
+  aopts.max_batch_time = absl::Milliseconds(200);  // demo scale: latency over throughput
   auto agg = aggregator::Aggregator::Create(aopts);
   if (!agg.ok()) return Fail(agg.status());
   if (absl::Status s = (*agg)->Start(); !s.ok()) return Fail(s);
@@ -146,7 +162,8 @@ int RunDemo(const DemoArgs& args) {
   int grpc_port = 0;
   auto grpc_server = alerter::StartGrpcServer(config->listen.grpc, config->listen.tls,
                                               {&alerts, &query_service}, &grpc_port);
-  std::string grpc_addr = config->listen.grpc;
+  std::string grpc_addr =
+      absl::StrCat(config->listen.grpc.substr(0, config->listen.grpc.rfind(':')), ":", grpc_port);
   if (!grpc_server.ok()) {
     // The configured port is taken (another demo?): any free port will do.
     grpc_server = alerter::StartGrpcServer("127.0.0.1:0", config->listen.tls,
@@ -156,7 +173,7 @@ int RunDemo(const DemoArgs& args) {
   }
 
   opsroom::SystemBackend backend(config, store->get(), &alerts);
-  HttpServer http(registry);
+  HttpServer http(registry, config->listen.http_tls);
   opsroom::RegisterOpsroom(http.raw(), &backend);
   auto http_addr = http.Start(config->listen.http);
   if (!http_addr.ok()) http_addr = http.Start("127.0.0.1:0");
@@ -181,6 +198,10 @@ int RunDemo(const DemoArgs& args) {
             << grpc_addr << ")\n"
             << "  Kafka           " << client.bootstrap << "   (kcat -b " << client.bootstrap
             << " -L)\n";
+  if (config->alerter.alertmanager) {
+    std::cout << "  Alertmanager    " << config->alerter.alertmanager->url
+              << "   (signals forwarded to /api/v2/alerts)\n";
+  }
   if (demo_op != nullptr) {
     std::cout << "  operator token  " << demo_op->token << "   (" << demo_op->name
               << ", may act on " << demo_op->subtree << "; export CYBERSYN_TOKEN=" << demo_op->token
@@ -306,6 +327,12 @@ void AddDemoCommand(CLI::App& app, int& exit_code) {
   demo->add_option("--log-level", args->log_level, "trace|debug|info|warn|error|off")
       ->capture_default_str();
   demo->add_flag("--quiet", args->quiet, "no live feed, only the summary");
+  demo->add_option("--listen-grpc", args->listen_grpc,
+                   "gRPC address (default listen.grpc of the config; port 0 = any free port)");
+  demo->add_option("--listen-http", args->listen_http,
+                   "Opsroom and /metrics address (default listen.http; port 0 = any free port)");
+  demo->add_option("--alertmanager", args->alertmanager,
+                   "forward signals to this Alertmanager, e.g. http://127.0.0.1:9093");
   demo->footer(
       "What you get: a simulated Chile (2 sectors x 2 enterprises x 2 units, 4 indicators)\n"
       "publishing through a gateway into an embedded Kafka, rolled up by the aggregator and\n"

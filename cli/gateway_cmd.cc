@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 
+#include "absl/algorithm/container.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -30,6 +32,7 @@ void OnSignal(int) { g_cancel.store(true); }
 
 struct GatewayFlags {
   std::string config;
+  std::string gateway_id;
   std::string input;
   std::string listen_grpc;
   std::string brokers;
@@ -53,6 +56,19 @@ int RunGateway(const GatewayFlags& f) {
   if (!loaded.ok()) {
     std::fprintf(stderr, "%s\n", std::string(loaded.status().message()).c_str());
     return 1;
+  }
+  if (!f.gateway_id.empty()) {
+    // Each gateway of a deployment needs its own id (it is part of every record's dedup key);
+    // compose and Kubernetes give it per container while sharing one config file.
+    const bool valid = absl::c_all_of(f.gateway_id, [](char c) {
+      return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    });
+    if (!valid) {
+      std::fprintf(stderr, "--gateway-id: must match [a-zA-Z0-9._-]+, got \"%s\"\n",
+                   f.gateway_id.c_str());
+      return 2;
+    }
+    loaded->gateway.id = f.gateway_id;
   }
   auto config = std::make_shared<const Config>(*std::move(loaded));
   if (f.input.empty() && f.listen_grpc.empty()) {
@@ -91,19 +107,20 @@ int RunGateway(const GatewayFlags& f) {
     return 1;
   }
   ingest::Gateway& g = **gateway;
+  std::fprintf(stderr, "gateway: id %s\n", config->gateway.id.c_str());
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
 
   std::unique_ptr<HttpServer> http;
   if (!f.metrics.empty()) {
-    http = std::make_unique<HttpServer>(g.registry());
+    http = std::make_unique<HttpServer>(g.registry(), config->listen.http_tls);
     auto bound = http->Start(f.metrics);
     if (!bound.ok()) {
       std::fprintf(stderr, "--metrics: %s\n", bound.status().ToString().c_str());
       return 1;
     }
     http->SetReady(true);
-    std::fprintf(stderr, "gateway: metrics at http://%s/metrics\n", bound->c_str());
+    std::fprintf(stderr, "gateway: metrics at %s://%s/metrics\n", http->scheme(), bound->c_str());
   }
   std::unique_ptr<ingest::IngestService> service;
   std::unique_ptr<grpc::Server> server;
@@ -288,6 +305,10 @@ void AddGatewayCommand(CLI::App& app, int& exit_code) {
       "disk buffer (nothing is lost while Kafka is away; a restart resumes from the buffer).\n"
       "Formats: docs/ingest.md.");
   cmd->add_option("--config", flags->config, "YAML config file")->required();
+  cmd->add_option("--gateway-id", flags->gateway_id,
+                  "this gateway's id (overrides gateway.id; env CYBERSYN_GATEWAY_ID); unique per "
+                  "gateway of a deployment")
+      ->envname("CYBERSYN_GATEWAY_ID");
   cmd->add_option(
       "--input", flags->input,
       "csv:PATH | jsonl:PATH (PATH '-' = stdin) | sim:small | sim:bench | sim:FILE.yaml");

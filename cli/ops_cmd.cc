@@ -1,6 +1,7 @@
 // Operator commands against a running system (gRPC Alerts + Query on one address):
 //   cybersyn signals | watch | ack | resolve | silence | series | status
-// --server/--token/--ca fall back to CYBERSYN_SERVER / CYBERSYN_TOKEN / CYBERSYN_CA.
+// --server/--token/--ca/--cert/--key fall back to CYBERSYN_SERVER / CYBERSYN_TOKEN / CYBERSYN_CA /
+// CYBERSYN_CERT / CYBERSYN_KEY.
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -15,6 +16,7 @@
 #include "cli/command.h"
 #include "cli/feed_format.h"
 #include "common/duration.h"
+#include "common/tls_config.h"
 #include "cybersyn/v1/services.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -26,6 +28,8 @@ struct Conn {
   std::string server;
   std::string token;
   std::string ca;
+  std::string cert;
+  std::string key;
   bool json = false;
 };
 
@@ -40,22 +44,28 @@ void AddConnOptions(CLI::App* cmd, Conn& c) {
                   "127.0.0.1:7070, what `cybersyn demo` listens on)");
   cmd->add_option("--token", c.token, "operator token (env CYBERSYN_TOKEN)");
   cmd->add_option("--ca", c.ca, "CA certificate (PEM) when the server uses TLS (env CYBERSYN_CA)");
+  cmd->add_option("--cert", c.cert,
+                  "client certificate (PEM) when the server requires one (mutual TLS; env "
+                  "CYBERSYN_CERT)");
+  cmd->add_option("--key", c.key, "private key (PEM) of --cert (env CYBERSYN_KEY)");
 }
 
 void Resolve(Conn& c) {
   if (c.server.empty()) c.server = Env("CYBERSYN_SERVER", "127.0.0.1:7070");
   if (c.token.empty()) c.token = Env("CYBERSYN_TOKEN");
   if (c.ca.empty()) c.ca = Env("CYBERSYN_CA");
+  if (c.cert.empty()) c.cert = Env("CYBERSYN_CERT");
+  if (c.key.empty()) c.key = Env("CYBERSYN_KEY");
 }
 
 std::shared_ptr<grpc::Channel> Channel(const Conn& c) {
-  if (c.ca.empty()) return grpc::CreateChannel(c.server, grpc::InsecureChannelCredentials());
-  std::ifstream in(c.ca);
-  std::stringstream pem;
-  pem << in.rdbuf();
-  grpc::SslCredentialsOptions opts;
-  opts.pem_root_certs = pem.str();
-  return grpc::CreateChannel(c.server, grpc::SslCredentials(opts));
+  auto creds = GrpcChannelCredentials({.ca = c.ca, .cert = c.cert, .key = c.key});
+  if (!creds.ok()) {
+    // A usage error (bad or missing files): nothing to connect with.
+    std::cerr << "error: " << creds.status().message() << "\n";
+    std::exit(2);
+  }
+  return grpc::CreateChannel(c.server, *creds);
 }
 
 void Prepare(grpc::ClientContext& ctx, const Conn& c, absl::Duration timeout) {
@@ -75,6 +85,8 @@ int Fail(const grpc::Status& s, const Conn& c) {
       std::cerr << "hint: cannot reach a Cybersyn server at " << c.server
                 << ". Is `cybersyn demo` (or an alerter) running? Set --server or "
                    "CYBERSYN_SERVER.\n";
+      std::cerr << "hint: if the server uses TLS (listen.tls), pass its CA with --ca; if it "
+                   "requires client certificates, also --cert and --key.\n";
       break;
     case grpc::StatusCode::UNAUTHENTICATED:
       std::cerr << "hint: pass an operator token from the config with --token or "
@@ -312,7 +324,8 @@ int RunStatus(Conn c, const std::string& node, int depth) {
 void AddOperatorCommands(CLI::App& app, int& exit_code) {
   const char* footer =
       "Connection: --server (CYBERSYN_SERVER, default 127.0.0.1:7070), --token "
-      "(CYBERSYN_TOKEN), --ca (CYBERSYN_CA) for TLS.";
+      "(CYBERSYN_TOKEN), --ca (CYBERSYN_CA) for TLS, --cert/--key (CYBERSYN_CERT/CYBERSYN_KEY)\n"
+      "for mutual TLS.";
   {
     auto c = std::make_shared<Conn>();
     auto subtree = std::make_shared<std::string>();

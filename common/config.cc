@@ -936,7 +936,7 @@ void Loader::LoadOperators(const Entry* e) {
 
 void Loader::LoadListen(const Entry* e) {
   if (e == nullptr) return;
-  Map m = ReadMap(e->value, e->line, e->path, {"grpc", "http", "metrics", "tls"});
+  Map m = ReadMap(e->value, e->line, e->path, {"grpc", "http", "metrics", "tls", "http_tls"});
   ListenConfig& l = config_.listen;
   for (auto [key, field] : {std::pair<std::string_view, std::string*>{"grpc", &l.grpc},
                             {"http", &l.http},
@@ -950,7 +950,11 @@ void Loader::LoadListen(const Entry* e) {
       }
     }
   }
-  if (const Entry* t = m.Get("tls")) {
+  // tls: the gRPC server; http_tls: the HTTP servers (Opsroom, metrics, health).
+  for (auto [name, out] : {std::pair<std::string_view, std::optional<TlsConfig>*>{"tls", &l.tls},
+                           {"http_tls", &l.http_tls}}) {
+    const Entry* t = m.Get(name);
+    if (t == nullptr) continue;
     Map tm = ReadMap(t->value, t->line, t->path, {"cert", "key", "client_ca"});
     TlsConfig tls;
     for (auto [key, field] : {std::pair<std::string_view, std::string*>{"cert", &tls.cert},
@@ -967,7 +971,7 @@ void Loader::LoadListen(const Entry* e) {
                      : absl::StrCat(base_dir_, "/", f->value.Scalar());
       }
     }
-    l.tls = std::move(tls);
+    *out = std::move(tls);
   }
 }
 
@@ -1032,7 +1036,7 @@ void Loader::LoadAggregator(const Entry* e) {
 void Loader::LoadAlerter(const Entry* e) {
   if (e == nullptr) return;
   Map m = ReadMap(e->value, e->line, e->path,
-                  {"state_dir", "warmup", "auto_resolve_after", "memory_limit"});
+                  {"state_dir", "warmup", "auto_resolve_after", "memory_limit", "alertmanager"});
   AlerterConfig& a = config_.alerter;
   if (auto v = String(m, "state_dir", false)) a.state_dir = *v;
   if (auto v = Int(m, "warmup", 0, 1000000)) a.warmup = static_cast<int>(*v);
@@ -1040,6 +1044,21 @@ void Loader::LoadAlerter(const Entry* e) {
     a.auto_resolve_after = static_cast<int>(*v);
   }
   if (auto v = Bytes(m, "memory_limit", 1 << 20)) a.memory_limit = *v;
+  if (const Entry* am = m.Get("alertmanager")) {
+    Map amm = ReadMap(am->value, am->line, am->path, {"url", "resend_interval", "timeout"});
+    AlertmanagerConfig c;
+    if (auto v = String(amm, "url", true)) {
+      if (v->rfind("http://", 0) == 0 || v->rfind("https://", 0) == 0) {
+        c.url = *v;
+      } else {
+        Problem(amm.Get("url")->line, amm.Get("url")->path,
+                absl::StrCat("expected an http:// or https:// URL, got \"", *v, "\""));
+      }
+    }
+    if (auto v = Duration(amm, "resend_interval", Sign::kPositive)) c.resend_interval = *v;
+    if (auto v = Duration(amm, "timeout", Sign::kPositive)) c.timeout = *v;
+    a.alertmanager = std::move(c);
+  }
 }
 
 void Loader::LoadGateway(const Entry* e) {

@@ -91,7 +91,8 @@ struct ListenConfig {
   std::string grpc = "127.0.0.1:7070";
   std::string http = "127.0.0.1:8080";  // Opsroom
   std::string metrics = "127.0.0.1:9464";
-  std::optional<TlsConfig> tls;
+  std::optional<TlsConfig> tls;       // gRPC server
+  std::optional<TlsConfig> http_tls;  // HTTP servers: Opsroom (http) and metrics/health (metrics)
 };
 
 struct AggregatorConfig {
@@ -103,11 +104,19 @@ struct AggregatorConfig {
   uint64_t memory_limit = uint64_t{256} << 20;
 };
 
+// Optional forwarding of signals to a Prometheus Alertmanager (alerter/alertmanager_bridge.h).
+struct AlertmanagerConfig {
+  std::string url;  // base URL, e.g. http://alertmanager:9093 (the bridge POSTs /api/v2/alerts)
+  absl::Duration resend_interval = absl::Minutes(1);  // re-post open signals this often
+  absl::Duration timeout = absl::Seconds(5);          // per HTTP request
+};
+
 struct AlerterConfig {
   std::string state_dir = "/var/lib/cybersyn/alerter";
   int warmup = 10;             // observations per series before it may signal
   int auto_resolve_after = 3;  // consecutive normal windows that resolve a signal
   uint64_t memory_limit = uint64_t{256} << 20;
+  std::optional<AlertmanagerConfig> alertmanager;  // unset: signals are not forwarded
 };
 
 struct GatewayConfig {

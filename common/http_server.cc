@@ -22,9 +22,47 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& add
   return std::make_pair(host, port);
 }
 
-HttpServer::HttpServer(std::shared_ptr<prometheus::Registry> registry)
-    : registry_(std::move(registry)), server_(std::make_unique<httplib::Server>()) {
-  server_->set_payload_max_length(1 << 20);
+namespace {
+
+constexpr size_t kMaxBodyBytes = 1 << 20;
+
+std::unique_ptr<httplib::Server> NewServer(const std::optional<TlsConfig>& tls) {
+  if (!tls) return std::make_unique<httplib::Server>();
+  // With a client CA, httplib sets SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT.
+  return std::make_unique<httplib::SSLServer>(
+      tls->cert.c_str(), tls->key.c_str(),
+      tls->client_ca.empty() ? nullptr : tls->client_ca.c_str());
+}
+
+}  // namespace
+
+HttpServer::HttpServer(std::shared_ptr<prometheus::Registry> registry, std::optional<TlsConfig> tls)
+    : registry_(std::move(registry)), tls_(std::move(tls)), server_(NewServer(tls_)) {
+  server_->set_payload_max_length(kMaxBodyBytes);
+  // cpp-httplib 0.11 (Debian 12) does not bound chunked bodies and drains an oversized declared
+  // body before answering: refuse both from the headers, before any body is read.
+  server_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    auto refuse = [&](int status, const std::string& why) {
+      res.status = status;
+      res.set_header("Connection", "close");
+      res.set_content(why + "\n", "text/plain");
+      return httplib::Server::HandlerResponse::Handled;
+    };
+    if (req.has_header("Transfer-Encoding")) {
+      return refuse(411, "chunked request bodies are not accepted; send Content-Length");
+    }
+    if (req.has_header("Content-Length")) {
+      uint64_t n = 0;
+      if (!absl::SimpleAtoi(req.get_header_value("Content-Length"), &n)) {
+        return refuse(400, "Content-Length is not a number");
+      }
+      if (n > kMaxBodyBytes) {
+        return refuse(413, absl::StrCat("request body of ", n, " bytes is over the limit of ",
+                                        kMaxBodyBytes));
+      }
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     prometheus::TextSerializer serializer;
     res.set_content(serializer.Serialize(registry_->Collect()),
@@ -49,6 +87,14 @@ absl::StatusOr<std::string> HttpServer::Start(const std::string& address) {
   auto hp = SplitHostPort(address);
   if (!hp.ok()) return hp.status();
   auto [host, port] = *hp;
+  if (!server_->is_valid()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "HTTPS on ", address, ": cannot load listen.http_tls (cert \"", tls_ ? tls_->cert : "",
+        "\", key \"", tls_ ? tls_->key : "", "\"",
+        tls_ && !tls_->client_ca.empty() ? absl::StrCat(", client_ca \"", tls_->client_ca, "\"")
+                                         : "",
+        "): missing, unreadable, not PEM, or the key does not match the certificate"));
+  }
   if (port == 0) {
     port = server_->bind_to_any_port(host);
     if (port <= 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", address));

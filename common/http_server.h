@@ -1,17 +1,22 @@
 // HttpServer: the process's small HTTP endpoint (cpp-httplib) serving Prometheus metrics at
 // /metrics (prometheus-cpp registry, text format), liveness at /healthz and readiness at
 // /readyz (200 only after SetReady(true), e.g. once state restore finished). Other components
-// (the Opsroom) may add routes before Start. Requests with bodies over 1 MiB are refused.
+// (the Opsroom) may add routes before Start. Requests with bodies over 1 MiB are refused (413)
+// from their headers, chunked bodies too (411), a malformed Content-Length is a 400.
+// HTTPS when given a TlsConfig (listen.http_tls): cert + key, and with client_ca, clients must
+// present a certificate signed by it.
 // Thread-safety: Start/Stop from one thread; SetReady from any; handlers run on server threads.
 #ifndef CYBERSYN_COMMON_HTTP_SERVER_H_
 #define CYBERSYN_COMMON_HTTP_SERVER_H_
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "common/config.h"
 #include "prometheus/registry.h"
 
 namespace httplib {
@@ -23,21 +28,25 @@ namespace cybersyn {
 class HttpServer {
  public:
   // `registry` must outlive the server.
-  explicit HttpServer(std::shared_ptr<prometheus::Registry> registry);
+  explicit HttpServer(std::shared_ptr<prometheus::Registry> registry,
+                      std::optional<TlsConfig> tls = std::nullopt);
   ~HttpServer();
 
   // For adding routes before Start.
   httplib::Server& raw() { return *server_; }
 
   // Binds `address` ("host:port"; port 0 = any free port) and serves on a background thread.
-  // Returns the bound "host:port".
+  // Returns the bound "host:port". With TLS, fails naming the files when they cannot be loaded.
   absl::StatusOr<std::string> Start(const std::string& address);
   void Stop();
   void SetReady(bool ready) { ready_.store(ready); }
   int port() const { return port_; }
+  // "https" with TLS, else "http" (for printing URLs).
+  const char* scheme() const { return tls_ ? "https" : "http"; }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  std::optional<TlsConfig> tls_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::atomic<bool> ready_{false};

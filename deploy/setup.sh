@@ -12,7 +12,7 @@ PKGS=(
   prometheus-cpp-dev
   libabsl-dev libcli11-dev libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcpp-httplib-dev libssl-dev
+  libcpp-httplib-dev libssl-dev openssl
   openjdk-17-jre-headless maven
   clang-format
 )
@@ -20,7 +20,9 @@ PKGS=(
 # (./dev.sh test asks for the ones the suite uses).
 for extra in ${CYBERSYN_SETUP_EXTRAS:-}; do
   case "$extra" in
-    browser) PKGS+=(chromium) ;;
+    # Chromium for the Opsroom browser test, driven by playwright-core from npm (installed at
+    # test time); Debian's nodejs/npm unless a node with npm is already there (e.g. NodeSource).
+    browser) PKGS+=(chromium); command -v npm >/dev/null || PKGS+=(nodejs npm) ;;
     prometheus) PKGS+=(prometheus prometheus-alertmanager) ;;
     deploy) PKGS+=(docker-compose python3-venv python3-pip) ;;
     fuzz) PKGS+=(clang libclang-rt-14-dev) ;;

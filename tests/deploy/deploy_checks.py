@@ -10,7 +10,7 @@
   deploy_checks.py compose-refs     compose: bind-mounted files exist, every scraped target is a
                                     service, Grafana dashboard queries only known metrics
   deploy_checks.py metrics          every cybersyn_* metric used in rules/dashboard is exported by
-                                    the sources, or listed in ASSUMED (to be reconciled)
+                                    the sources (ASSUMED, the allowed exceptions, is empty)
   deploy_checks.py k8s-config OUT   write the ConfigMap's cybersyn.yaml to OUT
 
 Needs PyYAML. Exits non-zero with one line per problem.
@@ -24,19 +24,14 @@ import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEPLOY = os.path.join(ROOT, "deploy")
-RULES = os.path.join(DEPLOY, "prometheus", "rules", "cybersyn.rules.yml")
+# CYBERSYN_DEPLOY_RULES: another rules file (check_deploy.sh's self-test of `metrics`).
+RULES = os.environ.get("CYBERSYN_DEPLOY_RULES") or os.path.join(DEPLOY, "prometheus", "rules", "cybersyn.rules.yml")
 PROM_RULE = os.path.join(DEPLOY, "k8s", "prometheusrule.yaml")
 
-# Metrics the rules/dashboard use that no role exports yet (names follow the roles' convention).
-# Remove an entry when the role exports it; the check fails if an entry is exported already
-# (so this list cannot go stale) or if a used name is in neither place.
-ASSUMED = {
-    "cybersyn_alerter_consumer_lag": "alerter: messages behind on <prefix>.aggregates, {partition}",
-    "cybersyn_alerter_restoring_partitions": "alerter: partitions whose state is being restored",
-    "cybersyn_alerter_restore_duration_seconds": "alerter: duration of the last state restore",
-    "cybersyn_gateway_buffer_max_bytes": "gateway: the disk buffer bound (gateway.buffer_max_bytes)",
-    "cybersyn_aggregator_node_records_total": "aggregator: records applied per enterprise, {node}",
-}
+# Metrics the rules/dashboard may use before a role exports them: none. Any cybersyn_* name in
+# the rules or the dashboard that no role's sources register is a failure (typo or missing
+# metric). An entry here would have to name an unexported metric; exported ones are refused.
+ASSUMED = {}
 
 problems = []
 
@@ -204,10 +199,19 @@ def k8s_refs():
                 problem(f"{name}: the config reads token_env {sorted(token_envs)}: set them (envFrom)")
             if "/etc/cybersyn/cybersyn.yaml" not in mounts:
                 problem(f"{name}: config not mounted at /etc/cybersyn/cybersyn.yaml")
-            tls = (config.get("listen") or {}).get("tls") or {}
-            for f in tls.values():
+            listen = config.get("listen") or {}
+            tls_files = [f for k in ("tls", "http_tls") for f in (listen.get(k) or {}).values()]
+            for f in tls_files:
                 if not any(f.startswith(p + "/") for p in mounts):
                     problem(f"{name}: TLS file {f} from the config is not mounted")
+            if d["kind"] == "Deployment" and (c.get("args") or [None])[0] == "gateway":
+                gid = flag_value(c.get("args") or [], "--gateway-id")
+                env = {e["name"]: e for e in c.get("env", [])}
+                var = re.fullmatch(r"\$\((\w+)\)", gid or "")
+                if not var or (env.get(var.group(1), {}).get("valueFrom", {}).get("fieldRef", {})
+                               .get("fieldPath") != "metadata.name"):
+                    problem(f"{name}: gateways need their own id: --gateway-id $(VAR) with VAR "
+                            f"from the pod name (metadata.name), got {gid!r}")
             if d["kind"] == "Job":
                 continue
             for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
@@ -253,6 +257,16 @@ def k8s_refs():
             problem(f"{where}: Service/{s['metadata']['name']} has a metrics port no ServiceMonitor selects")
 
 
+def flag_value(argv, flag):
+    """The value of FLAG in an argv list (`--flag V` or `--flag=V`), or None."""
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if isinstance(a, str) and a.startswith(flag + "="):
+            return a[len(flag) + 1:]
+    return None
+
+
 def compose_refs():
     with open(os.path.join(DEPLOY, "compose.yaml")) as f:
         compose = yaml.safe_load(f)
@@ -267,9 +281,10 @@ def compose_refs():
             m = re.match(r"sim:(/etc/cybersyn/.*)", str(arg))
             if m and not os.path.exists(os.path.join(DEPLOY, "compose", m.group(1)[len("/etc/cybersyn/"):])):
                 problem(f"compose.yaml: {name} simulates from missing {m.group(1)}")
-    ids = [s.get("environment", {}).get("CYBERSYN_GATEWAY_ID") for n, s in services.items() if n.startswith("gateway")]
+    ids = [flag_value(s.get("command") or [], "--gateway-id")
+           for n, s in services.items() if n.startswith("gateway")]
     if len(set(ids)) != len(ids) or None in ids:
-        problem(f"compose.yaml: every gateway needs its own CYBERSYN_GATEWAY_ID, got {ids}")
+        problem(f"compose.yaml: every gateway needs its own --gateway-id, got {ids}")
     with open(os.path.join(DEPLOY, "prometheus", "prometheus.yml")) as f:
         prom = yaml.safe_load(f)
     for job in prom["scrape_configs"]:
@@ -285,8 +300,8 @@ def compose_refs():
                     if "gateway" in job["job_name"] and "0.0.0.0:9464" not in cmd:
                         problem(f"compose.yaml: {host} must serve --metrics 0.0.0.0:9464")
     for n in ("gateway-1", "gateway-2"):
-        if services[n].get("entrypoint") != ["/usr/local/bin/cybersyn-gateway"]:
-            problem(f"compose.yaml: {n} must run through cybersyn-gateway (unique gateway id)")
+        if (services[n].get("command") or [None])[0] != "gateway":
+            problem(f"compose.yaml: {n} must run `cybersyn gateway`")
     ds_uids = set()
     for root, _, files in os.walk(os.path.join(DEPLOY, "grafana", "provisioning", "datasources")):
         for fn in files:
@@ -341,7 +356,7 @@ def metrics():
         problem("found no exported cybersyn_* metric in the sources")
     for m in sorted(used_metrics()):
         if m not in exported and m not in ASSUMED:
-            problem(f"{m}: used by rules/dashboard but exported by no role (typo? or add to ASSUMED)")
+            problem(f"{m}: used by rules/dashboard but exported by no role (typo, or export it from the role)")
     for m in sorted(ASSUMED):
         if m in exported:
             problem(f"{m}: now exported; remove it from ASSUMED in tests/deploy/deploy_checks.py")
