@@ -5,12 +5,14 @@
 #include <map>
 #include <optional>
 
+#include "absl/algorithm/container.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "alerter/detector.h"
+#include "alerter/no_data.h"
 #include "alerter/signal_book.h"
 #include "common/kafka_consumer.h"
 #include "common/kafka_producer.h"
@@ -141,6 +143,8 @@ class Alerter::Impl : public RebalanceListener {
   }
 
   void OnAssigned(std::vector<TopicPartitionOffset>& partitions) override;
+  void MarkReady();
+  bool ready_ = false;  // loop thread only
   void OnRevoked(const std::vector<TopicPartitionOffset>& partitions, bool lost) override;
 
  private:
@@ -203,6 +207,9 @@ class Alerter::Impl : public RebalanceListener {
   prometheus::Family<prometheus::Counter>* m_aggregates_ = nullptr;
   prometheus::Family<prometheus::Counter>* m_commands_ = nullptr;
   prometheus::Family<prometheus::Counter>* m_transitions_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* m_lag_ = nullptr;  // {partition} of the aggregates topic
+  prometheus::Gauge* m_restoring_ = nullptr;
+  prometheus::Gauge* m_restore_seconds_ = nullptr;
 };
 
 void Alerter::Impl::InitMetrics(prometheus::Registry& r) {
@@ -243,6 +250,22 @@ void Alerter::Impl::InitMetrics(prometheus::Registry& r) {
                         .Name("cybersyn_alerter_transitions_total")
                         .Help("Signal transitions published, by kind")
                         .Register(r);
+  m_lag_ = &prometheus::BuildGauge()
+                .Name("cybersyn_alerter_consumer_lag")
+                .Help("Messages behind the log end of the aggregates topic, per partition")
+                .Register(r);
+  m_restoring_ = &prometheus::BuildGauge()
+                      .Name("cybersyn_alerter_restoring_partitions")
+                      .Help("Partitions whose state is being restored")
+                      .Register(r)
+                      .Add({});
+  m_restore_seconds_ = &prometheus::BuildGauge()
+                            .Name("cybersyn_alerter_restore_duration_seconds")
+                            .Help(
+                                "Duration of the last state restore (all newly assigned "
+                                "partitions)")
+                            .Register(r)
+                            .Add({});
 }
 
 absl::Status Alerter::Impl::Start() {
@@ -500,7 +523,11 @@ void Alerter::Impl::TickPartition(Partition& part, int64_t now, bool check_no_da
     for (auto& [sid, ss] : part.series) {
       const IndicatorConfig* ind = opts_.config->FindIndicator(ss.key.indicator());
       if (ind == nullptr || !ind->expect_every || ss.windows == 0) continue;
-      if (now - ss.last_arrival_ms <= absl::ToInt64Milliseconds(*ind->expect_every)) continue;
+      // Not expect_every alone: a series cannot report more often than its window closes.
+      if (now - ss.last_arrival_ms <=
+          NoDataAfterMs(*ind->expect_every, ss.key.window_ms(), opts_.config->aggregator)) {
+        continue;
+      }
       if (ss.no_data_raised_for == ss.last_arrival_ms) continue;  // this silence was signalled
       if (part.book.FindOpen(ss.key, v1::SIGNAL_KIND_NO_DATA) != nullptr) continue;
       Detection d;
@@ -645,6 +672,7 @@ absl::Status Alerter::Impl::Commit(
     }
   }
   if (m_escalations_) m_escalations_->Increment(static_cast<double>(escalations));
+  if (opts_.observer != nullptr && !out_events_.empty()) opts_.observer->OnCommitted(out_events_);
   absl::MutexLock l(&mu_);
   stats_.events += out_events_.size();
   ++stats_.transactions;
@@ -663,6 +691,20 @@ void Alerter::Impl::UpdateGauges() {
     }
   }
   if (m_series_) m_series_->Set(static_cast<double>(series));
+  if (m_lag_ && consumer_) {
+    // Lag against the locally cached high watermark (no broker round trip).
+    if (auto pos = consumer_->Positions(); pos.ok()) {
+      for (const TopicPartitionOffset& tp : *pos) {
+        if (tp.topic != names_.aggregates) continue;
+        int64_t lo = -1, hi = -1;
+        consumer_->raw()->get_watermark_offsets(tp.topic, tp.partition, &lo, &hi);
+        const int64_t at = tp.offset >= 0 ? tp.offset : lo;
+        if (hi < 0 || at < 0) continue;
+        m_lag_->Add({{"partition", absl::StrCat(tp.partition)}})
+            .Set(static_cast<double>(std::max<int64_t>(0, hi - at)));
+      }
+    }
+  }
   if (m_open_) {
     for (auto& [k, g] : m_open_by_) g->Set(0);
     for (const auto& [k, n] : by) {
@@ -762,6 +804,11 @@ absl::Status Alerter::Impl::RestorePartition(int32_t p) {
       "alerter: partition {} restored ({} changelog entries replayed, {} series, {} open "
       "signals)",
       p, replayed, part->series.size(), part->book.open().size());
+  if (opts_.observer != nullptr && !part->book.open().empty()) {
+    std::vector<v1::Signal> open;
+    for (const auto& [id, s] : part->book.open()) open.push_back(s.signal);
+    opts_.observer->OnRestored(open);
+  }
   parts_[p] = std::move(part);
   absl::MutexLock l(&mu_);
   ++stats_.restores;
@@ -769,18 +816,53 @@ absl::Status Alerter::Impl::RestorePartition(int32_t p) {
 }
 
 void Alerter::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions) {
+  // Both topics' partitions arrive; state is per partition number.
+  std::vector<int32_t> todo;
   for (const TopicPartitionOffset& tp : partitions) {
-    if (parts_.contains(tp.partition)) continue;
-    if (absl::Status s = RestorePartition(tp.partition); !s.ok()) {
-      Fail(Annotate(s, absl::StrCat("restoring partition ", tp.partition)));
+    if (!parts_.contains(tp.partition) && absl::c_find(todo, tp.partition) == todo.end()) {
+      todo.push_back(tp.partition);
+    }
+  }
+  if (todo.empty()) {
+    MarkReady();
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  size_t left = todo.size();
+  if (m_restoring_) m_restoring_->Set(static_cast<double>(left));
+  for (int32_t p : todo) {
+    absl::Status s = RestorePartition(p);
+    if (m_restoring_) m_restoring_->Set(static_cast<double>(--left));
+    if (!s.ok()) {
+      if (m_restoring_) m_restoring_->Set(0);
+      Fail(Annotate(s, absl::StrCat("restoring partition ", p)));
       stop_ = true;
       return;
     }
   }
+  if (m_restore_seconds_) {
+    m_restore_seconds_->Set(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  MarkReady();
+}
+
+void Alerter::Impl::MarkReady() {
+  if (!ready_ && opts_.on_ready) opts_.on_ready(true);
+  ready_ = true;
 }
 
 void Alerter::Impl::OnRevoked(const std::vector<TopicPartitionOffset>& partitions, bool lost) {
-  for (const TopicPartitionOffset& tp : partitions) parts_.erase(tp.partition);
+  for (const TopicPartitionOffset& tp : partitions) {
+    auto it = parts_.find(tp.partition);
+    if (it == parts_.end()) continue;
+    if (opts_.observer != nullptr && !it->second->book.open().empty()) {
+      std::vector<std::string> ids;
+      for (const auto& [id, s] : it->second->book.open()) ids.push_back(id);
+      opts_.observer->OnRevoked(ids);
+    }
+    parts_.erase(it);
+  }
 }
 
 Alerter::Alerter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -26,9 +26,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -38,9 +40,23 @@
 #include "common/config.h"
 #include "common/kafka_admin.h"
 #include "common/kafka_error.h"
+#include "cybersyn/v1/signal.pb.h"
 #include "prometheus/registry.h"
 
 namespace cybersyn::alerter {
+
+// Sees what the alerter committed (e.g. the Alertmanager bridge). Called on the alerter's loop
+// thread: implementations must return quickly (record, do I/O elsewhere).
+class SignalObserver {
+ public:
+  virtual ~SignalObserver() = default;
+  // Transitions just committed to <prefix>.signals, in order.
+  virtual void OnCommitted(const std::vector<v1::SignalEvent>& events) = 0;
+  // The open signals of a partition this instance just restored (took over or restarted with).
+  virtual void OnRestored(const std::vector<v1::Signal>& open) = 0;
+  // Open signals of partitions this instance no longer owns (another instance reports them).
+  virtual void OnRevoked(const std::vector<std::string>& signal_ids) = 0;
+};
 
 struct AlerterOptions {
   std::shared_ptr<const Config> config;  // required
@@ -53,6 +69,10 @@ struct AlerterOptions {
   std::shared_ptr<prometheus::Registry> registry;  // null: metrics are not exported
   TopicEnsurer ensure_topics;  // empty: EnsureTopics(client, DeploymentTopics(...))
   absl::Duration poll_interval = absl::Milliseconds(100);
+  SignalObserver* observer = nullptr;  // not owned; outlives the Alerter; null: none
+  // Called once, with true, when the first partition assignment has been restored (the /readyz
+  // signal: before that the instance would answer from incomplete state). Loop thread.
+  std::function<void(bool)> on_ready;
 };
 
 class Alerter {

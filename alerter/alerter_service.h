@@ -15,9 +15,11 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "alerter/alerter.h"
+#include "alerter/alertmanager_bridge.h"
 #include "alerter/alerts_service.h"
 #include "common/http_server.h"
 
@@ -35,6 +37,8 @@ struct AlerterServiceOptions {
   std::shared_ptr<prometheus::Registry> registry;  // null: a registry of its own
   absl::Duration heartbeat = absl::Seconds(5);     // Watch heartbeats
   bool run_processor = true;                       // false: serve the Alerts API only
+  // More services on the same gRPC server (e.g. Query, when the Opsroom is served); not owned.
+  std::vector<grpc::Service*> extra_grpc_services;
 };
 
 class AlerterService {
@@ -47,12 +51,15 @@ class AlerterService {
   std::string grpc_address() const { return grpc_address_; }        // "" when not serving
   std::string metrics_address() const { return metrics_address_; }  // "" when not serving
   Alerter* alerter() { return alerter_.get(); }                     // null without processor
+  AlertsService* alerts() { return alerts_.get(); }                 // null without gRPC
+  AlertmanagerBridge* alertmanager() { return bridge_.get(); }      // null unless configured
   // OK while healthy; the processor's fatal error otherwise.
   absl::Status status() const;
 
  private:
   AlerterService() = default;
   std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<AlertmanagerBridge> bridge_;  // declared before alerter_: outlives it
   std::unique_ptr<Alerter> alerter_;
   std::unique_ptr<AlertsService> alerts_;
   std::unique_ptr<grpc::Server> grpc_;

@@ -14,19 +14,12 @@
 #include "common/kafka_consumer.h"
 #include "common/kafka_producer.h"
 #include "common/status.h"
+#include "common/tls_config.h"
 #include "cybersyn/v1/command.pb.h"
 #include "spdlog/spdlog.h"
 
 namespace cybersyn::alerter {
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 bool Muted(const v1::SignalEvent& e) {
   const auto k = e.transition().kind();
@@ -63,7 +56,11 @@ absl::StatusOr<std::map<int32_t, int64_t>> DecodeCursor(absl::string_view cursor
 }
 
 AlertsService::AlertsService(AlertsServiceOptions options)
-    : opts_(std::move(options)), names_(opts_.config->kafka.topic_prefix), authz_(opts_.config) {
+    : opts_(std::move(options)),
+      names_(opts_.config->kafka.topic_prefix),
+      authz_(opts_.config),
+      watch_streams_(opts_.limits.max_watch_streams, opts_.limits.max_watch_streams_per_operator),
+      actions_(opts_.limits.actions, opts_.clock) {
   std::random_device rd;
   nonce_ = (uint64_t{rd()} << 32) ^ rd();
 }
@@ -140,6 +137,9 @@ grpc::Status AlertsService::Watch(grpc::ServerContext* ctx, const v1::WatchReque
   if (!op.ok()) return ToGrpc(op.status());
   auto subtree = authz_.ResolveSubtree(**op, req->subtree());
   if (!subtree.ok()) return ToGrpc(subtree.status());
+  // Every stream holds a Kafka consumer: bounded per operator and per process.
+  auto lease = watch_streams_.Acquire((*op)->name);
+  if (!lease.ok()) return ToGrpc(lease.status());
   ConsumerOptions co;
   co.client = opts_.client;
   co.read_committed = true;
@@ -257,6 +257,7 @@ absl::StatusOr<std::string> AlertsService::Issue(const OperatorConfig& op, v1::C
                                                  int64_t silence_for_ms) {
   if (signal_id.empty()) return absl::InvalidArgumentError("signal_id is required");
   if (producer_ == nullptr) return absl::FailedPreconditionError("alerts service not started");
+  RETURN_IF_ERROR(actions_.Acquire(op.name, absl::StrCat("operator ", op.name)));
   std::string origin;
   const absl::Time deadline = absl::Now() + opts_.view_wait;
   {
@@ -310,19 +311,9 @@ grpc::Status AlertsService::Silence(grpc::ServerContext* ctx, const v1::SilenceR
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
     const std::string& address, const std::optional<TlsConfig>& tls,
     const std::vector<grpc::Service*>& services, int* bound_port) {
-  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
-  if (tls) {
-    ASSIGN_OR_RETURN(std::string cert, ReadFile(tls->cert));
-    ASSIGN_OR_RETURN(std::string key, ReadFile(tls->key));
-    grpc::SslServerCredentialsOptions so;
-    so.pem_key_cert_pairs.push_back({key, cert});
-    if (!tls->client_ca.empty()) {
-      ASSIGN_OR_RETURN(so.pem_root_certs, ReadFile(tls->client_ca));
-      so.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
-    }
-    creds = grpc::SslServerCredentials(so);
-  }
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds, GrpcServerCredentials(tls));
   grpc::ServerBuilder b;
+  ApplyGrpcLimits(GrpcLimits{}, &b);
   b.AddListeningPort(address, creds, bound_port);
   for (grpc::Service* s : services) b.RegisterService(s);
   std::unique_ptr<grpc::Server> server = b.BuildAndStart();

@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "alerter/authz.h"
+#include "alerter/grpc_limits.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/kafka_admin.h"
@@ -52,6 +53,8 @@ struct AlertsServiceOptions {
   absl::Duration heartbeat = absl::Seconds(5);
   // How long an action waits for a just-raised signal to reach the List view.
   absl::Duration view_wait = absl::Seconds(5);
+  // Watch streams per operator and in all, action rate per operator (grpc_limits.h).
+  GrpcLimits limits;
 };
 
 // Watch cursors: the next offset to read of every partition of <prefix>.signals.
@@ -81,7 +84,8 @@ class AlertsService final : public v1::Alerts::Service {
   // The action behind Acknowledge/Resolve/Silence for callers that authenticated `op` themselves
   // (the Opsroom): looks the signal up in the view (waiting up to view_wait for a just-raised
   // one), checks `op`'s scope against its origin and writes the Command. Returns the command id;
-  // NOT_FOUND, PERMISSION_DENIED or the Kafka error otherwise.
+  // NOT_FOUND, PERMISSION_DENIED, RESOURCE_EXHAUSTED (over the operator's action rate) or the
+  // Kafka error otherwise.
   absl::StatusOr<std::string> Issue(const OperatorConfig& op, v1::CommandKind kind,
                                     const std::string& signal_id, const std::string& reason,
                                     int64_t silence_for_ms);
@@ -95,6 +99,8 @@ class AlertsService final : public v1::Alerts::Service {
   AlertsServiceOptions opts_;
   TopicNames names_;
   Authorizer authz_;
+  StreamLimiter watch_streams_;
+  RateLimiter actions_;
   int partitions_ = 0;
   std::unique_ptr<KafkaProducer> producer_;
   std::thread view_thread_;
@@ -107,8 +113,9 @@ class AlertsService final : public v1::Alerts::Service {
 };
 
 // Builds and starts a gRPC server on `address` ("host:port", port 0 = any) with `services`
-// (not owned; they outlive the server). TLS when `tls` is set: server cert/key, and with
-// client_ca, clients must present a certificate signed by it (mTLS). `*bound_port` gets the port.
+// (not owned; they outlive the server), with the default GrpcLimits message caps. TLS when `tls`
+// is set: server cert/key, and with client_ca, clients must present a certificate signed by it
+// (mTLS). `*bound_port` gets the port.
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
     const std::string& address, const std::optional<TlsConfig>& tls,
     const std::vector<grpc::Service*>& services, int* bound_port);

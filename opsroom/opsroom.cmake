@@ -20,3 +20,8 @@ cybersyn_cc_test(NAME opsroom_test SRCS opsroom_test.cc DEPS cybersyn::opsroom)
 cybersyn_cc_library(NAME opsroom_system SRCS system_backend.cc
   DEPS cybersyn::opsroom cybersyn::query cybersyn::alerts_service cybersyn::alerter_authz)
 set_property(GLOBAL APPEND PROPERTY CYBERSYN_CLI_DEPS cybersyn::opsroom_system)
+# QueryStore + Query service + the Opsroom on its own HTTP address, for `cybersyn alerter`.
+cybersyn_cc_library(NAME opsroom_server SRCS opsroom_server.cc
+  DEPS cybersyn::opsroom_system cybersyn::opsroom cybersyn::query cybersyn::alerts_service
+       cybersyn::observability)
+set_property(GLOBAL APPEND PROPERTY CYBERSYN_CLI_DEPS cybersyn::opsroom_server)
