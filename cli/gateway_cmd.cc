@@ -127,7 +127,7 @@ int RunGateway(const GatewayFlags& f) {
   if (!f.listen_grpc.empty()) {
     service = std::make_unique<ingest::IngestService>(&g);
     std::string bound;
-    auto s = ingest::StartIngestServer(service.get(), f.listen_grpc, &bound);
+    auto s = ingest::StartIngestServer(service.get(), f.listen_grpc, &bound, config->listen.tls);
     if (!s.ok()) {
       std::fprintf(stderr, "--listen-grpc: %s\n", s.status().ToString().c_str());
       return 1;

@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/http_server.h"
+#include "common/status.h"
+#include "common/tls_config.h"
 
 namespace cybersyn::ingest {
 
@@ -51,14 +53,15 @@ grpc::Status IngestService::Publish(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-absl::StatusOr<std::unique_ptr<grpc::Server>> StartIngestServer(IngestService* service,
-                                                                const std::string& address,
-                                                                std::string* bound) {
+absl::StatusOr<std::unique_ptr<grpc::Server>> StartIngestServer(
+    IngestService* service, const std::string& address, std::string* bound,
+    const std::optional<TlsConfig>& tls) {
   auto hp = SplitHostPort(address);
   if (!hp.ok()) return hp.status();
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds, GrpcServerCredentials(tls));
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address, creds, &port);
   builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {

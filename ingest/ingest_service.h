@@ -9,11 +9,13 @@
 #define CYBERSYN_INGEST_INGEST_SERVICE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "cybersyn/v1/services.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "common/config.h"
 #include "ingest/gateway.h"
 
 namespace cybersyn::ingest {
@@ -31,10 +33,11 @@ class IngestService final : public v1::Ingest::Service {
 };
 
 // Starts a gRPC server with the service on `address` (port 0 = any); returns the server and
-// writes the bound "host:port" to `bound`.
-absl::StatusOr<std::unique_ptr<grpc::Server>> StartIngestServer(IngestService* service,
-                                                                const std::string& address,
-                                                                std::string* bound);
+// writes the bound "host:port" to `bound`. `tls` (the config's listen.tls): server TLS, and
+// mutual TLS with a client_ca; plaintext when unset.
+absl::StatusOr<std::unique_ptr<grpc::Server>> StartIngestServer(
+    IngestService* service, const std::string& address, std::string* bound,
+    const std::optional<TlsConfig>& tls = std::nullopt);
 
 }  // namespace cybersyn::ingest
 

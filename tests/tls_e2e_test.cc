@@ -17,6 +17,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "ingest/ingest_service.h"
 #include "tests/testing/real_kafka.h"
 
 namespace cybersyn {
@@ -228,6 +229,78 @@ TEST_F(TlsE2eTest, MutualTlsRefusesClientsWithoutACertificate) {
   EXPECT_EQ(CliSignals(absl::StrCat("--ca ", Cert("ca.pem"), " --cert ", Cert("client.pem")), &out),
             2);
   EXPECT_THAT(out, HasSubstr("--cert and --key"));
+}
+
+// The gateway's gRPC Ingest server (devices that push) takes the same listen.tls: with client_ca a
+// device must present a certificate from that CA, which is how devices authenticate (no tokens).
+TEST_F(TlsE2eTest, GatewayIngestServerRequiresTheDeviceCertificate) {
+  auto k = testing::GetRealKafka();
+  ASSERT_TRUE(k.ok()) << k.status();
+  prefix_ = testing::UniqueName("tls-gw");
+  dir_ = fs::temp_directory_path() / prefix_;
+  fs::create_directories(dir_);
+  const std::string yaml = absl::StrReplaceAll(R"(
+kafka: {bootstrap: "BOOT", topic_prefix: PREFIX, partitions: 1}
+levels:
+  - {name: enterprise, ack_within: 15m, resolve_within: 2h}
+  - {name: unit, ack_within: 5m, resolve_within: 1h}
+hierarchy:
+  yarur: {children: {spinning: {}}}
+indicators:
+  - {name: output, unit: t, rollup: sum}
+listen: {tls: {cert: "CERT", key: "KEY", client_ca: "CA"}}
+)",
+                                               {{"BOOT", k->bootstrap},
+                                                {"PREFIX", prefix_},
+                                                {"CERT", Cert("server.pem")},
+                                                {"KEY", Cert("server.key")},
+                                                {"CA", Cert("ca.pem")}});
+  auto cfg = LoadConfigString(yaml, "tls-gateway.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  const std::optional<TlsConfig> tls = cfg->listen.tls;
+  ingest::GatewayOptions go;
+  go.config = std::make_shared<const Config>(std::move(*cfg));
+  go.brokers = k->bootstrap;
+  go.buffer_dir = (dir_ / "buffer").string();
+  auto gw = ingest::Gateway::Start(std::move(go));
+  ASSERT_TRUE(gw.ok()) << gw.status();
+  ingest::IngestService service(gw->get());
+  std::string bound;
+  auto server = ingest::StartIngestServer(&service, "127.0.0.1:0", &bound, tls);
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  // Publishes one valid record; the summary counts it when the call got through.
+  auto publish = [&](const ClientTls& client, uint64_t* accepted) -> grpc::Status {
+    auto creds = GrpcChannelCredentials(client);
+    if (!creds.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, creds.status().ToString());
+    auto stub = v1::Ingest::NewStub(grpc::CreateChannel(bound, *creds));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::PublishSummary summary;
+    auto writer = stub->Publish(&ctx, &summary);
+    v1::RecordBatch batch;
+    v1::Record* r = batch.add_records();
+    r->set_node("yarur/spinning");
+    r->set_indicator("output");
+    r->set_value(4.5);
+    r->set_event_time_ms(absl::ToUnixMillis(absl::Now()));
+    (void)writer->Write(batch);
+    (void)writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    *accepted = summary.accepted();
+    return s;
+  };
+  uint64_t accepted = 0;
+  EXPECT_EQ(publish({}, &accepted).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(publish({.ca = Cert("ca.pem")}, &accepted).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(accepted, 0u);
+  const grpc::Status ok =
+      publish({.ca = Cert("ca.pem"), .cert = Cert("client.pem"), .key = Cert("client.key")},
+              &accepted);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(accepted, 1u);
+  (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 
 }  // namespace
