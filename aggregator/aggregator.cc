@@ -217,6 +217,10 @@ class Aggregator::Impl : public RebalanceListener {
   std::map<std::pair<std::string, int32_t>, std::unique_ptr<Task>> tasks_;
   bool txn_open_ = false;
   bool pending_work_ = false;
+  // A transaction failed: the in-memory state holds changes it carried (already taken out of the
+  // windows) and the input positions are past it. Nothing may commit until Rewind rebuilt both
+  // from the last commit, or the offsets would be committed without that state.
+  bool dirty_ = false;
   absl::Status fatal_;  // set inside rebalance callbacks, surfaced by the loop
   bool stopping_ = false;
   std::atomic<bool>* ready_ = nullptr;
@@ -324,6 +328,12 @@ absl::Status Aggregator::Impl::Setup() {
   // of waiting for its dead predecessor's session to time out; a second live process with the
   // same id is fenced, like the transactional.id.
   co.overrides.emplace("group.instance.id", options_.instance_id);
+  // Eager (range) assignment, not cooperative: a cooperative rebalance moves partitions in two
+  // rounds, and when the member that gave them up in the first round dies before rejoining, the
+  // restarted static member takes the first round's assignment back without a rebalance, so the
+  // moved partitions stayed unowned for good (roll-ups stopped in the chaos soak). Range also
+  // keeps records[p] and aggregator-rollup[p] on one member.
+  co.overrides.emplace("partition.assignment.strategy", "range");
   co.overrides.emplace("session.timeout.ms", "6000");
   co.overrides.emplace("heartbeat.interval.ms", "1000");
   co.overrides.emplace("fetch.max.bytes", std::to_string(64 << 20));
@@ -459,6 +469,10 @@ bool Aggregator::Impl::CaughtUp(Task& t, int64_t* lag) {
 }
 
 absl::Status Aggregator::Impl::CommitPending() {
+  if (dirty_) {
+    return absl::FailedPreconditionError(
+        "not committing: the state is ahead of an aborted transaction and was not rewound");
+  }
   // Changelog entries of every task's changed state.
   std::map<Task*, std::vector<StateChange>> changes;
   for (auto& [k, t] : tasks_) {
@@ -525,6 +539,7 @@ absl::Status Aggregator::Impl::CommitPending() {
 
 absl::Status Aggregator::Impl::AbortPending(const absl::Status& cause) {
   spdlog::error("[aggregator] transaction failed: {}", cause.ToString());
+  dirty_ = true;
   if (options_.exactly_once && txn_open_) {
     absl::Status s = producer_->AbortTransaction(kTxnTimeout);
     txn_open_ = false;
@@ -564,7 +579,10 @@ absl::Status Aggregator::Impl::Rewind() {
   // RocksDB holds the state of the last commit (it is written only after one), and Restore
   // replays whatever the changelog has beyond it.
   RETURN_IF_ERROR(Annotate(Restore(all), "rewinding state"));
-  if (tps.empty()) return absl::OkStatus();
+  if (tps.empty()) {
+    dirty_ = false;
+    return absl::OkStatus();
+  }
   TopicPartitionList list(tps);
   if (const RdKafka::ErrorCode err = consumer_->raw()->committed(list.get(), 10000);
       err != RdKafka::ERR_NO_ERROR) {
@@ -581,6 +599,7 @@ absl::Status Aggregator::Impl::Rewind() {
     }
     t->next_offset = tp->offset() >= 0 ? tp->offset() : -1;
   }
+  dirty_ = false;
   ++local_.rewinds;
   spdlog::warn("[aggregator] rewound {} task(s) to the last committed state; retrying",
                all.size());
@@ -700,7 +719,7 @@ absl::Status Aggregator::Impl::Restore(const std::vector<Task*>& tasks) {
 }
 
 void Aggregator::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions) {
-  if (!fatal_.ok()) return;
+  if (!fatal_.ok() || dirty_) return;  // dirty: Run is ending on a failed transaction
   if (absl::Status s = CommitPending(); !s.ok()) {
     fatal_ = AbortPending(s);
     return;
@@ -724,11 +743,11 @@ void Aggregator::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions)
     fresh.push_back(t.get());
     tasks_[{tp.topic, tp.partition}] = std::move(t);
   }
-  if (absl::Status s = Restore(fresh); !s.ok()) {
-    fatal_ = Annotate(s, "restoring state");
-    return;
-  }
-  // Where consumption resumes (for lag and idleness).
+  // Where consumption resumes (for lag and idleness). Read BEFORE the restore: the fetch waits
+  // for a pending transactional offset commit (require_stable), i.e. for the previous owner's
+  // last transaction to complete, so the restore below then sees that transaction's changelog
+  // too (read the other way round, a restore that ran while its markers were being written
+  // could miss the state of offsets the fetch then returned).
   {
     TopicPartitionList list([&] {
       std::vector<TopicPartitionOffset> v;
@@ -743,6 +762,10 @@ void Aggregator::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions)
       }
     }
   }
+  if (absl::Status s = Restore(fresh); !s.ok()) {
+    fatal_ = Annotate(s, "restoring state");
+    return;
+  }
   std::string resume;
   for (Task* t : fresh) {
     if (t->kind == TaskKind::kRecords)
@@ -754,7 +777,7 @@ void Aggregator::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions)
 }
 
 void Aggregator::Impl::OnRevoked(const std::vector<TopicPartitionOffset>& partitions, bool lost) {
-  if (fatal_.ok()) {
+  if (fatal_.ok() && !dirty_) {  // dirty: the aborted state is dropped, not committed
     if (lost) {
       if (txn_open_) (void)producer_->AbortTransaction(kTxnTimeout);
       txn_open_ = false;

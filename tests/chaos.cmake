@@ -6,5 +6,5 @@
 # The 10-minute soak: tests/chaos/soak.py --binary build/cli/cybersyn --duration 600
 add_test(NAME chaos_soak_2min
   COMMAND python3 ${PROJECT_SOURCE_DIR}/tests/chaos/soak.py --binary $<TARGET_FILE:cybersyn>
-          --duration 120 --seed 1 --faults-per-day 400 --work-dir ${PROJECT_BINARY_DIR}/chaos-soak)
+          --duration 120 --seed 1 --faults-per-day 800 --work-dir ${PROJECT_BINARY_DIR}/chaos-soak)
 set_tests_properties(chaos_soak_2min PROPERTIES LABELS "chaos;kafka" TIMEOUT 1200 RUN_SERIAL TRUE)
