@@ -159,6 +159,18 @@ void Gateway::CountRejected(const std::string& reason) {
 }
 
 absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& options) {
+  {
+    absl::MutexLock l(&run_mu_);
+    if (stop_runs_.load()) return absl::CancelledError("gateway stopped");
+    ++runs_;
+  }
+  struct RunCount {
+    Gateway* g;
+    ~RunCount() {
+      absl::MutexLock l(&g->run_mu_);
+      --g->runs_;
+    }
+  } run_count{this};
   RunSummary summary;
   const std::string identity = source.Identity();
   bool publishing;
@@ -207,6 +219,10 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
     // lingers and sees cancel within a second, cheap enough at a million records/s.
     if ((++n & 15) == 0) {
       if (options.cancel != nullptr && options.cancel->load()) break;
+      if (stop_runs_.load()) {  // Gateway::Stop: seal here, where the source really is
+        if (absl::Status s = publisher_->SealAll(); !s.ok()) return s;
+        return absl::CancelledError("gateway stopped");
+      }
       if (absl::Status s = publisher_->MaybeLinger(); !s.ok()) return s;
       // Pacing: by record rate, or event time at `speedup` x wall time.
       absl::Duration ahead = absl::ZeroDuration();
@@ -223,7 +239,7 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
         absl::SleepFor(step);
         ahead -= step;
         if (absl::Status s = publisher_->MaybeLinger(); !s.ok()) return s;
-        if (options.cancel != nullptr && options.cancel->load()) break;
+        if ((options.cancel != nullptr && options.cancel->load()) || stop_runs_.load()) break;
       }
     }
     const RecordSource::Result r = source.Next(&record, &enterprise, &err);
@@ -280,6 +296,13 @@ absl::Status Gateway::Drain(absl::Duration timeout) {
 void Gateway::Stop(absl::Duration grace) {
   if (stopped_) return;
   stopped_ = true;
+  if (publisher_ != nullptr) {
+    stop_runs_.store(true);
+    publisher_->Unblock();
+    absl::MutexLock l(&run_mu_);
+    run_mu_.Await(absl::Condition(
+        +[](int* runs) { return *runs == 0; }, &runs_));
+  }
   if (publisher_ != nullptr) publisher_->Stop(grace);
   quit_.store(true);
   if (export_thread_.joinable()) export_thread_.join();

@@ -138,6 +138,11 @@ class Gateway {
   std::atomic<uint64_t> rejected_{0};
   mutable absl::Mutex reasons_mu_;
   std::map<std::string, prometheus::Counter*> rejected_metrics_ ABSL_GUARDED_BY(reasons_mu_);
+  // Stop waits for running Run calls to end: only the Run thread may seal while it reads the
+  // source, or a seal from Stop stores a position past a record read but not yet added.
+  absl::Mutex run_mu_;
+  int runs_ ABSL_GUARDED_BY(run_mu_) = 0;
+  std::atomic<bool> stop_runs_{false};
   absl::Mutex start_mu_;
   bool publishing_ ABSL_GUARDED_BY(start_mu_) = false;
   std::atomic<bool> quit_{false};

@@ -341,7 +341,7 @@ absl::Status Publisher::SealLocked(bool block) {
   while (true) {
     if (!write_error_.ok()) return write_error_;
     const uint64_t held = buffer_bytes_ + sealed_bytes_;
-    if (stopping_ || draining_ ||
+    if (stopping_ || draining_ || unblocked_ ||
         ((held == 0 || held + total <= options_.buffer_max_bytes) &&
          sealed_bytes_ < kMaxSealedBytes)) {
       break;
@@ -640,6 +640,12 @@ absl::Status Publisher::WaitConfirmed(absl::Duration timeout) {
     }
   }
   return write_error_;
+}
+
+void Publisher::Unblock() {
+  absl::MutexLock l(&mu_);
+  unblocked_ = true;
+  room_cv_.SignalAll();
 }
 
 void Publisher::Stop(absl::Duration grace) {

@@ -133,6 +133,9 @@ class Publisher {
   // Seals, stops producing and the background thread; unconfirmed batches stay in the buffer.
   // Waits up to `grace` for outstanding deliveries first.
   void Stop(absl::Duration grace = absl::Seconds(5));
+  // Lifts backpressure for good (a blocked Add gets through), so the thread feeding records can
+  // notice it is asked to stop and seal where its source really is (Gateway::Stop).
+  void Unblock();
 
   PublisherStats stats() const;
   // Makes the producer fail fatally, as a permanent delivery failure under
@@ -223,6 +226,7 @@ class Publisher {
   bool topic_ready_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool unblocked_ ABSL_GUARDED_BY(mu_) = false;  // Unblock(): no backpressure
   bool draining_ ABSL_GUARDED_BY(mu_) = false;  // Stop() is sealing: no backpressure
   absl::Time retry_failed_after_ ABSL_GUARDED_BY(mu_);
   std::optional<std::pair<std::string, std::string>> stored_position_;
