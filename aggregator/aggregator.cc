@@ -601,8 +601,7 @@ absl::Status Aggregator::Impl::Rewind() {
   }
   dirty_ = false;
   ++local_.rewinds;
-  spdlog::warn("[aggregator] rewound {} task(s) to the last committed state; retrying",
-               all.size());
+  spdlog::warn("[aggregator] rewound {} task(s) to the last committed state; retrying", all.size());
   return absl::OkStatus();
 }
 

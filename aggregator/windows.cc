@@ -92,8 +92,8 @@ void DeriveIndices(const Model& model, int node, int64_t window_ms, int64_t star
 
 PartitionWindows::PartitionWindows(const Model* model, int64_t now_ms)
     : model_(model), last_offer_ms_(now_ms) {
-  const size_t slots = static_cast<size_t>(model_->num_nodes()) * model_->num_indicators() *
-                       model_->num_windows();
+  const size_t slots =
+      static_cast<size_t>(model_->num_nodes()) * model_->num_indicators() * model_->num_windows();
   if (slots <= (size_t{1} << 22)) slots_.resize(slots);  // at most 64 MiB
 }
 
@@ -330,8 +330,8 @@ absl::Status PartitionWindows::Load(absl::string_view key, absl::string_view val
   const int window = model_->WindowIndex(s.window_ms());
   if (node < 0 || indicator < 0 || window < 0) return absl::OkStatus();
   if (s.window_start_ms() < 0 || s.window_start_ms() > kMaxWindowStartMs) {  // found by fuzz/
-    return absl::DataLossError(absl::StrCat("state entry ", key, ": window start ",
-                                            s.window_start_ms(), " out of range"));
+    return absl::DataLossError(
+        absl::StrCat("state entry ", key, ": window start ", s.window_start_ms(), " out of range"));
   }
   const Key k{node, static_cast<int16_t>(indicator), static_cast<int16_t>(window),
               s.window_start_ms()};

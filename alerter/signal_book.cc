@@ -223,10 +223,10 @@ absl::StatusOr<std::vector<v1::SignalEvent>> SignalBook::Apply(const v1::Command
         return absl::InvalidArgumentError("silence needs a positive duration");
       }
       // Saturated: a huge duration ("forever", or forged) must not wrap to the past.
-      s.signal.set_silenced_until_ms(
-          c.silence_for_ms() >= std::numeric_limits<int64_t>::max() - std::max<int64_t>(now_ms, 0)
-              ? std::numeric_limits<int64_t>::max()
-              : now_ms + c.silence_for_ms());
+      s.signal.set_silenced_until_ms(c.silence_for_ms() >= std::numeric_limits<int64_t>::max() -
+                                                               std::max<int64_t>(now_ms, 0)
+                                         ? std::numeric_limits<int64_t>::max()
+                                         : now_ms + c.silence_for_ms());
       out.push_back(Transition(s, v1::TRANSITION_KIND_SILENCED, now_ms, actor, c.reason()));
       return out;
     case v1::COMMAND_KIND_UNSILENCE:

@@ -35,7 +35,8 @@ namespace {
 double CpuSeconds() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 int Main(int argc, char** argv) {
@@ -107,7 +108,8 @@ int Main(int argc, char** argv) {
     gateway_cpu = CpuSeconds() - cpu0;
     gateway_rps = summary->accepted / secs;
     std::cout << absl::StrFormat(
-        "gateway:  %llu records in %.2f s = %.0f records/s (source done after %.2f s; %.2f CPU s)\n",
+        "gateway:  %llu records in %.2f s = %.0f records/s (source done after %.2f s; %.2f CPU "
+        "s)\n",
         static_cast<unsigned long long>(summary->accepted), secs, gateway_rps, run_secs,
         gateway_cpu);
     (*g)->Stop();

@@ -7,12 +7,12 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "alerter/alerter_service.h"
-#include "opsroom/opsroom_server.h"
 #include "cli/command.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/duration.h"
 #include "common/logging.h"
+#include "opsroom/opsroom_server.h"
 
 namespace cybersyn::cli {
 namespace {
@@ -101,8 +101,8 @@ int RunAlerter(const AlerterArgs& a) {
   if (ops != nullptr) {
     auto addr = ops->Serve(a.opsroom_listen, (*svc)->alerts());
     if (!addr.ok()) {
-      std::cerr << "error: --opsroom-listen " << a.opsroom_listen << ": "
-                << addr.status().message() << "\n";
+      std::cerr << "error: --opsroom-listen " << a.opsroom_listen << ": " << addr.status().message()
+                << "\n";
       (*svc)->Stop();
       return 1;
     }
