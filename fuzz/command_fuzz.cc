@@ -25,9 +25,8 @@ namespace {
 
 // Path-segment containment written independently of Hierarchy::PathIsInSubtree.
 bool Inside(const std::string& path, const std::string& root) {
-  return path == root ||
-         (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
-          path[root.size()] == '/');
+  return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+                          path[root.size()] == '/');
 }
 
 // Open signals at a unit, an enterprise and a sector, one acknowledged, one escalated from a

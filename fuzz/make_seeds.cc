@@ -47,7 +47,8 @@ std::vector<v1::RecordBatch> Batches() {
   uint64_t seq = 1;
   for (const char* unit : {"cl/textiles/yarur/spinning", "cl/textiles/yarur/weaving"}) {
     for (const char* ind : {"output", "capacity", "temp", "level"}) {
-      for (int i = 0; i < 3; ++i) *good.add_records() = Rec(unit, ind, 10 + i, t + i * 7'000, seq++);
+      for (int i = 0; i < 3; ++i)
+        *good.add_records() = Rec(unit, ind, 10 + i, t + i * 7'000, seq++);
     }
   }
   (*good.mutable_records(0)->mutable_labels())["shift"] = "night";
@@ -57,11 +58,11 @@ std::vector<v1::RecordBatch> Batches() {
   *bad.add_records() = Rec("cl/textiles/yarur/spinning", "output", 1, t, 5);
   *bad.add_records() = Rec("cl/textiles/yarur/spinning", "output", 1, t, 5);  // duplicate
   *bad.add_records() = Rec("cl/textiles/nope/x", "output", 1, t, 6);
-  *bad.add_records() = Rec("cl/textiles", "output", 1, t, 7);                 // above enterprise
-  *bad.add_records() = Rec("cl/mining/chuqui/smelter", "output", 1, t, 8);    // wrong enterprise
+  *bad.add_records() = Rec("cl/textiles", "output", 1, t, 7);               // above enterprise
+  *bad.add_records() = Rec("cl/mining/chuqui/smelter", "output", 1, t, 8);  // wrong enterprise
   *bad.add_records() = Rec("cl/textiles/yarur/spinning", "speed", 1, t, 9);
-  *bad.add_records() = Rec("cl/textiles/yarur/spinning", "output",
-                           std::numeric_limits<double>::quiet_NaN(), t, 10);
+  *bad.add_records() =
+      Rec("cl/textiles/yarur/spinning", "output", std::numeric_limits<double>::quiet_NaN(), t, 10);
   *bad.add_records() = Rec("cl/textiles/yarur/spinning", "output", 1, 5, 11);
   *bad.add_records() = Rec("cl/textiles/yarur/spinning", "output", 1, t + 3'600'000, 12);
   *bad.add_records() = Rec("cl/textiles/yarur/spinning", "output", 1, t + 120'000, 13);
@@ -108,13 +109,13 @@ void Run(const fs::path& root) {
   rollup.TakeChanges(&rchanges);
   i = 0;
   for (const auto& c : changes) {
-    if (!c.value.empty() && i < 12) Write(root / "changelog", "windows-" + std::to_string(i++),
-                                          Entry('\0', c.key, c.value));
+    if (!c.value.empty() && i < 12)
+      Write(root / "changelog", "windows-" + std::to_string(i++), Entry('\0', c.key, c.value));
   }
   i = 0;
   for (const auto& c : rchanges) {
-    if (!c.value.empty() && i < 6) Write(root / "changelog", "rollup-" + std::to_string(i++),
-                                         Entry('\1', c.key, c.value));
+    if (!c.value.empty() && i < 6)
+      Write(root / "changelog", "rollup-" + std::to_string(i++), Entry('\1', c.key, c.value));
   }
   alerter::SignalBook book(config->hierarchy, alerter::SignalBookOptions{});
   std::vector<std::string> ids;

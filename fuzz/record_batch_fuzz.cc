@@ -55,10 +55,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const int64_t now = kFuzzNowMs;
   aggregator::PartitionWindows windows(model, now);
-  const int key_enterprise =
-      batch.enterprise().empty() ? -1 : model->NodeIndex(batch.enterprise());
+  const int key_enterprise = batch.enterprise().empty() ? -1 : model->NodeIndex(batch.enterprise());
   for (const v1::Record& r : batch.records()) {
-    if (windows.Offer(batch.gateway_id(), r, key_enterprise, now) == aggregator::Outcome::kApplied) {
+    if (windows.Offer(batch.gateway_id(), r, key_enterprise, now) ==
+        aggregator::Outcome::kApplied) {
       CheckApplied(*model, r, key_enterprise, now);
     }
   }

@@ -97,8 +97,8 @@ TEST(GatewayTest, FatalProducerErrorMidStreamResendsInOrderAndLosesNothing) {
   ASSERT_TRUE((*g)->Drain(absl::Seconds(60)).ok());
   EXPECT_EQ((*g)->stats().producer_recoveries, 1u);
   EXPECT_EQ((*g)->stats().buffer_bytes, 0u);
-  auto back = testing::ReadRecords({(*g)->bootstrap(), {}}, (*g)->topic(), count,
-                                   absl::Seconds(30));
+  auto back =
+      testing::ReadRecords({(*g)->bootstrap(), {}}, (*g)->topic(), count, absl::Seconds(30));
   // Resent batches may arrive twice; none may overtake an earlier one of its enterprise.
   EXPECT_EQ(back.unique.size(), count);
   EXPECT_TRUE(back.keys_match);
