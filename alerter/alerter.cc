@@ -280,6 +280,8 @@ absl::Status Alerter::Impl::Start() {
   RocksDbOptions ro;
   ro.path = opts_.state_dir;
   ro.memory_limit_bytes = cfg.alerter.memory_limit;
+  ro.registry = opts_.registry.get();
+  ro.metrics_store = "alerter_state";
   auto store = RocksDbStore::Open(ro);
   if (!store.ok() && store.status().code() == absl::StatusCode::kDataLoss) {
     spdlog::warn("alerter store {} is corrupt ({}); rebuilding it from the changelog", ro.path,

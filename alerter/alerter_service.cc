@@ -20,7 +20,8 @@ absl::StatusOr<std::unique_ptr<AlerterService>> AlerterService::Start(AlerterSer
   svc->registry_ = o.registry ? o.registry : std::make_shared<prometheus::Registry>();
   // Created before the processor so its restore can flip /readyz; started further down.
   if (!o.listen_metrics.empty()) {
-    svc->http_ = std::make_unique<HttpServer>(svc->registry_, o.config->listen.http_tls);
+    svc->http_ = std::make_unique<HttpServer>(svc->registry_, o.config->listen.http_tls,
+                                              o.config->listen.limits.max_http_body_bytes);
   }
   if (o.run_processor) {
     AlerterOptions ao;
@@ -43,6 +44,7 @@ absl::StatusOr<std::unique_ptr<AlerterService>> AlerterService::Start(AlerterSer
       svc->bridge_->Start();
       ao.observer = svc->bridge_.get();
     }
+    svc->alerter_options_ = ao;
     ASSIGN_OR_RETURN(svc->alerter_, Alerter::Create(std::move(ao)));
     RETURN_IF_ERROR(svc->alerter_->Start());
   }
@@ -52,11 +54,13 @@ absl::StatusOr<std::unique_ptr<AlerterService>> AlerterService::Start(AlerterSer
     so.client = o.client;
     so.clock = o.clock;
     so.heartbeat = o.heartbeat;
+    so.limits = GrpcLimitsFrom(o.config->listen.limits);
     svc->alerts_ = std::make_unique<AlertsService>(std::move(so));
     RETURN_IF_ERROR(svc->alerts_->Start());
     int port = 0;
     ASSIGN_OR_RETURN(svc->grpc_, StartGrpcServer(o.listen_grpc, o.config->listen.tls,
-                                                 Services(svc->alerts_.get(), o), &port));
+                                                 Services(svc->alerts_.get(), o), &port,
+                                                 GrpcLimitsFrom(o.config->listen.limits)));
     const std::string host = o.listen_grpc.substr(0, o.listen_grpc.rfind(':'));
     svc->grpc_address_ = absl::StrCat(host, ":", port);
   }
@@ -85,6 +89,15 @@ void AlerterService::Stop() {
 
 absl::Status AlerterService::status() const {
   return alerter_ ? alerter_->status() : absl::OkStatus();
+}
+
+absl::Status AlerterService::RestartProcessor() {
+  if (alerter_ == nullptr) return absl::FailedPreconditionError("alerter: no processor to restart");
+  alerter_->Stop();
+  alerter_.reset();
+  if (http_) http_->SetReady(false);  // ready again once the new processor restored
+  ASSIGN_OR_RETURN(alerter_, Alerter::Create(alerter_options_));
+  return alerter_->Start();
 }
 
 }  // namespace cybersyn::alerter

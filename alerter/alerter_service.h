@@ -55,12 +55,18 @@ class AlerterService {
   AlertmanagerBridge* alertmanager() { return bridge_.get(); }      // null unless configured
   // OK while healthy; the processor's fatal error otherwise.
   absl::Status status() const;
+  // After a processor failure (e.g. its consumer fenced after a broker outage longer than the
+  // session timeout, a known librdkafka behaviour with static membership): stops the processor
+  // and starts a new one from the committed state, exactly as a process restart would (Kafka is
+  // authoritative), while gRPC watchers and HTTP stay up. Same thread as Start/Stop.
+  absl::Status RestartProcessor();
 
  private:
   AlerterService() = default;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<AlertmanagerBridge> bridge_;  // declared before alerter_: outlives it
   std::unique_ptr<Alerter> alerter_;
+  AlerterOptions alerter_options_;  // for RestartProcessor
   std::unique_ptr<AlertsService> alerts_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpServer> http_;

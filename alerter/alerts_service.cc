@@ -310,10 +310,10 @@ grpc::Status AlertsService::Silence(grpc::ServerContext* ctx, const v1::SilenceR
 
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
     const std::string& address, const std::optional<TlsConfig>& tls,
-    const std::vector<grpc::Service*>& services, int* bound_port) {
+    const std::vector<grpc::Service*>& services, int* bound_port, const GrpcLimits& limits) {
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds, GrpcServerCredentials(tls));
   grpc::ServerBuilder b;
-  ApplyGrpcLimits(GrpcLimits{}, &b);
+  ApplyGrpcLimits(limits, &b);
   b.AddListeningPort(address, creds, bound_port);
   for (grpc::Service* s : services) b.RegisterService(s);
   std::unique_ptr<grpc::Server> server = b.BuildAndStart();

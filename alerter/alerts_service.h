@@ -113,12 +113,13 @@ class AlertsService final : public v1::Alerts::Service {
 };
 
 // Builds and starts a gRPC server on `address` ("host:port", port 0 = any) with `services`
-// (not owned; they outlive the server), with the default GrpcLimits message caps. TLS when `tls`
+// (not owned; they outlive the server), with `limits`' message and stream caps. TLS when `tls`
 // is set: server cert/key, and with client_ca, clients must present a certificate signed by it
 // (mTLS). `*bound_port` gets the port.
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
     const std::string& address, const std::optional<TlsConfig>& tls,
-    const std::vector<grpc::Service*>& services, int* bound_port);
+    const std::vector<grpc::Service*>& services, int* bound_port,
+    const GrpcLimits& limits = GrpcLimits{});
 
 // Status conversion at the gRPC boundary (the codes match).
 grpc::Status ToGrpc(const absl::Status& s);

@@ -5,6 +5,16 @@
 
 namespace cybersyn::alerter {
 
+GrpcLimits GrpcLimitsFrom(const ClientLimitsConfig& c) {
+  GrpcLimits l;
+  l.max_receive_message_bytes = static_cast<int>(c.max_request_bytes);  // <= 1 GiB (config)
+  l.max_concurrent_streams_per_connection = c.max_streams_per_connection;
+  l.max_watch_streams = c.max_watch_streams;
+  l.max_watch_streams_per_operator = c.max_watch_streams_per_operator;
+  l.actions = {c.actions_per_second, c.actions_burst};
+  return l;
+}
+
 void ApplyGrpcLimits(const GrpcLimits& limits, grpc::ServerBuilder* builder) {
   builder->SetMaxReceiveMessageSize(limits.max_receive_message_bytes);
   builder->SetMaxSendMessageSize(limits.max_send_message_bytes);

@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/config.h"
 #include "common/rate_limiter.h"
 
 namespace grpc {
@@ -26,15 +27,18 @@ class ServerBuilder;
 
 namespace cybersyn::alerter {
 
-struct GrpcLimits {
-  // Alerts requests are a few hundred bytes; 64 KiB leaves room for long reasons.
-  int max_receive_message_bytes = 64 << 10;
+struct GrpcLimits {  // defaults: those of `listen.limits` (ClientLimitsConfig)
+  int max_receive_message_bytes = static_cast<int>(ClientLimitsConfig{}.max_request_bytes);
   int max_send_message_bytes = 16 << 20;  // a List of many signals
-  int max_concurrent_streams_per_connection = 100;
-  int max_watch_streams = 256;  // whole process (each holds a Kafka consumer)
-  int max_watch_streams_per_operator = 16;
-  RateLimit actions{/*per_second=*/5, /*burst=*/20};  // per operator
+  int max_concurrent_streams_per_connection = ClientLimitsConfig{}.max_streams_per_connection;
+  int max_watch_streams = ClientLimitsConfig{}.max_watch_streams;
+  int max_watch_streams_per_operator = ClientLimitsConfig{}.max_watch_streams_per_operator;
+  RateLimit actions{ClientLimitsConfig{}.actions_per_second,
+                    ClientLimitsConfig{}.actions_burst};  // per operator
 };
+
+// The limits configured under `listen.limits` (defaults as above).
+GrpcLimits GrpcLimitsFrom(const ClientLimitsConfig& config);
 
 // Sets message-size and stream caps on `builder` (before BuildAndStart).
 void ApplyGrpcLimits(const GrpcLimits& limits, grpc::ServerBuilder* builder);

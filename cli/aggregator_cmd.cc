@@ -54,7 +54,7 @@ int RunAggregatorCommand(const AggregatorCmdOptions& o) {
     return 2;
   }
   auto registry = std::make_shared<prometheus::Registry>();
-  HttpServer http(registry, shared->listen.http_tls);
+  HttpServer http(registry, shared->listen.http_tls, shared->listen.limits.max_http_body_bytes);
   const std::string metrics_addr = o.metrics.empty() ? shared->listen.metrics : o.metrics;
   if (metrics_addr != "off") {
     auto bound = http.Start(metrics_addr);

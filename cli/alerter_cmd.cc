@@ -1,4 +1,5 @@
 // `cybersyn alerter`: the alerter role (signals, escalation, Alerts gRPC API, /metrics).
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <memory>
@@ -6,6 +7,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "alerter/alerter_service.h"
 #include "cli/command.h"
 #include "common/clock.h"
@@ -115,11 +117,20 @@ int RunAlerter(const AlerterArgs& a) {
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   int rc = 0;
+  // A runtime failure restarts the processor in-process from the committed state, as the
+  // aggregator does; only a failure to start it again (e.g. state dir unusable) ends the process.
+  int restarts = 0;
   while (!stop.WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
     if (absl::Status s = (*svc)->status(); !s.ok()) {
-      std::cerr << "error: " << s.message() << "\n";
-      rc = 1;
-      break;
+      std::cerr << "alerter: " << s.message() << "; restarting from the committed state"
+                << std::endl;
+      absl::SleepFor(absl::Seconds(std::min(1 + restarts++, 5)));
+      if (stop.HasBeenNotified()) break;
+      if (absl::Status r = (*svc)->RestartProcessor(); !r.ok()) {
+        std::cerr << "error: restarting the alerter: " << r.message() << "\n";
+        rc = 1;
+        break;
+      }
     }
   }
   if (ops != nullptr) ops->Stop();  // HTTP first: its actions go through svc's Alerts service

@@ -152,6 +152,7 @@ int RunDemo(const DemoArgs& args) {
   alerter::AlertsServiceOptions sopts;
   sopts.config = config;
   sopts.client = client;
+  sopts.limits = alerter::GrpcLimitsFrom(config->listen.limits);
   alerter::AlertsService alerts(sopts);
   if (absl::Status s = alerts.Start(); !s.ok()) return Fail(s);
 
@@ -161,19 +162,19 @@ int RunDemo(const DemoArgs& args) {
 
   int grpc_port = 0;
   auto grpc_server = alerter::StartGrpcServer(config->listen.grpc, config->listen.tls,
-                                              {&alerts, &query_service}, &grpc_port);
+                                              {&alerts, &query_service}, &grpc_port, sopts.limits);
   std::string grpc_addr =
       absl::StrCat(config->listen.grpc.substr(0, config->listen.grpc.rfind(':')), ":", grpc_port);
   if (!grpc_server.ok()) {
     // The configured port is taken (another demo?): any free port will do.
     grpc_server = alerter::StartGrpcServer("127.0.0.1:0", config->listen.tls,
-                                           {&alerts, &query_service}, &grpc_port);
+                                           {&alerts, &query_service}, &grpc_port, sopts.limits);
     if (!grpc_server.ok()) return Fail(grpc_server.status());
     grpc_addr = absl::StrCat("127.0.0.1:", grpc_port);
   }
 
   opsroom::SystemBackend backend(config, store->get(), &alerts);
-  HttpServer http(registry, config->listen.http_tls);
+  HttpServer http(registry, config->listen.http_tls, config->listen.limits.max_http_body_bytes);
   opsroom::RegisterOpsroom(http.raw(), &backend);
   auto http_addr = http.Start(config->listen.http);
   if (!http_addr.ok()) http_addr = http.Start("127.0.0.1:0");

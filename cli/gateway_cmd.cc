@@ -113,7 +113,8 @@ int RunGateway(const GatewayFlags& f) {
 
   std::unique_ptr<HttpServer> http;
   if (!f.metrics.empty()) {
-    http = std::make_unique<HttpServer>(g.registry(), config->listen.http_tls);
+    http = std::make_unique<HttpServer>(g.registry(), config->listen.http_tls,
+                                        config->listen.limits.max_http_body_bytes);
     auto bound = http->Start(f.metrics);
     if (!bound.ok()) {
       std::fprintf(stderr, "--metrics: %s\n", bound.status().ToString().c_str());

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -936,7 +937,8 @@ void Loader::LoadOperators(const Entry* e) {
 
 void Loader::LoadListen(const Entry* e) {
   if (e == nullptr) return;
-  Map m = ReadMap(e->value, e->line, e->path, {"grpc", "http", "metrics", "tls", "http_tls"});
+  Map m =
+      ReadMap(e->value, e->line, e->path, {"grpc", "http", "metrics", "tls", "http_tls", "limits"});
   ListenConfig& l = config_.listen;
   for (auto [key, field] : {std::pair<std::string_view, std::string*>{"grpc", &l.grpc},
                             {"http", &l.http},
@@ -972,6 +974,45 @@ void Loader::LoadListen(const Entry* e) {
       }
     }
     *out = std::move(tls);
+  }
+  if (const Entry* le = m.Get("limits")) {
+    Map lm = ReadMap(le->value, le->line, le->path,
+                     {"max_request_bytes", "max_streams_per_connection", "max_watch_streams",
+                      "max_watch_streams_per_operator", "actions_per_second", "actions_burst",
+                      "max_http_body_bytes"});
+    ClientLimitsConfig& c = l.limits;
+    // gRPC takes int sizes; 1 GiB is far above any sane request.
+    if (auto v = Bytes(lm, "max_request_bytes", 1 << 10)) {
+      if (*v > (uint64_t{1} << 30)) {
+        Problem(lm.Get("max_request_bytes")->line, lm.Get("max_request_bytes")->path,
+                absl::StrCat("must be at most 1GiB, got ",
+                             lm.Get("max_request_bytes")->value.Scalar()));
+      } else {
+        c.max_request_bytes = *v;
+      }
+    }
+    if (auto v = Int(lm, "max_streams_per_connection", 1, 1 << 20)) {
+      c.max_streams_per_connection = static_cast<int>(*v);
+    }
+    if (auto v = Int(lm, "max_watch_streams", 1, 1 << 20))
+      c.max_watch_streams = static_cast<int>(*v);
+    if (auto v = Int(lm, "max_watch_streams_per_operator", 1, 1 << 20)) {
+      c.max_watch_streams_per_operator = static_cast<int>(*v);
+    }
+    for (auto [key, field, min] : {std::tuple<std::string_view, double*, double>{
+                                       "actions_per_second", &c.actions_per_second, 0},
+                                   {"actions_burst", &c.actions_burst, 1}}) {
+      const Entry* f = lm.Get(key);
+      if (f == nullptr) continue;
+      if (auto v = Number(*f)) {
+        if (*v < min) {
+          Problem(f->line, f->path, absl::StrCat("must be at least ", min, ", got ", *v));
+        } else {
+          *field = *v;
+        }
+      }
+    }
+    if (auto v = Bytes(lm, "max_http_body_bytes", 1 << 10)) c.max_http_body_bytes = *v;
   }
 }
 

@@ -87,12 +87,26 @@ struct TlsConfig {
   std::string client_ca;  // optional: require client certificates signed by this CA
 };
 
+// What one server accepts from its clients (`listen.limits`), so a hostile or broken client gets a
+// clear status (RESOURCE_EXHAUSTED, 413, ...) instead of the process's memory or threads.
+struct ClientLimitsConfig {
+  // gRPC Alerts requests are a few hundred bytes; 64 KiB leaves room for long reasons.
+  uint64_t max_request_bytes = uint64_t{64} << 10;
+  int max_streams_per_connection = 100;  // HTTP/2 streams per gRPC connection
+  int max_watch_streams = 256;           // whole process (each holds a Kafka consumer)
+  int max_watch_streams_per_operator = 16;
+  double actions_per_second = 5;  // Acknowledge/Resolve/Silence per operator; 0 disables
+  double actions_burst = 20;
+  uint64_t max_http_body_bytes = uint64_t{1} << 20;  // Opsroom and metrics endpoints
+};
+
 struct ListenConfig {
   std::string grpc = "127.0.0.1:7070";
   std::string http = "127.0.0.1:8080";  // Opsroom
   std::string metrics = "127.0.0.1:9464";
   std::optional<TlsConfig> tls;       // gRPC server
   std::optional<TlsConfig> http_tls;  // HTTP servers: Opsroom (http) and metrics/health (metrics)
+  ClientLimitsConfig limits;
 };
 
 struct AggregatorConfig {

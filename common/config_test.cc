@@ -14,6 +14,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
 
 const std::string kTestdata = std::string(CYBERSYN_SOURCE_DIR) + "/common/testdata/config/";
 const std::string kExamples = std::string(CYBERSYN_SOURCE_DIR) + "/deploy/examples/";
@@ -498,6 +499,52 @@ listen: {grpc: "0.0.0.0:0", http: "[::]:8080"}
   EXPECT_EQ(c->listen.grpc, "0.0.0.0:0");
   EXPECT_EQ(c->hierarchy->leaves().size(), 1u);
   EXPECT_THAT(c->operators, IsEmpty());
+}
+
+TEST(ConfigInlineTest, ClientLimits) {
+  absl::StatusOr<Config> d = LoadConfigString(std::string(kLevels) + R"(
+hierarchy: {cl: {children: {y: {children: {s: }}}}}
+)",
+                                              "inline");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->listen.limits.max_request_bytes, 64u << 10);
+  EXPECT_EQ(d->listen.limits.max_watch_streams, 256);
+  EXPECT_EQ(d->listen.limits.max_http_body_bytes, 1u << 20);
+
+  absl::StatusOr<Config> c = LoadConfigString(std::string(kLevels) + R"(
+hierarchy: {cl: {children: {y: {children: {s: }}}}}
+listen:
+  limits: {max_request_bytes: 128KiB, max_streams_per_connection: 10, max_watch_streams: 40,
+           max_watch_streams_per_operator: 4, actions_per_second: 0.5, actions_burst: 3,
+           max_http_body_bytes: 64KiB}
+)",
+                                              "inline");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const ClientLimitsConfig& l = c->listen.limits;
+  EXPECT_EQ(l.max_request_bytes, 128u << 10);
+  EXPECT_EQ(l.max_streams_per_connection, 10);
+  EXPECT_EQ(l.max_watch_streams, 40);
+  EXPECT_EQ(l.max_watch_streams_per_operator, 4);
+  EXPECT_DOUBLE_EQ(l.actions_per_second, 0.5);
+  EXPECT_DOUBLE_EQ(l.actions_burst, 3);
+  EXPECT_EQ(l.max_http_body_bytes, 64u << 10);
+
+  EXPECT_THAT(
+      ConfigProblemStrings(std::string(kLevels) + R"(
+hierarchy: {cl: {children: {y: {children: {s: }}}}}
+listen:
+  limits: {max_request_bytes: 2GiB, max_watch_streams: 0, actions_burst: 0.5,
+           actions_per_second: fast, max_http_body_bytes: 10, max_streams: 5}
+)"),
+      UnorderedElementsAre("listen.limits.max_streams: unknown key (expected one of: "
+                           "max_request_bytes, max_streams_per_connection, max_watch_streams, "
+                           "max_watch_streams_per_operator, actions_per_second, actions_burst, "
+                           "max_http_body_bytes)",
+                           "listen.limits.max_request_bytes: must be at most 1GiB, got 2GiB",
+                           "listen.limits.max_watch_streams: must be at least 1, got 0",
+                           "listen.limits.actions_per_second: expected a number, got \"fast\"",
+                           "listen.limits.actions_burst: must be at least 1, got 0.5",
+                           "listen.limits.max_http_body_bytes: must be at least 1KiB, got 10"));
 }
 
 TEST(ConfigInlineTest, StringLoaderMessageUsesGivenName) {

@@ -24,8 +24,6 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& add
 
 namespace {
 
-constexpr size_t kMaxBodyBytes = 1 << 20;
-
 std::unique_ptr<httplib::Server> NewServer(const std::optional<TlsConfig>& tls) {
   if (!tls) return std::make_unique<httplib::Server>();
   // With a client CA, httplib sets SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT.
@@ -36,12 +34,16 @@ std::unique_ptr<httplib::Server> NewServer(const std::optional<TlsConfig>& tls) 
 
 }  // namespace
 
-HttpServer::HttpServer(std::shared_ptr<prometheus::Registry> registry, std::optional<TlsConfig> tls)
-    : registry_(std::move(registry)), tls_(std::move(tls)), server_(NewServer(tls_)) {
-  server_->set_payload_max_length(kMaxBodyBytes);
+HttpServer::HttpServer(std::shared_ptr<prometheus::Registry> registry, std::optional<TlsConfig> tls,
+                       size_t max_body_bytes)
+    : registry_(std::move(registry)),
+      tls_(std::move(tls)),
+      max_body_bytes_(max_body_bytes),
+      server_(NewServer(tls_)) {
+  server_->set_payload_max_length(max_body_bytes_);
   // cpp-httplib 0.11 (Debian 12) does not bound chunked bodies and drains an oversized declared
   // body before answering: refuse both from the headers, before any body is read.
-  server_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     auto refuse = [&](int status, const std::string& why) {
       res.status = status;
       res.set_header("Connection", "close");
@@ -56,9 +58,9 @@ HttpServer::HttpServer(std::shared_ptr<prometheus::Registry> registry, std::opti
       if (!absl::SimpleAtoi(req.get_header_value("Content-Length"), &n)) {
         return refuse(400, "Content-Length is not a number");
       }
-      if (n > kMaxBodyBytes) {
+      if (n > max_body_bytes_) {
         return refuse(413, absl::StrCat("request body of ", n, " bytes is over the limit of ",
-                                        kMaxBodyBytes));
+                                        max_body_bytes_, " (listen.limits.max_http_body_bytes)"));
       }
     }
     return httplib::Server::HandlerResponse::Unhandled;

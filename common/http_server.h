@@ -1,8 +1,9 @@
 // HttpServer: the process's small HTTP endpoint (cpp-httplib) serving Prometheus metrics at
 // /metrics (prometheus-cpp registry, text format), liveness at /healthz and readiness at
 // /readyz (200 only after SetReady(true), e.g. once state restore finished). Other components
-// (the Opsroom) may add routes before Start. Requests with bodies over 1 MiB are refused (413)
-// from their headers, chunked bodies too (411), a malformed Content-Length is a 400.
+// (the Opsroom) may add routes before Start. Requests with bodies over `max_body_bytes`
+// (listen.limits.max_http_body_bytes, default 1 MiB) are refused (413) from their headers, chunked
+// bodies too (411), a malformed Content-Length is a 400.
 // HTTPS when given a TlsConfig (listen.http_tls): cert + key, and with client_ca, clients must
 // present a certificate signed by it.
 // Thread-safety: Start/Stop from one thread; SetReady from any; handlers run on server threads.
@@ -29,7 +30,8 @@ class HttpServer {
  public:
   // `registry` must outlive the server.
   explicit HttpServer(std::shared_ptr<prometheus::Registry> registry,
-                      std::optional<TlsConfig> tls = std::nullopt);
+                      std::optional<TlsConfig> tls = std::nullopt,
+                      size_t max_body_bytes = ClientLimitsConfig{}.max_http_body_bytes);
   ~HttpServer();
 
   // For adding routes before Start.
@@ -47,6 +49,7 @@ class HttpServer {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::optional<TlsConfig> tls_;
+  size_t max_body_bytes_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::atomic<bool> ready_{false};

@@ -1,8 +1,10 @@
 #include "common/kafka_admin.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "librdkafka/rdkafka.h"
 
 namespace cybersyn {
@@ -123,7 +125,22 @@ absl::Status EnsureTopics(const KafkaClientOptions& client, const std::vector<To
   rd_kafka_AdminOptions_destroy(opts);
   rd_kafka_queue_destroy(queue);
   rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
-  return status;
+  if (!status.ok()) return status;
+  // The controller answers before every broker's metadata shows the topic: wait until it does,
+  // so a caller that looks the topic up next (partition counts, Assign) does not race it.
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    auto seen = DescribeCluster(client, std::min(timeout, absl::Seconds(10)));
+    bool all = seen.ok();
+    for (size_t i = 0; all && i < topics.size(); ++i) all = seen->topics.count(topics[i].name) > 0;
+    if (all) return absl::OkStatus();
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("create topics: created, but not in the cluster's metadata after ",
+                       absl::FormatDuration(timeout)));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
 }
 
 absl::StatusOr<ClusterInfo> DescribeCluster(const KafkaClientOptions& client,

@@ -5,6 +5,8 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/table.h"
@@ -29,6 +31,17 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
 absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbOptions& options) {
   std::unique_ptr<RocksDbStore> store(new RocksDbStore());
   store->options_ = options;
+  if (options.registry != nullptr) {
+    store->no_space_counter_ =
+        &prometheus::BuildCounter()
+             .Name("cybersyn_store_write_refusals_total")
+             .Help(
+                 "Local state/buffer writes refused, by store and reason (no_space: the "
+                 "device is (nearly) full; nothing of the refused write was stored)")
+             .Register(*options.registry)
+             .Add({{"store", options.metrics_store.empty() ? options.path : options.metrics_store},
+                   {"reason", "no_space"}});
+  }
   const size_t limit = std::max<uint64_t>(options.memory_limit_bytes, 4ull << 20);
   // One LRU cache is the whole budget; memtables are charged to it (strict limit).
   store->cache_ = rocksdb::NewLRUCache(limit, -1, /*strict_capacity_limit=*/false);
@@ -108,7 +121,7 @@ absl::Status RocksDbStore::Write(const WriteBatch& batch) {
     if (::statvfs(options_.path.c_str(), &st) == 0) {
       const uint64_t avail = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
       if (avail < reserve_bytes_ + 2 * bytes) {
-        no_space_refusals_.fetch_add(1);
+        CountNoSpace();
         return absl::ResourceExhaustedError(absl::StrCat(
             "RocksDB write to ", options_.path, ": No space left on device (", avail,
             " bytes free; a write of ", bytes, " bytes needs ", reserve_bytes_ + 2 * bytes,
@@ -127,7 +140,9 @@ absl::Status RocksDbStore::Write(const WriteBatch& batch) {
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync_writes;
   wo.disableWAL = options_.disable_wal;
-  return FromRocks(db_->Write(wo, &wb), absl::StrCat("RocksDB write to ", options_.path));
+  rocksdb::Status s = db_->Write(wo, &wb);
+  if (s.IsNoSpace()) CountNoSpace();
+  return FromRocks(s, absl::StrCat("RocksDB write to ", options_.path));
 }
 
 absl::Status RocksDbStore::Scan(
@@ -154,6 +169,11 @@ uint64_t RocksDbStore::MemoryUsageBytes() {
   uint64_t readers = 0;
   db_->GetIntProperty("rocksdb.estimate-table-readers-mem", &readers);
   return cache_->GetUsage() + readers;
+}
+
+void RocksDbStore::CountNoSpace() {
+  no_space_refusals_.fetch_add(1);
+  if (no_space_counter_ != nullptr) no_space_counter_->Increment();
 }
 
 }  // namespace cybersyn

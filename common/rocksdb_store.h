@@ -14,6 +14,11 @@
 
 #include "common/kv_store.h"
 
+namespace prometheus {
+class Counter;
+class Registry;
+}  // namespace prometheus
+
 namespace rocksdb {
 class DB;
 class Cache;
@@ -38,6 +43,12 @@ struct RocksDbOptions {
   // itself does not fail cleanly when the disk fills (Debian's build hits an assertion in its WAL
   // writer after ENOSPC), and a refused write leaves the store consistent. 0 disables the check.
   uint64_t min_free_bytes = 1ull << 20;
+  // When set, writes refused for lack of space are counted in
+  // cybersyn_store_write_refusals_total{store=metrics_store, reason="no_space"}, so a dashboard
+  // or alert sees a full disk before the role's own symptoms (a stalled gateway, a lagging
+  // aggregator).
+  prometheus::Registry* registry = nullptr;
+  std::string metrics_store;  // e.g. "gateway_buffer"
 };
 
 class RocksDbStore : public KvStore {
@@ -62,6 +73,8 @@ class RocksDbStore : public KvStore {
   RocksDbOptions options_;
   uint64_t reserve_bytes_ = 0;  // min_free_bytes + write buffer size
   std::atomic<uint64_t> no_space_refusals_{0};
+  prometheus::Counter* no_space_counter_ = nullptr;  // owned by the registry
+  void CountNoSpace();
   std::shared_ptr<rocksdb::Cache> cache_;
   std::shared_ptr<rocksdb::WriteBufferManager> wbm_;
   std::unique_ptr<rocksdb::DB> db_;

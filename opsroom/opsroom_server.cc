@@ -25,7 +25,8 @@ absl::StatusOr<std::string> OpsroomServer::Serve(const std::string& address,
   }
   if (http_ != nullptr) return absl::FailedPreconditionError("opsroom: already serving");
   backend_ = std::make_unique<SystemBackend>(opts_.config, store_.get(), alerts);
-  http_ = std::make_unique<HttpServer>(opts_.registry, opts_.config->listen.http_tls);
+  http_ = std::make_unique<HttpServer>(opts_.registry, opts_.config->listen.http_tls,
+                                       opts_.config->listen.limits.max_http_body_bytes);
   RegisterOpsroom(http_->raw(), backend_.get());
   auto addr = http_->Start(address);
   if (!addr.ok()) return Annotate(addr.status(), "serving the Opsroom");

@@ -234,6 +234,30 @@ TEST_F(AlerterE2eTest, OperatorWatchesAcknowledgesAndResumesFromCursor) {
   EXPECT_TRUE(listed);
   ASSERT_TRUE((*svc)->status().ok()) << (*svc)->status();
   EXPECT_GE((*svc)->alerter()->stats().aggregates, 86u);
+
+  // The processor restarts in-process (what `cybersyn alerter` does after a runtime failure such
+  // as a fenced consumer): the new one restores the open signal from the changelog and applies
+  // the next command; the gRPC server stays up throughout.
+  ASSERT_TRUE((*svc)->RestartProcessor().ok());
+  v1::ActRequest resolve;
+  resolve.set_signal_id(sig.id());
+  resolve.set_reason("fixed");
+  st = stub->Resolve(Ctx("tok-ana").get(), resolve, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  auto ctx3 = Ctx("tok-ana");
+  v1::WatchRequest wr3;
+  wr3.set_subtree("textiles/yarur");
+  wr3.set_from_cursor(acked->cursor());
+  auto watch3 = stub->Watch(ctx3.get(), wr3);
+  auto resolved = ReadUntil(watch3.get(), [](const v1::WatchEvent& e) {
+    return e.event().transition().kind() == v1::TRANSITION_KIND_RESOLVED;
+  });
+  ASSERT_TRUE(resolved.has_value()) << "the restarted processor did not resolve the signal";
+  EXPECT_EQ(resolved->event().signal().id(), sig.id());
+  EXPECT_EQ(resolved->event().transition().actor(), "ana");
+  ctx3->TryCancel();
+  (void)watch3->Finish();
+  EXPECT_TRUE((*svc)->status().ok()) << (*svc)->status();
   (*svc)->Stop();
 }
 

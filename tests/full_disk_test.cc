@@ -24,6 +24,8 @@
 #include "cybersyn/v1/record.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
 #include "tests/testing/real_kafka.h"
 
 namespace cybersyn {
@@ -73,6 +75,9 @@ TEST_F(FullDiskTest, StateStoreRefusesClearlyAndKeepsWhatItAcknowledged) {
   o.path = path;
   o.memory_limit_bytes = 4 << 20;  // 1 MiB memtables: flushes to SST happen on the tmpfs too
   o.sync_writes = true;            // acknowledged = in the WAL on the device
+  auto registry = std::make_shared<prometheus::Registry>();
+  o.registry = registry.get();
+  o.metrics_store = "test_state";
   std::mt19937_64 rng(1);
   std::vector<std::string> acknowledged;
   absl::Status failure;
@@ -100,6 +105,11 @@ TEST_F(FullDiskTest, StateStoreRefusesClearlyAndKeepsWhatItAcknowledged) {
     b.Put("after", Incompressible(rng, 8 << 20));
     absl::Status again = (*store)->Write(b);
     EXPECT_FALSE(again.ok());
+    // Both refusals are counted for dashboards and alerts.
+    const std::string metrics = prometheus::TextSerializer().Serialize(registry->Collect());
+    EXPECT_THAT(metrics, HasSubstr("cybersyn_store_write_refusals_total{reason=\"no_space\","
+                                   "store=\"test_state\"} 2"));
+    EXPECT_EQ((*store)->no_space_refusals(), 2u);
     std::cout << "acknowledged " << acknowledged.size() << " writes of 16 KiB; then: " << failure
               << "; next write: " << again << std::endl;
   }

@@ -45,6 +45,10 @@ operators:
   - {name: ana, subtree: textiles/yarur, token: tok-ana}
   - {name: bo, subtree: textiles/sumar, token: tok-bo}
   - {name: cy, subtree: textiles, token: tok-cy}
+# Tighter than the defaults, so the tests reach them quickly (and the YAML path is exercised).
+listen:
+  limits: {max_request_bytes: 32KiB, max_watch_streams: 5, max_watch_streams_per_operator: 3,
+           actions_per_second: 2, actions_burst: 6}
 )",
                              {{"BOOT", bootstrap}, {"PREFIX", prefix}});
 }
@@ -74,13 +78,13 @@ class HostileGrpcTest : public ::testing::Test {
     o.clock = &clock_;
     o.heartbeat = absl::Milliseconds(200);
     o.view_wait = absl::Milliseconds(1);  // unknown signals answer NOT_FOUND at once
-    o.limits.max_watch_streams = 5;
-    o.limits.max_watch_streams_per_operator = 3;
-    o.limits.actions = {/*per_second=*/2, /*burst=*/6};
+    o.limits = alerter::GrpcLimitsFrom(o.config->listen.limits);
     service_ = std::make_unique<alerter::AlertsService>(o);
-    ASSERT_TRUE(service_->Start().ok());
+    absl::Status started = service_->Start();
+    ASSERT_TRUE(started.ok()) << started;
     int port = 0;
-    auto server = alerter::StartGrpcServer("127.0.0.1:0", std::nullopt, {service_.get()}, &port);
+    auto server =
+        alerter::StartGrpcServer("127.0.0.1:0", std::nullopt, {service_.get()}, &port, o.limits);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     stub_ = v1::Alerts::NewStub(
@@ -119,11 +123,15 @@ class HostileGrpcTest : public ::testing::Test {
 TEST_F(HostileGrpcTest, OversizedRequestIsRefusedAndTheServerGoesOn) {
   v1::ActRequest req;
   req.set_signal_id("sig-x");
-  req.set_reason(std::string(1 << 20, 'x'));  // 1 MiB > the 64 KiB cap
+  req.set_reason(std::string(40 << 10, 'x'));  // 40 KiB > the configured 32 KiB cap
   v1::ActResponse resp;
   grpc::Status s = stub_->Acknowledge(Ctx("Bearer tok-ana").get(), req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("larger than max"));
+  // Under the cap it reaches the handler (NOT_FOUND: no such signal).
+  req.set_reason(std::string(16 << 10, 'x'));
+  s = stub_->Acknowledge(Ctx("Bearer tok-ana").get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
   // A normal request on the same channel still works.
   v1::ListResponse lr;
   EXPECT_TRUE(stub_->List(Ctx("Bearer tok-ana").get(), v1::ListRequest(), &lr).ok());
@@ -312,6 +320,25 @@ TEST(HostileHttpTest, OversizedAndMalformedRequestsAreRefused) {
   auto h = c.Get("/healthz");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 200);
+}
+
+TEST(HostileHttpTest, ConfiguredBodyLimitApplies) {
+  HttpServer http(std::make_shared<prometheus::Registry>(), std::nullopt, /*max_body_bytes=*/4096);
+  http.raw().Post("/api/echo", [&](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(std::to_string(req.body.size()), "text/plain");
+  });
+  ASSERT_TRUE(http.Start("127.0.0.1:0").ok());
+  const std::string big(5000, 'z');
+  std::string r =
+      RawHttp(http.port(),
+              absl::StrCat("POST /api/echo HTTP/1.1\r\nHost: x\r\n",
+                           "Connection: close\r\nContent-Length: ", big.size(), "\r\n\r\n", big));
+  EXPECT_THAT(r, HasSubstr("HTTP/1.1 413"));
+  EXPECT_THAT(r, HasSubstr("over the limit of 4096 (listen.limits.max_http_body_bytes)"));
+  r = RawHttp(http.port(), absl::StrCat("POST /api/echo HTTP/1.1\r\nHost: x\r\n",
+                                        "Connection: close\r\nContent-Length: 4000\r\n\r\n",
+                                        std::string(4000, 'z')));
+  EXPECT_THAT(r, HasSubstr("HTTP/1.1 200"));
 }
 
 }  // namespace

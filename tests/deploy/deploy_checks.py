@@ -361,7 +361,7 @@ def metrics():
         if m in exported:
             problem(f"{m}: now exported; remove it from ASSUMED in tests/deploy/deploy_checks.py")
     for m in sorted(exported):
-        if not re.fullmatch(r"cybersyn_(gateway|aggregator|alerter|query|opsroom|test)_[a-z_]+", m):
+        if not re.fullmatch(r"cybersyn_(gateway|aggregator|alerter|query|opsroom|store|test)_[a-z_]+", m):
             problem(f"{m}: expected cybersyn_<role>_<name>")
 
 
