@@ -28,35 +28,7 @@ using testing::AggKey;
 constexpr int kPartitions = 4;
 
 std::string ConfigYaml(const std::string& prefix, const std::string& bootstrap) {
-  return absl::StrCat(R"(kafka:
-  bootstrap: ")",
-                      bootstrap, R"("
-  topic_prefix: )",
-                      prefix, R"(
-  partitions: 4
-levels:
-  - {name: nation, ack_within: 60m, resolve_within: 5h}
-  - {name: sector, ack_within: 40m, resolve_within: 4h}
-  - {name: enterprise, ack_within: 20m, resolve_within: 3h}
-  - {name: unit, ack_within: 10m, resolve_within: 2h}
-hierarchy:
-  cl:
-    children:
-      tex:
-        children:
-          yarur: {children: {spin: {}, weave: {}}}
-          sumar: {children: {spin: {}, weave: {}}}
-      min:
-        children:
-          chuqui: {children: {ext: {}, smelt: {}}}
-          teniente: {children: {ext: {}, smelt: {}}}
-indicators:
-  - {name: output, unit: t, rollup: sum, role: actuality}
-  - {name: capacity, unit: t, rollup: sum, role: capability}
-  - {name: potential, unit: t, rollup: sum, role: potentiality}
-  - {name: temp, unit: C, rollup: mean}
-aggregator:
-  windows: [1m, 10m]
+  return testing::FourLevelConfigYaml(prefix, bootstrap, kPartitions, R"(  windows: [1m, 10m]
   # A 1000-record batch of one enterprise spans 125 s of event time here, and enterprises
   # sharing a partition interleave their batches: lateness must cover that span.
   allowed_lateness: 5m

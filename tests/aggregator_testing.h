@@ -28,6 +28,39 @@ inline AggKey KeyOf(const v1::WindowAggregate& a) {
   return {a.series().node(), a.series().indicator(), a.series().window_ms(), a.window_start_ms()};
 }
 
+// The four-level Chilean test hierarchy (2 sectors x 2 enterprises x 2 units) with A/C/P and a
+// mean-rolled indicator, on `partitions` partitions; `aggregator_yaml` is the `aggregator:`
+// section's body (indented two spaces), which is what the tests vary.
+inline std::string FourLevelConfigYaml(const std::string& prefix, const std::string& bootstrap,
+                                       int partitions, const std::string& aggregator_yaml) {
+  return absl::StrCat("kafka:\n  bootstrap: \"", bootstrap, "\"\n  topic_prefix: ", prefix,
+                      "\n  partitions: ", partitions, R"(
+levels:
+  - {name: nation, ack_within: 60m, resolve_within: 5h}
+  - {name: sector, ack_within: 40m, resolve_within: 4h}
+  - {name: enterprise, ack_within: 20m, resolve_within: 3h}
+  - {name: unit, ack_within: 10m, resolve_within: 2h}
+hierarchy:
+  cl:
+    children:
+      tex:
+        children:
+          yarur: {children: {spin: {}, weave: {}}}
+          sumar: {children: {spin: {}, weave: {}}}
+      min:
+        children:
+          chuqui: {children: {ext: {}, smelt: {}}}
+          teniente: {children: {ext: {}, smelt: {}}}
+indicators:
+  - {name: output, unit: t, rollup: sum, role: actuality}
+  - {name: capacity, unit: t, rollup: sum, role: capability}
+  - {name: potential, unit: t, rollup: sum, role: potentiality}
+  - {name: temp, unit: C, rollup: mean}
+aggregator:
+)",
+                      aggregator_yaml);
+}
+
 // Deterministic input: every unit reports every listed indicator once per `step_ms` from t0 for
 // `steps` steps, in event-time order, grouped per enterprise into batches of `batch_records`.
 struct Input {

@@ -28,35 +28,7 @@ constexpr int kPartitions = 4;
 // No idle advance within the test (1h): windows close by the records' watermark only, so
 // whether a record is late never depends on how long the test paused between the phases.
 std::string ConfigYaml(const std::string& prefix, const std::string& bootstrap) {
-  return absl::StrCat(R"(kafka:
-  bootstrap: ")",
-                      bootstrap, R"("
-  topic_prefix: )",
-                      prefix, R"(
-  partitions: 4
-levels:
-  - {name: nation, ack_within: 60m, resolve_within: 5h}
-  - {name: sector, ack_within: 40m, resolve_within: 4h}
-  - {name: enterprise, ack_within: 20m, resolve_within: 3h}
-  - {name: unit, ack_within: 10m, resolve_within: 2h}
-hierarchy:
-  cl:
-    children:
-      tex:
-        children:
-          yarur: {children: {spin: {}, weave: {}}}
-          sumar: {children: {spin: {}, weave: {}}}
-      min:
-        children:
-          chuqui: {children: {ext: {}, smelt: {}}}
-          teniente: {children: {ext: {}, smelt: {}}}
-indicators:
-  - {name: output, unit: t, rollup: sum, role: actuality}
-  - {name: capacity, unit: t, rollup: sum, role: capability}
-  - {name: potential, unit: t, rollup: sum, role: potentiality}
-  - {name: temp, unit: C, rollup: mean}
-aggregator:
-  windows: [1m, 10m]
+  return testing::FourLevelConfigYaml(prefix, bootstrap, kPartitions, R"(  windows: [1m, 10m]
   allowed_lateness: 3m
   grace: 5s
   idle_advance: 1h
