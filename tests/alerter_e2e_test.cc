@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/alerter_testing.h"
 #include "tests/testing/real_kafka.h"
 
 namespace cybersyn {
@@ -29,49 +30,16 @@ constexpr char kUnit[] = "textiles/yarur/spinning";
 
 std::string ConfigYaml(const std::string& bootstrap, const std::string& prefix,
                        const std::string& state_dir) {
-  return absl::StrReplaceAll(R"(
-kafka: {bootstrap: "BOOT", topic_prefix: PREFIX, partitions: 2}
-levels:
-  - {name: sector, ack_within: 1h, resolve_within: 4h}
-  - {name: enterprise, ack_within: 15m, resolve_within: 2h}
-  - {name: unit, ack_within: 5m, resolve_within: 1h}
-hierarchy:
-  textiles:
-    children:
-      yarur: {children: {spinning: {}, weaving: {}}}
-      sumar: {children: {spinning: {}}}
-indicators:
-  - {name: output, unit: t, rollup: sum, role: actuality}
-operators:
+  return testing::TextilesConfigYaml(bootstrap, prefix,
+                                     absl::StrCat(R"(operators:
   - {name: ana, subtree: textiles/yarur, token: tok-ana}
   - {name: bo, subtree: textiles/sumar, token: tok-bo}
-alerter: {state_dir: "STATE", warmup: 5, auto_resolve_after: 3}
-)",
-                             {{"BOOT", bootstrap}, {"PREFIX", prefix}, {"STATE", state_dir}});
+alerter: {state_dir: ")",
+                                                  state_dir, R"(", warmup: 5, auto_resolve_after: 3}
+)"));
 }
 
-// 40 windows around 100 (seeded noise), then a step down to 60 (unfavourable for actuality) for
-// 3 windows: enough to confirm the step, too few normal windows after it for hysteresis to
-// resolve it.
-absl::Status ProduceStep(const KafkaClientOptions& client, const std::string& topic,
-                         const std::string& node, int64_t start_ms) {
-  ASSIGN_OR_RETURN(auto producer, KafkaProducer::Create({client}));
-  std::mt19937 rng(42);
-  std::normal_distribution<double> noise(0, 1);
-  for (int i = 0; i < 43; ++i) {
-    v1::WindowAggregate a;
-    a.mutable_series()->set_node(node);
-    a.mutable_series()->set_indicator("output");
-    a.mutable_series()->set_window_ms(60000);
-    a.set_window_start_ms(start_ms + i * 60000);
-    a.set_window_end_ms(start_ms + (i + 1) * 60000);
-    a.set_value((i < 40 ? 100 : 60) + noise(rng));
-    a.set_count(1);
-    a.set_closed_at_ms(absl::ToUnixMillis(absl::Now()));
-    RETURN_IF_ERROR(producer->Produce(topic, -1, node, a.SerializeAsString()));
-  }
-  return producer->Flush(absl::Seconds(30));
-}
+using testing::ProduceStep;
 
 class AlerterE2eTest : public ::testing::Test {
  protected:

@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "tests/alerter_testing.h"
 #include "tests/testing/real_kafka.h"
 
 namespace cybersyn {
@@ -38,27 +39,6 @@ std::string Slurp(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// 40 windows around 100, then a step down to 60 for 3 windows: a confirmed step signal.
-absl::Status ProduceStep(const KafkaClientOptions& client, const std::string& topic) {
-  ASSIGN_OR_RETURN(auto producer, KafkaProducer::Create({client}));
-  std::mt19937 rng(42);
-  std::normal_distribution<double> noise(0, 1);
-  const int64_t start_ms = 1'700'000'000'000;
-  for (int i = 0; i < 43; ++i) {
-    v1::WindowAggregate a;
-    a.mutable_series()->set_node(kUnit);
-    a.mutable_series()->set_indicator("output");
-    a.mutable_series()->set_window_ms(60000);
-    a.set_window_start_ms(start_ms + i * 60000);
-    a.set_window_end_ms(start_ms + (i + 1) * 60000);
-    a.set_value((i < 40 ? 100 : 60) + noise(rng));
-    a.set_count(1);
-    a.set_closed_at_ms(absl::ToUnixMillis(absl::Now()));
-    RETURN_IF_ERROR(producer->Produce(topic, -1, kUnit, a.SerializeAsString()));
-  }
-  return producer->Flush(absl::Seconds(30));
 }
 
 TEST(AlerterOpsroomTest, AlerterServesTheOpsroomAndQuery) {
@@ -129,7 +109,9 @@ alerter: {state_dir: "STATE", warmup: 5, auto_resolve_after: 3}
   EXPECT_EQ(nlohmann::json::parse(who->body)["name"], "ana");
 
   // A step raises a signal; the Opsroom's list (from the alerter's own QueryStore) shows it.
-  ASSERT_TRUE(ProduceStep({k->bootstrap, {}}, prefix + ".aggregates").ok());
+  ASSERT_TRUE(
+      testing::ProduceStep({k->bootstrap, {}}, prefix + ".aggregates", kUnit, 1'700'000'000'000)
+          .ok());
   std::string id;
   for (const absl::Time d = absl::Now() + absl::Seconds(60); id.empty() && absl::Now() < d;) {
     auto res = http.Get("/api/signals");

@@ -20,6 +20,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "tests/alerter_testing.h"
 #include "tests/testing/real_kafka.h"
 
 namespace cybersyn {
@@ -28,20 +29,7 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string ConfigYaml(const std::string& bootstrap, const std::string& prefix) {
-  return absl::StrReplaceAll(R"(
-kafka: {bootstrap: "BOOT", topic_prefix: PREFIX, partitions: 2}
-levels:
-  - {name: sector, ack_within: 1h, resolve_within: 4h}
-  - {name: enterprise, ack_within: 15m, resolve_within: 2h}
-  - {name: unit, ack_within: 5m, resolve_within: 1h}
-hierarchy:
-  textiles:
-    children:
-      yarur: {children: {spinning: {}, weaving: {}}}
-      sumar: {children: {spinning: {}}}
-indicators:
-  - {name: output, unit: t, rollup: sum, role: actuality}
-operators:
+  return testing::TextilesConfigYaml(bootstrap, prefix, R"(operators:
   - {name: ana, subtree: textiles/yarur, token: tok-ana}
   - {name: bo, subtree: textiles/sumar, token: tok-bo}
   - {name: cy, subtree: textiles, token: tok-cy}
@@ -49,8 +37,7 @@ operators:
 listen:
   limits: {max_request_bytes: 32KiB, max_watch_streams: 5, max_watch_streams_per_operator: 3,
            actions_per_second: 2, actions_burst: 6}
-)",
-                             {{"BOOT", bootstrap}, {"PREFIX", prefix}});
+)");
 }
 
 std::unique_ptr<grpc::ClientContext> Ctx(const std::string& authorization) {
