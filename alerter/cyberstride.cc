@@ -1,6 +1,7 @@
 #include "alerter/cyberstride.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -10,32 +11,61 @@ namespace cybersyn::alerter {
 namespace {
 
 constexpr uint8_t kTag = 0xC5;
-constexpr uint8_t kVersion = 2;  // 2: variances as multiples of V, reference filter
+constexpr uint8_t kVersion = 3;  // 2: variances as multiples of V, reference filter; 3: ac0, ac1
 
 bool Finite(double x) { return std::isfinite(x); }
 
-// e^x for x <= 0 with relative error below 1e-9: 2^frac by a degree-9 Taylor series of
-// e^(frac·ln 2), the integer part into the exponent bits. The mixture weights need about 12 of
-// these per observation and libm's exp was the largest single cost of an update.
-inline double FastExpNonPositive(double x) {
-  if (!(x > -708.0)) return 0.0;
-  const double t = x * 1.4426950408889634;  // log2(e)
-  const double k = std::floor(t);
-  const double r = (t - k) * 0.6931471805599453;  // in [0, ln 2)
-  double p = 1.0 / 362880;
-  p = p * r + 1.0 / 40320;
-  p = p * r + 1.0 / 5040;
-  p = p * r + 1.0 / 720;
-  p = p * r + 1.0 / 120;
-  p = p * r + 1.0 / 24;
-  p = p * r + 1.0 / 6;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  const int64_t bits = (static_cast<int64_t>(k) + 1023) << 52;
-  double scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
+// The covariance b of variances a, c clamped to |b| <= 0.999·sqrt(a·c) (positive definite),
+// with the square root only when the bound is reached, which is rare.
+inline double ClampCovariance(double b, double a, double c) {
+  if (b * b <= 0.998001 * (a * c)) return b;
+  const double lim = 0.999 * std::sqrt(a * c);
+  return std::clamp(b, -lim, lim);
+}
+
+// Two doubles operated on together (GCC/Clang vector extensions: SSE2 on x86-64, NEON on
+// arm64): the four mixture components are processed as two pairs, which halves the arithmetic
+// of the 12 likelihoods and the collapse, the bulk of an update.
+typedef double D2 __attribute__((vector_size(16)));
+typedef uint64_t U2 __attribute__((vector_size(16)));
+constexpr D2 Splat(double x) { return D2{x, x}; }
+inline double Sum(D2 x) { return x[0] + x[1]; }
+// a > b ? a : b (b where a is NaN, as std::max(b, a)).
+inline D2 Max(D2 a, D2 b) {
+#if defined(__SSE2__)
+  return __builtin_ia32_maxpd(a, b);
+#else
+  return a > b ? a : b;
+#endif
+}
+inline D2 Sqrt(D2 x) {
+#if defined(__SSE2__)
+  return __builtin_ia32_sqrtpd(x);
+#else
+  return D2{std::sqrt(x[0]), std::sqrt(x[1])};
+#endif
+}
+
+// e^x for x <= 0 (0 for NaN and x <= -708) with relative error about 1e-13: x/ln 2 rounded to
+// the nearest integer k by the 1.5·2^52 shift (no floor(), which is a libm call without
+// SSE4.1), e^r for |r| <= ln2/2 by its degree-10 Taylor polynomial in Estrin's form (short
+// dependency chains), and 2^k into the exponent bits. The mixture weights need 12 of these per
+// observation; libm's exp was the largest single cost of an update.
+inline D2 FastExpNonPositive(D2 x) {
+  const auto ok = x > Splat(-708.0);
+  x = ok ? x : Splat(-708.0);
+  constexpr double kShift = 0x1.8p52;
+  const D2 t = x * 1.4426950408889634;     // log2(e)
+  const D2 kd = t + kShift;                // k + kShift, k = the integer nearest to t
+  const U2 kbits = std::bit_cast<U2>(kd);  // the low bits hold k (two's complement)
+  const D2 r = (t - (kd - kShift)) * 0.6931471805599453;
+  const D2 r2 = r * r, r4 = r2 * r2;
+  const D2 p03 = (1.0 + r) + r2 * (0.5 + r * (1.0 / 6));
+  const D2 p47 = (1.0 / 24 + r * (1.0 / 120)) + r2 * (1.0 / 720 + r * (1.0 / 5040));
+  const D2 p810 = (1.0 / 40320 + r * (1.0 / 362880)) + r2 * (1.0 / 3628800);
+  const D2 p = p03 + r4 * (p47 + r4 * p810);
+  const U2 bits = (kbits + 1023) << 52;  // k >= -1022 here: a normal 2^k
+  return ok ? p * std::bit_cast<D2>(bits) : Splat(0.0);
 }
 
 }  // namespace
@@ -59,8 +89,8 @@ std::vector<ParamSpec> CyberstrideDetector::Specs() {
       {"transient_scale", 3.7, "standardised error of a single value that scores half (transient)"},
       {"candidate_z", 2.0, "standardised error that makes an observation a candidate to confirm"},
       {"confirm", 1, "1: confirm a transient one observation later; 0: signal at once"},
-      {"monitor_h", 0.0, "shift (in predictive s.d.) the cumulative monitor looks for; 0: off"},
-      {"monitor_level", 8.0, "log Bayes factor at which the monitor scores 0.5"},
+      {"monitor_h", 1.25, "shift (in predictive s.d.) the cumulative monitor looks for; 0: off"},
+      {"monitor_level", 10.0, "log Bayes factor at which the monitor scores 0.5"},
       {"clip", 4.0,
        "standardised errors are clipped at this many s.d. in the scores and in the reference's "
        "update (outlier-robust)"},
@@ -68,6 +98,9 @@ std::vector<ParamSpec> CyberstrideDetector::Specs() {
       {"variance_clip", 3.0,
        "learn V from the reference forecast error clipped at this many s.d. (0: mixture-weighted "
        "as published)"},
+      {"ar_horizon", 100,
+       "observations behind the estimate of the errors' lag-1 autocorrelation, for which the "
+       "cumulative monitor corrects (0: errors taken as independent)"},
       {"skip_repeats", 1, "1: a value equal to the previous one (held/sample-and-hold) is skipped"},
       {"prob_floor", 1e-6, "model probabilities are clamped to [floor, 1 - floor]"},
       {"interval_z", 1.96, "normal quantile of the forecast interval (Student-t corrected)"},
@@ -107,6 +140,9 @@ absl::StatusOr<std::unique_ptr<Detector>> CyberstrideDetector::Create(
   if (!(p->Get("prob_floor") > 0 && p->Get("prob_floor") < 0.01)) {
     return bad("prob_floor", p->Get("prob_floor"), "in (0, 0.01)");
   }
+  if (!(p->Get("ar_horizon") == 0 || (p->Get("ar_horizon") >= 1 && Finite(p->Get("ar_horizon"))))) {
+    return bad("ar_horizon", p->Get("ar_horizon"), "0 or >= 1");
+  }
   if (!(p->Get("variance_clip") >= 0 && Finite(p->Get("variance_clip")))) {
     return bad("variance_clip", p->Get("variance_clip"), ">= 0");
   }
@@ -121,10 +157,13 @@ CyberstrideDetector::CyberstrideDetector(const internal::Params& p) {
                                     p.Get("prior_step"), p.Get("prior_slope")};
   const double total = prior[0] + prior[1] + prior[2] + prior[3];
   for (int j = 0; j < kNumModels; ++j) prior_[j] = prior[j] / total;
-  const double lv = p.Get("level_var"), sv = p.Get("slope_var");
-  k_ = {1.0, p.Get("transient_k"), 1.0, 1.0};
-  wl_ = {lv, lv, p.Get("step_var"), lv};
-  ws_ = {sv, sv, sv, p.Get("slope_change_var")};
+  transient_k_ = p.Get("transient_k");
+  level_var_ = p.Get("level_var");
+  slope_var_ = p.Get("slope_var");
+  step_var_ = p.Get("step_var");
+  slope_change_var_ = p.Get("slope_change_var");
+  slope_ratio_ = prior_[kSlope] / prior_[kSteady];
+  steady_share_ = 1 + slope_ratio_;
   variance_discount_ = p.Get("variance_discount");
   score_scale_ = p.Get("score_scale");
   transient_scale_ = p.Get("transient_scale");
@@ -138,7 +177,10 @@ CyberstrideDetector::CyberstrideDetector(const internal::Params& p) {
   intervene_ = p.Get("intervene") != 0;
   skip_repeats_ = p.Get("skip_repeats") != 0;
   variance_clip_ = p.Get("variance_clip");
+  ar_rate_ = p.Get("ar_horizon") > 0 ? 1.0 / p.Get("ar_horizon") : 0.0;
   gate_ = internal::GateConfigFrom(p);
+  interval_t_ = internal::StudentQuantileCoef(interval_q_);
+  score_t_ = internal::StudentQuantileCoef(score_scale_);
 }
 
 void CyberstrideDetector::Init(double y, double s0) {
@@ -208,21 +250,28 @@ Verdict CyberstrideDetector::Update(const Observation& obs) {
   const double y = obs.value;
   if (s_.phase == 2) {
     const double S = s_.d / s_.n;
-    const double wl0 = wl_[kSteady] * S, ws0 = ws_[kSteady] * S;
+    const double wl0 = level_var_ * S, ws0 = slope_var_ * S;
+    // The components, unpacked from the persisted precision, as pairs (0, 1) and (2, 3).
+    D2 slo[2], c01[2], c11[2], prob[2], fi[2], pv[2];  // pv: Var(level + slope)
+    for (int h = 0; h < 2; ++h) {
+      const Component& a = s_.comp[2 * h];
+      const Component& b = s_.comp[2 * h + 1];
+      slo[h] = D2{a.slope, b.slope};
+      c01[h] = D2{a.c01, b.c01};
+      c11[h] = D2{a.c11, b.c11};
+      prob[h] = D2{a.prob, b.prob};
+      fi[h] = D2{a.level, b.level} + slo[h];
+      pv[h] = D2{a.c00, b.c00} + 2.0 * c01[h] + c11[h];
+    }
     // Forecast before seeing y: the mixture of the components' steady forecasts.
-    std::array<double, kNumModels> fi;
-    double f = 0, q = 0;
-    for (int i = 0; i < kNumModels; ++i) {
-      const Component& c = s_.comp[i];
-      fi[i] = c.level + c.slope;
-      f += c.prob * fi[i];
+    const double f = Sum(prob[0] * fi[0] + prob[1] * fi[1]);
+    double q = 0;
+    for (int h = 0; h < 2; ++h) {
+      const D2 df = fi[h] - f;
+      q += Sum(prob[h] * (pv[h] + wl0 + S + df * df));
     }
-    for (int i = 0; i < kNumModels; ++i) {
-      const Component& c = s_.comp[i];
-      const double qi = double{c.c00} + 2.0 * c.c01 + c.c11 + wl0 + S;
-      q += c.prob * (qi + (fi[i] - f) * (fi[i] - f));
-    }
-    const double half = internal::StudentQuantile(interval_q_, s_.n) * std::sqrt(q);
+    const double inv_n = 1.0 / s_.n;
+    const double half = interval_t_.At(inv_n) * std::sqrt(q);
     v.forecast = f;
     v.lower = f - half;
     v.upper = f + half;
@@ -258,40 +307,54 @@ Verdict CyberstrideDetector::Update(const Observation& obs) {
         Predict(s_.ref.level, s_.ref.slope, s_.ref.c00, s_.ref.c01, s_.ref.c11, wl0, ws0);
     const double q_floor = std::max(S * 1e-12, 1e-300);
     const double q_ref = std::max(rp.r00 + S, q_floor);
+    const double sd_ref = std::sqrt(q_ref);
     const double e_ref = y - rp.f;
-    const double z = e_ref / std::sqrt(q_ref);
+    const double z = e_ref / sd_ref;
 
     // The 16 (j, i) updates. Models steady and slope differ only in the slope evolution
     // variance, which enters neither Q nor the gain of the level: they share the likelihood,
     // the means and the level covariances, and the slope pairs' weights are the steady pairs'
     // times the prior ratio. So 12 pairs are computed (models 0..2) and the slope component
-    // is the steady one with its slope variance widened.
+    // is the steady one with its slope variance widened. Steady and transient also share the
+    // prediction (they differ in the observation variance only), and the slope rows r01, r11
+    // of the prediction are common to all three.
     constexpr int kM = 3;  // steady, transient, step
     const double n = s_.n;
-    const bool student = n < 30;  // Student-t predictive while V is poorly known
-    const double half_n1 = 0.5 * (n + 1);
-    Pred pr[kM][kNumModels];  // [j][i]
-    double inv_q[kM][kNumModels], w[kM][kNumModels];
-    double best = -INFINITY;
-    for (int i = 0; i < kNumModels; ++i) {
-      const Component& c = s_.comp[i];
-      const double e = y - fi[i];
-      for (int j = 0; j < kM; ++j) {
-        pr[j][i] = Predict(c.level, c.slope, c.c00, c.c01, c.c11, wl_[j] * S, ws_[j] * S);
-        inv_q[j][i] = 1.0 / std::max(pr[j][i].r00 + k_[j] * S, q_floor);
-        const double u = e * e * inv_q[j][i];
-        w[j][i] = student ? -half_n1 * std::log1p(u / n) : -0.5 * u;  // exponent for now
-        best = std::max(best, w[j][i]);
+    const double step_l = step_var_ * S, trans_v = transient_k_ * S;
+    const D2 qf = Splat(q_floor);
+    D2 e[2], r00[kM][2], r01[2], r11[2], inv_q[kM][2], w[kM][2];  // [j][pair of i]
+    for (int h = 0; h < 2; ++h) {
+      e[h] = y - fi[h];
+      r00[0][h] = r00[1][h] = pv[h] + wl0;
+      r00[2][h] = pv[h] + step_l;
+      r01[h] = c01[h] + c11[h];
+      r11[h] = c11[h] + ws0;
+      inv_q[0][h] = 1.0 / Max(r00[0][h] + S, qf);
+      inv_q[1][h] = 1.0 / Max(r00[1][h] + trans_v, qf);
+      inv_q[2][h] = 1.0 / Max(r00[2][h] + S, qf);
+    }
+    // Log predictive densities (without the common constant), then the largest for scaling.
+    D2 best2 = Splat(-INFINITY);
+    for (int j = 0; j < kM; ++j) {
+      for (int h = 0; h < 2; ++h) {
+        const D2 u = e[h] * e[h] * inv_q[j][h];
+        if (n < 30) {  // Student-t predictive while V is poorly known
+          const double half_n1 = 0.5 * (n + 1);
+          w[j][h] = D2{-half_n1 * std::log1p(u[0] / n), -half_n1 * std::log1p(u[1] / n)};
+        } else {
+          w[j][h] = -0.5 * u;
+        }
+        best2 = Max(w[j][h], best2);
       }
     }
-    const double slope_ratio = prior_[kSlope] / prior_[kSteady];
+    const double best = std::max(best2[0], best2[1]);
     double total = 0;
-    for (int i = 0; i < kNumModels; ++i) {
-      const double pi = s_.comp[i].prob;
-      for (int j = 0; j < kM; ++j) {
-        w[j][i] = prior_[j] * pi * FastExpNonPositive(w[j][i] - best) * std::sqrt(inv_q[j][i]);
-        total += w[j][i] * (j == kSteady ? 1 + slope_ratio : 1.0);
+    for (int j = 0; j < kM; ++j) {
+      for (int h = 0; h < 2; ++h) {
+        w[j][h] = prior_[j] * prob[h] * FastExpNonPositive(w[j][h] - best) * Sqrt(inv_q[j][h]);
       }
+      const double row = Sum(w[j][0] + w[j][1]);
+      total += j == kSteady ? row * steady_share_ : row;
     }
     const double inv_total = 1.0 / total;
     double dsum = 0;
@@ -301,10 +364,9 @@ Verdict CyberstrideDetector::Update(const Observation& obs) {
       dsum = S * std::min(z * z, variance_clip_ * variance_clip_);
     } else {
       for (int j = 0; j < kM; ++j) {
-        for (int i = 0; i < kNumModels; ++i) {
-          const double e = y - fi[i];
-          dsum += w[j][i] * (j == kSteady ? 1 + slope_ratio : 1.0) * inv_total * S * e * e *
-                  inv_q[j][i];
+        for (int h = 0; h < 2; ++h) {
+          dsum += Sum(w[j][h] * (j == kSteady ? steady_share_ : 1.0) * inv_total * S * e[h] * e[h] *
+                      inv_q[j][h]);
         }
       }
     }
@@ -312,59 +374,55 @@ Verdict CyberstrideDetector::Update(const Observation& obs) {
     const double d_new = beta * s_.d + dsum, n_new = beta * s_.n + 1;
     const double S_new = std::max(d_new / n_new, 1e-300);
     const double ratio = S_new / std::max(S, 1e-300);
+    const double a_floor = S_new * 1e-10, c_floor = S_new * 1e-14;
 
-    std::array<double, kNumModels> back{}, post{};
-    State next = s_;
+    // Collapse: each model j's 4 updated components into one by moment matching. The state is
+    // written in place; it is discarded below if anything came out non-finite.
+    double post[kNumModels];
+    double back_transient = 0;  // one-step-back probability of the transient model
+    auto store = [&](Component& out, double ml, double ms, double v00, double v01, double v11) {
+      double a = v00 * ratio, b = v01 * ratio, c = v11 * ratio;
+      // Keep the covariance positive definite and away from zero (relative to S).
+      a = std::max(a, a_floor);
+      c = std::max(c, c_floor);
+      out.level = ml;
+      out.slope = ms;
+      out.c00 = static_cast<float>(a);
+      out.c01 = static_cast<float>(ClampCovariance(b, a, c));
+      out.c11 = static_cast<float>(c);
+    };
     for (int j = 0; j < kM; ++j) {
-      double pj = 0;
-      double mls[kNumModels], mss[kNumModels], c00[kNumModels], c01[kNumModels], c11[kNumModels],
-          wts[kNumModels];
-      for (int i = 0; i < kNumModels; ++i) {
-        const double wi = w[j][i] * inv_total;
-        back[i] += j == kSteady ? wi * (1 + slope_ratio) : wi;
-        pj += wi;
-        const Pred& r = pr[j][i];
-        const double e = y - fi[i];
-        const double a0 = r.r00 * inv_q[j][i], a1 = r.r01 * inv_q[j][i];
-        mls[i] = r.f + a0 * e;
-        mss[i] = s_.comp[i].slope + a1 * e;
-        c00[i] = r.r00 - a0 * r.r00;
-        c01[i] = r.r01 - a0 * r.r01;
-        c11[i] = r.r11 - a1 * r.r01;
-        wts[i] = wi;
+      D2 mls[2], mss[2], p00[2], p01[2], p11[2], wts[2];
+      for (int h = 0; h < 2; ++h) {
+        wts[h] = w[j][h] * inv_total;
+        const D2 a0 = r00[j][h] * inv_q[j][h], a1 = r01[h] * inv_q[j][h];
+        mls[h] = fi[h] + a0 * e[h];
+        mss[h] = slo[h] + a1 * e[h];
+        p00[h] = r00[j][h] - a0 * r00[j][h];
+        p01[h] = r01[h] - a0 * r01[h];
+        p11[h] = r11[h] - a1 * r01[h];
       }
+      const double pj = Sum(wts[0] + wts[1]);
+      back_transient += j == kSteady ? wts[0][kTransient] * steady_share_ : wts[0][kTransient];
       post[j] = pj;
       const double inv_pj = pj > 0 ? 1.0 / pj : 0.0;
-      double ml = 0, ms = 0;
-      for (int i = 0; i < kNumModels; ++i) {
-        wts[i] *= inv_pj;
-        ml += wts[i] * mls[i];
-        ms += wts[i] * mss[i];
+      wts[0] *= inv_pj;
+      wts[1] *= inv_pj;
+      const double ml = Sum(wts[0] * mls[0] + wts[1] * mls[1]);
+      const double ms = Sum(wts[0] * mss[0] + wts[1] * mss[1]);
+      D2 v00 = Splat(0), v01 = Splat(0), v11 = Splat(0);
+      for (int h = 0; h < 2; ++h) {
+        const D2 dl = mls[h] - ml, ds = mss[h] - ms;
+        v00 += wts[h] * (p00[h] + dl * dl);
+        v01 += wts[h] * (p01[h] + dl * ds);
+        v11 += wts[h] * (p11[h] + ds * ds);
       }
-      double v00 = 0, v01 = 0, v11 = 0;
-      for (int i = 0; i < kNumModels; ++i) {
-        const double dl = mls[i] - ml, ds = mss[i] - ms;
-        v00 += wts[i] * (c00[i] + dl * dl);
-        v01 += wts[i] * (c01[i] + dl * ds);
-        v11 += wts[i] * (c11[i] + ds * ds);
-      }
-      auto store = [&](Component& out, double v11) {
-        double a = v00 * ratio, b = v01 * ratio, c = v11 * ratio;
-        // Keep the covariance positive definite and away from zero (relative to S).
-        a = std::max(a, S_new * 1e-10);
-        c = std::max(c, S_new * 1e-14);
-        const double lim = 0.999 * std::sqrt(a * c);
-        out.level = ml;
-        out.slope = ms;
-        out.c00 = static_cast<float>(a);
-        out.c01 = static_cast<float>(std::clamp(b, -lim, lim));
-        out.c11 = static_cast<float>(c);
-      };
-      store(next.comp[j], v11);
+      store(s_.comp[j], ml, ms, Sum(v00), Sum(v01), Sum(v11));
       if (j == kSteady) {
         // The slope model: same pairs, slope variance widened by its larger evolution.
-        store(next.comp[kSlope], v11 + (ws_[kSlope] - ws_[kSteady]) * S);
-        post[kSlope] = pj * slope_ratio;
+        store(s_.comp[kSlope], ml, ms, Sum(v00), Sum(v01),
+              Sum(v11) + (slope_change_var_ - slope_var_) * S);
+        post[kSlope] = pj * slope_ratio_;
       }
     }
     double psum = 0;
@@ -372,34 +430,43 @@ Verdict CyberstrideDetector::Update(const Observation& obs) {
       post[j] = std::clamp(post[j], prob_floor_, 1 - prob_floor_);
       psum += post[j];
     }
-    for (int j = 0; j < kNumModels; ++j) next.comp[j].prob = static_cast<float>(post[j] / psum);
-    next.d = d_new;
-    next.n = n_new;
+    const double inv_psum = 1.0 / psum;
+    for (int j = 0; j < kNumModels; ++j) s_.comp[j].prob = static_cast<float>(post[j] * inv_psum);
+    s_.d = d_new;
+    s_.n = n_new;
     {
       // The reference's own update, with the error winsorised so an outlier barely moves it.
-      const double lim = clip_ * std::sqrt(q_ref);
+      const double lim = clip_ * sd_ref;
       const double e = std::clamp(e_ref, -lim, lim);
       const double a0 = rp.r00 / q_ref, a1 = rp.r01 / q_ref;
-      Component& r = next.ref;
+      Component& r = s_.ref;
       r.level = rp.f + a0 * e;
-      r.slope = s_.ref.slope + a1 * e;
+      r.slope = r.slope + a1 * e;
       double v00 = ratio * (rp.r00 - a0 * rp.r00), v01 = ratio * (rp.r01 - a0 * rp.r01),
              v11 = ratio * (rp.r11 - a1 * rp.r01);
-      v00 = std::max(v00, S_new * 1e-10);
-      v11 = std::max(v11, S_new * 1e-14);
-      const double l = 0.999 * std::sqrt(v00 * v11);
+      v00 = std::max(v00, a_floor);
+      v11 = std::max(v11, c_floor);
       r.c00 = static_cast<float>(v00);
-      r.c01 = static_cast<float>(std::clamp(v01, -l, l));
+      r.c01 = static_cast<float>(ClampCovariance(v01, v00, v11));
       r.c11 = static_cast<float>(v11);
     }
 
-    bool finite = Finite(d_new) && Finite(n_new) && Finite(z) && Finite(next.ref.level) &&
-                  Finite(next.ref.slope) && Finite(next.ref.c00) && Finite(next.ref.c11);
-    for (const Component& c : next.comp) {
-      finite = finite && Finite(c.level) && Finite(c.slope) && Finite(c.c00) && Finite(c.c01) &&
-               Finite(c.c11) && Finite(c.prob);
+    // x - x is 0 for a finite x and NaN otherwise: one test instead of one branch per field.
+    double nonfinite = (d_new - d_new) + (n_new - n_new) + (z - z);
+    auto check = [&nonfinite](double x) { nonfinite += x - x; };
+    check(s_.ref.level);
+    check(s_.ref.slope);
+    check(s_.ref.c00);
+    check(s_.ref.c11);
+    for (const Component& c : s_.comp) {
+      check(c.level);
+      check(c.slope);
+      check(c.c00);
+      check(c.c01);
+      check(c.c11);
+      check(c.prob);
     }
-    if (!finite) {
+    if (!(nonfinite == 0)) {
       // Reset: start afresh from this value (counted by the caller).
       v.reset = true;
       const internal::GateState gate = s_.gate;
@@ -409,7 +476,6 @@ Verdict CyberstrideDetector::Update(const Observation& obs) {
       s_.last = y;
       return v;
     }
-    s_ = next;
     s_.last = y;
     v.probs = {s_.comp[kSteady].prob, s_.comp[kTransient].prob, s_.comp[kStep].prob,
                s_.comp[kSlope].prob};
@@ -418,12 +484,27 @@ Verdict CyberstrideDetector::Update(const Observation& obs) {
 
     // Scores. V is estimated from n values: the errors are Student-t, so they are deflated by
     // the ratio of the t to the normal quantile at the signal level (1 for large n).
-    const double t_corr = score_scale_ / internal::StudentQuantile(score_scale_, n);
+    const double t_corr = score_scale_ / score_t_.At(inv_n);
     const double zc = std::clamp(z * t_corr, -clip_, clip_);
+    // Lag-1 autocorrelation ρ of the errors (estimated before this one; errors winsorised at
+    // 2.5 so that an event is not taken for correlated noise). A cumulative sum of positively
+    // correlated errors varies more than one of independent errors: (1 + ρ)/(1 − ρ) per term
+    // for AR(1) errors, so the monitor's increments are scaled by √((1 − ρ)/(1 + ρ)). Without
+    // it the monitor signalled on smooth but noisy series (process variables, sensors with
+    // inertia) and was off by default. (Correcting the 3-value window too cuts the false
+    // signals on such series by about three quarters, but its estimate of ρ, noisy on
+    // independent errors, then misses 3σ steps that should show within three values.)
+    double rho = 0;
+    if (ar_rate_ > 0) {
+      if (s_.ac0 > 0) rho = std::clamp(s_.ac1 / s_.ac0, 0.0f, 0.9f);
+      const double zw = std::clamp(zc, -2.5, 2.5), zw1 = std::clamp<double>(s_.z1, -2.5, 2.5);
+      s_.ac0 = static_cast<float>(s_.ac0 + ar_rate_ * (zw * zw - s_.ac0));
+      s_.ac1 = static_cast<float>(s_.ac1 + ar_rate_ * (zw * zw1 - s_.ac1));
+    }
     // The last three values together: a step of a few s.d. shows within three windows while
     // a single outlier (clipped) cannot reach the level alone. (The two-value window was tried:
     // it adds more false signals than early detections.)
-    const double wmax = (zc + s_.z1 + s_.z2) / std::sqrt(3.0);
+    const double wmax = (zc + s_.z1 + s_.z2) * 0.57735026918962576;  // 1/√3
     s_.z2 = s_.z1;
     s_.z1 = static_cast<float>(zc);
     const double step = past_warmup ? internal::Graded(std::fabs(wmax), score_scale_) : 0.0;
@@ -433,13 +514,14 @@ Verdict CyberstrideDetector::Update(const Observation& obs) {
     if (s_.pending) {
       // One observation later: the one-step-back probability that the candidate was a
       // transient, times the size of its departure.
-      transient = back[kTransient] * internal::Graded(std::fabs(s_.pend_z), transient_scale_);
+      transient = back_transient * internal::Graded(std::fabs(s_.pend_z), transient_scale_);
     }
     double cumulative = 0;
     if (past_warmup && monitor_h_ > 0) {
       const double k = 0.5 * monitor_h_ * monitor_h_;
-      s_.mon_up = static_cast<float>(std::max(0.0, s_.mon_up + monitor_h_ * zc - k));
-      s_.mon_down = static_cast<float>(std::max(0.0, s_.mon_down - monitor_h_ * zc - k));
+      const double zm = rho > 0 ? zc * std::sqrt((1 - rho) / (1 + rho)) : zc;
+      s_.mon_up = static_cast<float>(std::max(0.0, s_.mon_up + monitor_h_ * zm - k));
+      s_.mon_down = static_cast<float>(std::max(0.0, s_.mon_down - monitor_h_ * zm - k));
       cumulative = internal::Graded(std::max(s_.mon_up, s_.mon_down), monitor_level_);
     }
     v.score = std::max({instant, step, transient, cumulative});

@@ -1,6 +1,7 @@
 #include "alerter/cyberstride.h"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <set>
 
@@ -146,6 +147,42 @@ TEST(Cyberstride, NonFiniteStateIsResetAndReported) {
   EXPECT_LE(signals, 1);
 }
 
+TEST(Cyberstride, SlowDriftIsCaughtByTheCumulativeMonitor) {
+  // 0.08 s.d. per observation: often too slow for the 3-value window, whose reference follows
+  // part of it; the monitor accumulates the evidence (20/20 against 9/20 without it).
+  int with_monitor = 0, without = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    internal::SyntheticSpec spec{Fault::kSlope, 700,  500, seed % 2 ? 0.08 : -0.08,
+                                 3.0,           50.0, 0.0, seed + 300};
+    const auto values = internal::Generate(spec);
+    auto det = Make();
+    auto off = Make({{"monitor_h", 0}});
+    with_monitor += internal::FirstSignal(internal::RunSeries(*det, values), 500, 560) >= 0;
+    without += internal::FirstSignal(internal::RunSeries(*off, values), 500, 560) >= 0;
+  }
+  std::printf("drift detected within 60: %d/20 with the monitor, %d/20 without\n", with_monitor,
+              without);
+  EXPECT_GE(with_monitor, 18);
+  EXPECT_GT(with_monitor, without + 5);
+}
+
+TEST(Cyberstride, AutocorrelatedNoiseDoesNotAccumulateInTheMonitor) {
+  // AR(1) noise with coefficient 0.5: correlated errors would drive the monitor's cumulative
+  // sum as if the level had shifted; the autocorrelation correction keeps it quiet.
+  int corrected = 0, uncorrected = 0;
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    internal::SyntheticSpec spec{Fault::kNone, 20000, 20000, 0, 1.0, 10.0, 0.5, seed + 400};
+    const auto values = internal::Generate(spec);
+    auto det = Make({{"score_scale", 100}});  // the monitor alone
+    auto naive = Make({{"score_scale", 100}, {"ar_horizon", 0}});
+    corrected += internal::CountSignals(internal::RunSeries(*det, values), 0, 20000);
+    uncorrected += internal::CountSignals(internal::RunSeries(*naive, values), 0, 20000);
+  }
+  std::printf("monitor signals on 100,000 AR(0.5) points: %d corrected, %d uncorrected\n",
+              corrected, uncorrected);
+  EXPECT_LT(corrected * 2, uncorrected);
+}
+
 TEST(Cyberstride, SnapshotIsCompact) {
   auto det = Make();
   for (int t = 0; t < 100; ++t) det->Update({t, std::cos(t)});
@@ -165,6 +202,8 @@ TEST(Cyberstride, InvalidParamsNameTheParam) {
   EXPECT_THAT(det.status().message(), HasSubstr("'prior_step'"));
   det = MakeDetector("cyberstride", {{"confirm", 2}});
   EXPECT_THAT(det.status().message(), HasSubstr("'confirm'"));
+  det = MakeDetector("cyberstride", {{"ar_horizon", 0.5}});
+  EXPECT_THAT(det.status().message(), HasSubstr("'ar_horizon'"));
 }
 
 }  // namespace

@@ -114,6 +114,17 @@ inline double StudentQuantile(double z, double dof) {
   return z + (z2 * z + z) / (4 * dof) + (5 * z2 * z2 * z + 16 * z2 * z + 3 * z) / (96 * dof * dof);
 }
 
+// StudentQuantile(z, dof) for a fixed z, its coefficients computed once: At(1 / dof).
+struct StudentQuantileCoef {
+  double z = 0, c1 = 0, c2 = 0;
+  StudentQuantileCoef() = default;
+  explicit StudentQuantileCoef(double zq)
+      : z(zq),
+        c1((zq * zq * zq + zq) / 4),
+        c2((5 * zq * zq * zq * zq * zq + 16 * zq * zq * zq + 3 * zq) / 96) {}
+  double At(double inv_dof) const { return z + (c1 + c2 * inv_dof) * inv_dof; }
+};
+
 // Appends/reads trivially copyable values in native (little-endian) layout.
 class BlobWriter {
  public:
