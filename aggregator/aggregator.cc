@@ -1,6 +1,7 @@
 #include "aggregator/aggregator.h"
 
 #include <algorithm>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -142,6 +143,38 @@ struct Task {
   int64_t changelog_next = -1;  // changelog offset reflected by local state after commit
 };
 
+// One transaction's content: built by the loop, committed by the committer thread.
+struct CommitUnit {
+  struct Output {
+    const std::string* topic;  // one of Impl's topic names (stable)
+    int32_t partition;
+    std::string key, value;
+    KafkaHeaders headers;
+  };
+  struct Changes {
+    const std::string* changelog;
+    int32_t partition;
+    std::string prefix;  // the task's RocksDB key prefix
+    std::vector<StateChange> changes;
+  };
+  std::vector<Output> outputs;  // aggregates, roll-up contributions, dead letters
+  std::vector<Changes> changes;
+  std::vector<TopicPartitionOffset> offsets;
+  uint64_t seq = 0;             // commits before this one
+  AggregatorCounters counters;  // the loop's totals after this unit's last record
+  bool empty() const { return outputs.empty() && changes.empty() && offsets.empty(); }
+};
+
+// The totals that describe processed input (published once that input is committed).
+void CopyProcessingTotals(const AggregatorCounters& from, AggregatorCounters* to) {
+  to->records = from.records;
+  to->applied = from.applied;
+  to->duplicates = from.duplicates;
+  to->deadlettered = from.deadlettered;
+  to->late = from.late;
+  to->emitted = from.emitted;
+}
+
 std::string TaskPrefix(TaskKind kind, int32_t partition) {
   return absl::StrCat(kind == TaskKind::kRecords ? "t/rec/" : "t/rol/", partition, "/");
 }
@@ -166,6 +199,10 @@ class Aggregator::Impl : public RebalanceListener {
     }
   }
 
+  ~Impl() override {
+    if (committer_.joinable()) committer_.join();  // (Run joins it; this is for early returns)
+  }
+
   absl::Status Run(std::atomic<bool>& stop, std::atomic<bool>& ready);
   AggregatorCounters counters() const {
     absl::MutexLock l(&counters_mu_);
@@ -187,16 +224,33 @@ class Aggregator::Impl : public RebalanceListener {
   void Publish(std::vector<Emission>& emissions);
   void DeadLetter(const ConsumedMessage& m, absl::string_view reason, absl::string_view value,
                   const KafkaHeaders& extra = {});
-  absl::Status Produce(const std::string& topic, int32_t partition, absl::string_view key,
-                       absl::string_view value, const KafkaHeaders& headers = {});
+  // Buffers one output for the next transaction.
+  void Produce(const std::string& topic, int32_t partition, absl::string_view key,
+               std::string value, KafkaHeaders headers = {});
   absl::Status EnsureTxn();
-  // Commits everything pending (outputs, changelog, offsets), then applies it to RocksDB.
+  // Moves what the next transaction carries out of the loop's state: buffered outputs, every
+  // task's state changes, the consumed input offsets.
+  CommitUnit TakeUnit();
+  // The next unit to commit after the one in flight finished; FAILED_PRECONDITION when dirty.
+  absl::StatusOr<CommitUnit> NextUnit();
+  // Produces `u`, sends its offsets and commits (exactly-once; at-least-once: flush, then commit
+  // the offsets), then applies its changes to RocksDB with the changelog offsets they reflect.
+  // Runs on the committer thread or, for a synchronous commit, on the loop's.
+  absl::Status Commit(CommitUnit& u);
+  // Waits for the commit in flight, if any, and returns its result.
+  absl::Status FinishCommit();
+  // Hands what is pending to the committer thread, after the previous commit finished.
+  absl::Status HandOff();
+  // Commits everything pending now (rebalances, the way out): waits for the commit in flight,
+  // then commits the rest on this thread.
   absl::Status CommitPending();
   absl::Status AbortPending(const absl::Status& cause);
   // After an aborted transaction: state back to the last commit, input back to its offsets.
   absl::Status Rewind();
   absl::Status Restore(const std::vector<Task*>& tasks);
   void UpdateGauges();
+  // Publishes the totals the loop owns (the committer publishes the processing totals).
+  void PublishLoopCounters();
   bool CaughtUp(Task& t, int64_t* lag);
 
   AggregatorOptions options_;
@@ -204,6 +258,9 @@ class Aggregator::Impl : public RebalanceListener {
   Metrics metrics_;
   absl::flat_hash_map<std::string, prometheus::Counter*> outcome_counters_;
   absl::flat_hash_map<std::string, prometheus::Counter*> node_counters_;  // by enterprise
+  // "<node>|<indicator>|<window ms>" -> its window_value gauge (bounded by the hierarchy).
+  absl::flat_hash_map<std::string, prometheus::Gauge*> window_gauges_;
+  std::string gauge_key_;  // scratch
   Model model_;
   TopicNames topics_;
   std::string rollup_topic_, records_changelog_, rollup_changelog_;
@@ -215,8 +272,15 @@ class Aggregator::Impl : public RebalanceListener {
   std::unique_ptr<KafkaConsumer> restorer_;
 
   std::map<std::pair<std::string, int32_t>, std::unique_ptr<Task>> tasks_;
-  bool txn_open_ = false;
+  bool txn_open_ = false;  // the committer's (read by the loop only after FinishCommit)
   bool pending_work_ = false;
+  CommitUnit pending_;  // outputs buffered for the next transaction
+  // Commits the previous unit while the loop processes the next. Only one thread uses the
+  // producer (and delivered_/delivery_error_) at a time: the committer, or the loop after
+  // FinishCommit joined it.
+  std::thread committer_;
+  absl::Status committer_status_;
+  std::atomic<bool> committer_idle_{true};
   // A transaction failed: the in-memory state holds changes it carried (already taken out of the
   // windows) and the input positions are past it. Nothing may commit until Rewind rebuilt both
   // from the last commit, or the offsets would be committed without that state.
@@ -303,6 +367,8 @@ absl::Status Aggregator::Impl::Setup() {
   RocksDbOptions ro;
   ro.path = state_dir;
   ro.memory_limit_bytes = cfg.aggregator.memory_limit;
+  ro.registry = registry_.get();
+  ro.metrics_store = "aggregator_state";
   // Kafka (the changelog) is authoritative and every write carries the changelog offset it
   // reflects, so a crash that loses the unflushed tail only means replaying more on restore.
   ro.disable_wal = true;
@@ -353,12 +419,11 @@ Task* Aggregator::Impl::FindTask(absl::string_view topic, int32_t partition) {
   return it == tasks_.end() ? nullptr : it->second.get();
 }
 
-absl::Status Aggregator::Impl::Produce(const std::string& topic, int32_t partition,
-                                       absl::string_view key, absl::string_view value,
-                                       const KafkaHeaders& headers) {
-  RETURN_IF_ERROR(EnsureTxn());
+void Aggregator::Impl::Produce(const std::string& topic, int32_t partition, absl::string_view key,
+                               std::string value, KafkaHeaders headers) {
   pending_work_ = true;
-  return producer_->Produce(topic, partition, key, value, headers, nullptr, absl::Seconds(60));
+  pending_.outputs.push_back(
+      {&topic, partition, std::string(key), std::move(value), std::move(headers)});
 }
 
 absl::Status Aggregator::Impl::EnsureTxn() {
@@ -375,25 +440,29 @@ void Aggregator::Impl::DeadLetter(const ConsumedMessage& m, absl::string_view re
                     {"source_partition", absl::StrCat(m.partition())},
                     {"source_offset", absl::StrCat(m.offset())}};
   h.insert(h.end(), extra.begin(), extra.end());
-  absl::Status s = Produce(topics_.deadletter, -1, m.key(), value, h);
-  if (!s.ok() && fatal_.ok()) fatal_ = s;
+  Produce(topics_.deadletter, -1, m.key(), std::string(value), std::move(h));
   metrics_.deadletter.Add({{"reason", std::string(reason)}}).Increment();
   ++local_.deadlettered;
 }
 
 void Aggregator::Impl::Publish(std::vector<Emission>& emissions) {
-  std::string value;
   for (Emission& e : emissions) {
     const v1::WindowAggregate& a = e.aggregate;
-    e.aggregate.SerializeToString(&value);
-    absl::Status s = Produce(topics_.aggregates, -1, a.series().node(), value);
-    if (s.ok() && !e.rollup_parent.empty()) s = Produce(rollup_topic_, -1, e.rollup_parent, value);
-    if (!s.ok() && fatal_.ok()) fatal_ = s;
-    metrics_.window_value
-        .Add({{"node", a.series().node()},
-              {"indicator", a.series().indicator()},
-              {"window", absl::StrCat(a.series().window_ms() / 1000, "s")}})
-        .Set(a.value());
+    std::string value = e.aggregate.SerializeAsString();
+    if (!e.rollup_parent.empty()) Produce(rollup_topic_, -1, e.rollup_parent, value);
+    Produce(topics_.aggregates, -1, a.series().node(), std::move(value));
+    // Family::Add builds and hashes a label map under a lock: once per series, not per window.
+    gauge_key_.clear();
+    absl::StrAppend(&gauge_key_, a.series().node(), "|", a.series().indicator(), "|",
+                    a.series().window_ms());
+    prometheus::Gauge*& gauge = window_gauges_[gauge_key_];
+    if (gauge == nullptr) {
+      gauge = &metrics_.window_value.Add(
+          {{"node", a.series().node()},
+           {"indicator", a.series().indicator()},
+           {"window", absl::StrCat(a.series().window_ms() / 1000, "s")}});
+    }
+    gauge->Set(a.value());
     metrics_.emitted.Increment();
     ++local_.emitted;
   }
@@ -468,37 +537,45 @@ bool Aggregator::Impl::CaughtUp(Task& t, int64_t* lag) {
   return pos >= hi;
 }
 
-absl::Status Aggregator::Impl::CommitPending() {
-  if (dirty_) {
-    return absl::FailedPreconditionError(
-        "not committing: the state is ahead of an aborted transaction and was not rewound");
-  }
-  // Changelog entries of every task's changed state.
-  std::map<Task*, std::vector<StateChange>> changes;
+CommitUnit Aggregator::Impl::TakeUnit() {
+  CommitUnit u = std::move(pending_);
+  pending_ = CommitUnit();
   for (auto& [k, t] : tasks_) {
     std::vector<StateChange> c;
     if (t->windows) t->windows->TakeChanges(&c);
     if (t->rollup) t->rollup->TakeChanges(&c);
-    if (c.empty()) continue;
-    for (const StateChange& sc : c) {
-      RETURN_IF_ERROR(Produce(t->changelog, t->partition, sc.key, sc.value));
+    if (!c.empty()) u.changes.push_back({&t->changelog, t->partition, t->prefix, std::move(c)});
+    if (t->consumed && t->next_offset >= 0) {
+      u.offsets.push_back({t->topic, t->partition, t->next_offset});
     }
-    changes[t.get()] = std::move(c);
+    t->consumed = false;
   }
-  std::vector<TopicPartitionOffset> offsets;
-  for (auto& [k, t] : tasks_) {
-    if (t->consumed && t->next_offset >= 0)
-      offsets.push_back({t->topic, t->partition, t->next_offset});
-  }
-  if (!pending_work_ && offsets.empty()) return absl::OkStatus();
+  pending_work_ = false;
+  u.seq = local_.transactions;
+  u.counters = local_;
+  return u;
+}
+
+absl::Status Aggregator::Impl::Commit(CommitUnit& u) {
   const absl::Time start = absl::Now();
-  if (options_.exactly_once) {
-    RETURN_IF_ERROR(EnsureTxn());
-    if (options_.commit_hook_for_test) {
-      RETURN_IF_ERROR(options_.commit_hook_for_test(local_.transactions));
+  RETURN_IF_ERROR(EnsureTxn());
+  for (CommitUnit::Output& o : u.outputs) {
+    RETURN_IF_ERROR(producer_->Produce(*o.topic, o.partition, o.key, o.value, o.headers, nullptr,
+                                       absl::Seconds(60)));
+  }
+  u.outputs = {};  // the producer has its copies
+  for (const CommitUnit::Changes& c : u.changes) {
+    for (const StateChange& sc : c.changes) {
+      RETURN_IF_ERROR(producer_->Produce(*c.changelog, c.partition, sc.key, sc.value, {}, nullptr,
+                                         absl::Seconds(60)));
     }
-    if (!offsets.empty()) {
-      TopicPartitionList list(offsets);
+  }
+  if (options_.exactly_once) {
+    if (options_.commit_hook_for_test) {
+      RETURN_IF_ERROR(options_.commit_hook_for_test(u.seq));
+    }
+    if (!u.offsets.empty()) {
+      TopicPartitionList list(u.offsets);
       RETURN_IF_ERROR(
           producer_->SendOffsetsToTransaction(list.get(), consumer_->raw(), kTxnTimeout));
     }
@@ -508,32 +585,65 @@ absl::Status Aggregator::Impl::CommitPending() {
   } else {
     RETURN_IF_ERROR(producer_->Flush(kTxnTimeout));
     if (!delivery_error_.ok()) return delivery_error_;
-    if (!offsets.empty()) RETURN_IF_ERROR(consumer_->Commit(offsets));
+    if (!u.offsets.empty()) RETURN_IF_ERROR(consumer_->Commit(u.offsets));
   }
   metrics_.commit_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - start));
-  pending_work_ = false;
-  ++local_.transactions;
-  for (auto& [k, t] : tasks_) t->consumed = false;
 
   // Now Kafka is authoritative; bring the local cache up to it.
   WriteBatch wb;
-  for (auto& [t, c] : changes) {
-    for (const StateChange& sc : c) {
-      const std::string key = absl::StrCat(t->prefix, "s/", sc.key);
+  for (const CommitUnit::Changes& c : u.changes) {
+    for (const StateChange& sc : c.changes) {
+      const std::string key = absl::StrCat(c.prefix, "s/", sc.key);
       if (sc.value.empty()) {
         wb.Delete(key);
       } else {
         wb.Put(key, sc.value);
       }
     }
-    auto d = delivered_.find({t->changelog, t->partition});
-    if (d != delivered_.end()) {
-      t->changelog_next = d->second + 1;
-      wb.Put(absl::StrCat(t->prefix, "m"), absl::StrCat(t->changelog_next));
-    }
+    auto d = delivered_.find({*c.changelog, c.partition});
+    if (d != delivered_.end()) wb.Put(absl::StrCat(c.prefix, "m"), absl::StrCat(d->second + 1));
   }
   delivered_.clear();
   if (!wb.empty()) RETURN_IF_ERROR(Annotate(store_->Write(wb), "writing aggregator state"));
+  absl::MutexLock l(&counters_mu_);
+  CopyProcessingTotals(u.counters, &counters_);
+  counters_.transactions = u.seq + 1;
+  return absl::OkStatus();
+}
+
+absl::Status Aggregator::Impl::FinishCommit() {
+  if (!committer_.joinable()) return absl::OkStatus();
+  committer_.join();
+  if (!committer_status_.ok()) return committer_status_;
+  ++local_.transactions;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CommitUnit> Aggregator::Impl::NextUnit() {
+  if (dirty_) {
+    return absl::FailedPreconditionError(
+        "not committing: the state is ahead of an aborted transaction and was not rewound");
+  }
+  RETURN_IF_ERROR(FinishCommit());
+  return TakeUnit();
+}
+
+absl::Status Aggregator::Impl::HandOff() {
+  ASSIGN_OR_RETURN(CommitUnit u, NextUnit());
+  if (u.empty()) return absl::OkStatus();
+  committer_idle_.store(false);
+  committer_ = std::thread([this, u = std::move(u)]() mutable {
+    committer_status_ = Commit(u);
+    committer_idle_.store(true);
+  });
+  return absl::OkStatus();
+}
+
+absl::Status Aggregator::Impl::CommitPending() {
+  ASSIGN_OR_RETURN(CommitUnit u, NextUnit());
+  if (u.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(Commit(u));
+  ++local_.transactions;
   return absl::OkStatus();
 }
 
@@ -566,6 +676,7 @@ absl::Status Aggregator::Impl::Rewind() {
   delivery_error_ = absl::OkStatus();
   delivered_.clear();
   pending_work_ = false;
+  pending_ = CommitUnit();
   const int64_t now = options_.clock->NowMillis();
   std::vector<Task*> all;
   std::vector<TopicPartitionOffset> tps;
@@ -601,6 +712,7 @@ absl::Status Aggregator::Impl::Rewind() {
   }
   dirty_ = false;
   ++local_.rewinds;
+  PublishLoopCounters();
   spdlog::warn("[aggregator] rewound {} task(s) to the last committed state; retrying", all.size());
   return absl::OkStatus();
 }
@@ -772,15 +884,21 @@ void Aggregator::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions)
   }
   spdlog::info("[aggregator] assigned {} partition(s), {} task(s) now; records resume at{}",
                partitions.size(), tasks_.size(), resume);
+  PublishLoopCounters();
   if (ready_ && !ready_->exchange(true) && options_.on_ready) options_.on_ready(true);
 }
 
 void Aggregator::Impl::OnRevoked(const std::vector<TopicPartitionOffset>& partitions, bool lost) {
+  absl::Status lost_commit;
   if (fatal_.ok() && !dirty_) {  // dirty: the aborted state is dropped, not committed
     if (lost) {
+      // A fenced member's commit in flight fails; what it and the buffer held is dropped with
+      // the tasks (the new owner restores from the last commit).
+      lost_commit = FinishCommit();
       if (txn_open_) (void)producer_->AbortTransaction(kTxnTimeout);
       txn_open_ = false;
       pending_work_ = false;
+      pending_ = CommitUnit();
     } else if (absl::Status s = CommitPending(); !s.ok()) {
       fatal_ = AbortPending(s);
     }
@@ -806,6 +924,12 @@ void Aggregator::Impl::OnRevoked(const std::vector<TopicPartitionOffset>& partit
   }
   spdlog::info("[aggregator] revoked {} partition(s){}, {} task(s) left", partitions.size(),
                lost ? " (lost)" : "", tasks_.size());
+  if (!lost_commit.ok()) {
+    spdlog::warn("[aggregator] commit in flight when partitions were lost: {}",
+                 lost_commit.ToString());
+    // Tasks that stay would hold state the failed commit carried.
+    if (!tasks_.empty() && fatal_.ok()) fatal_ = AbortPending(lost_commit);
+  }
 }
 
 void Aggregator::Impl::UpdateGauges() {
@@ -823,6 +947,14 @@ void Aggregator::Impl::UpdateGauges() {
   local_.state_bytes = store_->ApproximateBytes();
   metrics_.state_bytes.Set(static_cast<double>(local_.state_bytes));
   metrics_.rocksdb_memory.Set(static_cast<double>(store_->MemoryUsageBytes()));
+  PublishLoopCounters();
+}
+
+void Aggregator::Impl::PublishLoopCounters() {
+  absl::MutexLock l(&counters_mu_);
+  counters_.rewinds = local_.rewinds;
+  counters_.restored_entries = local_.restored_entries;
+  counters_.state_bytes = local_.state_bytes;
 }
 
 absl::Status Aggregator::Impl::Run(std::atomic<bool>& stop, std::atomic<bool>& ready) {
@@ -835,20 +967,29 @@ absl::Status Aggregator::Impl::Run(std::atomic<bool>& stop, std::atomic<bool>& r
   std::vector<Emission> out;
   int failed_in_a_row = 0;
   while (!stop.load()) {
-    const absl::Time batch_end = absl::Now() + options_.max_batch_time;
+    const absl::Time batch_start = absl::Now();
+    const absl::Time batch_end = batch_start + options_.max_batch_time;
     size_t n = 0;
     while (n < options_.max_batch_messages && !stop.load()) {
       const absl::Duration left = batch_end - absl::Now();
       if (left <= absl::ZeroDuration()) break;
+      // With input in hand, wait only briefly for more: quiet input may close the batch early.
+      const absl::Duration wait = n > 0 ? std::min(left, options_.commit_when_quiet_for) : left;
       // Small chunks, so that processing time counts against max_batch_time too.
       auto msgs =
-          consumer_->ConsumeBatch(std::min<size_t>(100, options_.max_batch_messages - n), left);
+          consumer_->ConsumeBatch(std::min<size_t>(100, options_.max_batch_messages - n), wait);
       if (!fatal_.ok()) break;
       if (!msgs.ok()) {
         fatal_ = msgs.status();
         break;
       }
-      if (msgs->empty()) break;
+      if (msgs->empty()) {
+        if (n > 0 && committer_idle_.load() &&
+            absl::Now() - batch_start >= options_.min_batch_time) {
+          break;
+        }
+        continue;
+      }
       const int64_t now = options_.clock->NowMillis();
       for (const ConsumedMessage& m : *msgs) {
         Task* t = FindTask(m.topic(), m.partition());
@@ -876,8 +1017,9 @@ absl::Status Aggregator::Impl::Run(std::atomic<bool>& stop, std::atomic<bool>& r
       }
     }
     Publish(out);
-    if (!fatal_.ok()) break;
-    if (absl::Status s = CommitPending(); !s.ok()) {
+    // The previous batch's commit must have succeeded before this one's starts.
+    const uint64_t committed_before = local_.transactions;
+    if (absl::Status s = HandOff(); !s.ok()) {
       result = AbortPending(s);
       // Retry in place a few times in a row; a persistent failure ends Run (the CLI restarts
       // the role, which also replaces the producer).
@@ -891,13 +1033,16 @@ absl::Status Aggregator::Impl::Run(std::atomic<bool>& stop, std::atomic<bool>& r
       }
       break;
     }
-    failed_in_a_row = 0;
+    if (local_.transactions != committed_before) failed_in_a_row = 0;
     if (now - last_gauges_ms_ >= 1000) {
       UpdateGauges();
       last_gauges_ms_ = now;
     }
-    absl::MutexLock l(&counters_mu_);
-    counters_ = local_;
+  }
+  // The commit in flight, if any, completes (or fails) before the way out.
+  if (absl::Status s = FinishCommit(); !s.ok()) {
+    s = AbortPending(s);
+    if (result.ok()) result = s;
   }
   if (result.ok() && !fatal_.ok()) {
     result = fatal_;

@@ -17,6 +17,13 @@
 // revoked during the run has its local state wiped (tombstones may be compacted away while
 // another instance owns it), so a later re-assignment restores from the beginning.
 //
+// Pipelining: the commit of batch N (producing its outputs and changelog, sending the offsets,
+// committing, then the RocksDB write) runs on a committer thread while the loop consumes and
+// processes batch N+1 into memory; N+1's outputs are buffered and only produced, in their own
+// transaction, once N has committed. At most one commit is in flight, and a rebalance or Stop
+// waits for it. A failure of N surfaces when the loop hands over N+1; both are then dropped by the
+// rewind below (the in-memory state is rebuilt from the last commit either way).
+//
 // A failed transaction is aborted and the instance rewinds in place: every task's in-memory
 // state is rebuilt from RocksDB plus the changelog (both reflect the last commit), and the
 // consumer seeks back to the committed input offsets; then processing resumes. Only a fatal
@@ -67,16 +74,23 @@ struct AggregatorOptions {
   // the price is output latency and how much a restarted instance re-processes.
   size_t max_batch_messages = 5000;
   absl::Duration max_batch_time = absl::Seconds(1);
+  // It closes early when the input has been quiet this long (caught up), the previous commit
+  // has finished and it is at least min_batch_time old: a burst's results need not wait out
+  // max_batch_time, and a quiet instance still commits at most 1/min_batch_time times a second.
+  absl::Duration commit_when_quiet_for = absl::Milliseconds(50);
+  absl::Duration min_batch_time = absl::Milliseconds(100);
   size_t max_message_bytes = 4u << 20;  // larger input is dead-lettered as too_large
   std::map<std::string, std::string> consumer_overrides;
   std::map<std::string, std::string> producer_overrides;
   std::function<void(bool)> on_ready;  // called with true once the first restore finished
   // Tests: called before each transaction commit with the number of commits so far; an error
-  // makes that commit fail as a broker error would (abort, rewind, retry).
+  // makes that commit fail as a broker error would (abort, rewind, retry). Called on the
+  // committer thread, one call at a time.
   std::function<absl::Status(uint64_t)> commit_hook_for_test;
 };
 
-// Monotonic totals since Create (also exported as Prometheus metrics).
+// Monotonic totals since Create (also exported as Prometheus metrics). While running, the
+// processing totals (records ... emitted) are those of the last committed transaction.
 struct AggregatorCounters {
   uint64_t records = 0;  // records offered (stage 1)
   uint64_t applied = 0;

@@ -204,9 +204,9 @@ void PartitionWindows::CloseDue(int64_t now_ms, std::vector<Emission>* out) {
       auto it = windows_.find(k);
       if (it == windows_.end()) continue;
       if (Slot* slot = SlotOf(k); slot != nullptr && slot->open == &it->second) *slot = Slot{};
+      if (it->second.persisted) deleted_.push_back(k);
       closed.emplace_back(k, std::move(it->second));
       windows_.erase(it);
-      deleted_.push_back(k);
     }
     by_end_.erase(by_end_.begin());
   }
@@ -294,6 +294,7 @@ void PartitionWindows::TakeChanges(std::vector<StateChange>* out) {
     auto it = windows_.find(k);
     if (it == windows_.end() || !it->second.dirty) continue;  // closed since, or listed twice
     it->second.dirty = false;
+    it->second.persisted = true;
     out->push_back({KeyString(k), WindowValue(k, it->second)});
   }
   dirty_.clear();
@@ -338,6 +339,7 @@ absl::Status PartitionWindows::Load(absl::string_view key, absl::string_view val
   auto [it, inserted] = windows_.try_emplace(k);
   if (inserted) by_end_[k.start + model_->window_ms(window)].push_back(k);
   it->second.stats = StatsFromProto(s);
+  it->second.persisted = true;
   it->second.children.clear();
   for (const std::string& c : s.children()) {
     const int ci = model_->NodeIndex(c);

@@ -94,7 +94,8 @@ class PartitionWindows {
   // now - allowed_lateness and closes what became due.
   void AdvanceIdle(int64_t now_ms, bool caught_up, std::vector<Emission>* out);
 
-  // Moves the changes since the last call to `out` (window puts/deletes, partition state).
+  // Moves the changes since the last call to `out` (window puts/deletes, partition state). A
+  // window both opened and closed since the last call appears in neither.
   void TakeChanges(std::vector<StateChange>* out);
   // Applies one persisted entry (restore). Entries for nodes, indicators or window sizes no
   // longer configured are dropped with OK; unparseable entries are DATA_LOSS.
@@ -122,6 +123,9 @@ class PartitionWindows {
     Stats stats;
     std::vector<int32_t> children;  // node indices, sorted, distinct
     bool dirty = false;             // listed in dirty_ (changed since the last TakeChanges)
+    // Handed out by TakeChanges or loaded: closing needs a tombstone. A window that opens and
+    // closes between two TakeChanges (a catching-up partition) never reaches the changelog.
+    bool persisted = false;
   };
   // The open window a series last touched per window size: most records of a series fall into
   // the window its previous record did, so the hot path skips the hash lookup.

@@ -211,6 +211,54 @@ TEST_F(WindowsTest, ChangesRestoreTheSameState) {
               ::testing::Not(::testing::Property(&absl::Status::ok, true)));
 }
 
+// A catching-up partition opens and closes many windows between two commits: those never reach
+// the changelog (neither the put nor a tombstone), while windows that were handed out get their
+// tombstone, so the persisted state ends up with no stale window either way.
+TEST_F(WindowsTest, WindowsOpenedAndClosedBetweenCommitsLeaveNoChangelogEntries) {
+  ASSERT_EQ(Offer("cl/tex/yarur/spin", "output", 1, kT0, 1), Outcome::kApplied);
+  std::map<std::string, std::string> store;  // what the changelog/RocksDB would hold
+  auto apply = [&](const std::vector<StateChange>& changes) {
+    for (const StateChange& c : changes) {
+      if (c.value.empty()) {
+        EXPECT_EQ(store.erase(c.key), 1u) << "tombstone for a key never written: " << c.key;
+      } else {
+        store[c.key] = c.value;
+      }
+    }
+  };
+  std::vector<StateChange> first;
+  w_.TakeChanges(&first);
+  apply(first);
+  EXPECT_EQ(store.size(), 5u);  // (unit + enterprise) x 2 sizes + the partition entry
+  // The next minute's windows open, then everything closes, before the next commit.
+  ASSERT_EQ(Offer("cl/tex/yarur/spin", "output", 2, kT0 + kMin, 2), Outcome::kApplied);
+  std::vector<Emission> closed;
+  w_.AdvanceIdle(now_ + 10'000, true, &closed);
+  const v1::WindowAggregate* second = nullptr;
+  for (const Emission& e : closed) {
+    const auto& series = e.aggregate.series();
+    if (series.node() == "cl/tex/yarur/spin" && series.indicator() == "output" &&
+        series.window_ms() == kMin && e.aggregate.window_start_ms() == kT0 + kMin) {
+      second = &e.aggregate;
+    }
+  }
+  ASSERT_NE(second, nullptr) << "the never-persisted window still closes and is published";
+  EXPECT_EQ(second->count(), 1u);
+  EXPECT_EQ(w_.open_windows(), 0u);
+  std::vector<StateChange> after;
+  w_.TakeChanges(&after);
+  int deletes = 0, window_puts = 0;
+  for (const StateChange& c : after) {
+    deletes += c.value.empty();
+    window_puts += !c.value.empty() && c.key != kPartitionStateKey;
+  }
+  EXPECT_EQ(deletes, 4);  // only the four windows the first commit persisted
+  EXPECT_EQ(window_puts, 0);
+  apply(after);
+  EXPECT_THAT(store, SizeIs(1));  // just the partition entry
+  EXPECT_EQ(store.count(std::string(kPartitionStateKey)), 1u);
+}
+
 // Found with fuzz/changelog_fuzz under UBSan: a corrupt entry's start + size overflowed.
 TEST_F(WindowsTest, StateEntryWithAnImpossibleWindowStartIsDataLoss) {
   v1::WindowState s;
