@@ -2,6 +2,7 @@
 
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -114,7 +115,11 @@ absl::StatusOr<std::string> RocksDbStore::Get(absl::string_view key) {
 }
 
 absl::Status RocksDbStore::Write(const WriteBatch& batch) {
-  if (reserve_bytes_ > 0) {
+  // A batch of deletes only is how a full store shrinks (the gateway drops confirmed batches):
+  // never refuse it for space.
+  const bool deletes_only = std::all_of(batch.ops().begin(), batch.ops().end(),
+                                        [](const auto& op) { return !op.second.has_value(); });
+  if (reserve_bytes_ > 0 && !deletes_only) {
     uint64_t bytes = 0;
     for (const auto& [k, v] : batch.ops()) bytes += k.size() + (v ? v->size() : 0) + 16;
     struct statvfs st;

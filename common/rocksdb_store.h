@@ -41,7 +41,8 @@ struct RocksDbOptions {
   // Writes are refused with RESOURCE_EXHAUSTED ("No space left on device") while the device has
   // less than this plus one memtable (what its flush needs) plus twice the batch free: RocksDB
   // itself does not fail cleanly when the disk fills (Debian's build hits an assertion in its WAL
-  // writer after ENOSPC), and a refused write leaves the store consistent. 0 disables the check.
+  // writer after ENOSPC), and a refused write leaves the store consistent. Batches of deletes
+  // only are never refused (that is how a full store shrinks). 0 disables the check.
   uint64_t min_free_bytes = 1ull << 20;
   // When set, writes refused for lack of space are counted in
   // cybersyn_store_write_refusals_total{store=metrics_store, reason="no_space"}, so a dashboard
