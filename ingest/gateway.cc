@@ -1,6 +1,7 @@
 #include "ingest/gateway.h"
 
 #include <filesystem>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -91,6 +92,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   RocksDbOptions ro;
   ro.path = dir;
   ro.memory_limit_bytes = 64ull << 20;
+  ro.registry = g->registry_.get();
+  ro.metrics_store = "gateway_buffer";
   absl::StatusOr<std::unique_ptr<RocksDbStore>> store = RocksDbStore::Open(ro);
   if (!store.ok()) return Annotate(store.status(), absl::StrCat("gateway buffer ", dir));
   g->store_ = *std::move(store);
@@ -213,59 +216,75 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
   v1::Record record;
   RecordError err;
   const Hierarchy::Node* enterprise = nullptr;
-  uint64_t n = 0;
-  while (true) {
+  // With a position provider only this thread seals (the delivery thread does not linger), so
+  // the publisher's lock is held per 16 records; only a concurrent Feed waits for it.
+  const bool hold_lock = freeze.on;
+  bool end = false;
+  while (!end) {
     // Every 16 records: fine enough that a slow live source (tens of records/s) is paced,
     // lingers and sees cancel within a second, cheap enough at a million records/s.
-    if ((++n & 15) == 0) {
-      if (options.cancel != nullptr && options.cancel->load()) break;
-      if (stop_runs_.load()) {  // Gateway::Stop: seal here, where the source really is
-        if (absl::Status s = publisher_->SealAll(); !s.ok()) return s;
-        return absl::CancelledError("gateway stopped");
-      }
-      if (absl::Status s = publisher_->MaybeLinger(); !s.ok()) return s;
-      // Pacing: by record rate, or event time at `speedup` x wall time.
-      absl::Duration ahead = absl::ZeroDuration();
-      if (options.rate > 0) {
-        ahead = absl::Seconds(static_cast<double>(summary.read) / options.rate) -
-                (absl::Now() - wall_start);
-      } else if (speedup > 0 && first_event >= 0) {
-        ahead = absl::Milliseconds(static_cast<double>(source.event_time_ms() - first_event) /
-                                   speedup) -
-                (absl::Now() - wall_start);
-      }
-      while (ahead > absl::Milliseconds(2)) {
-        const absl::Duration step = std::min(ahead, absl::Milliseconds(20));
-        absl::SleepFor(step);
-        ahead -= step;
-        if (absl::Status s = publisher_->MaybeLinger(); !s.ok()) return s;
-        if ((options.cancel != nullptr && options.cancel->load()) || stop_runs_.load()) break;
-      }
+    if (options.cancel != nullptr && options.cancel->load()) break;
+    if (stop_runs_.load()) {  // Gateway::Stop: seal here, where the source really is
+      if (absl::Status s = publisher_->SealAll(); !s.ok()) return s;
+      return absl::CancelledError("gateway stopped");
     }
-    const RecordSource::Result r = source.Next(&record, &enterprise, &err);
-    if (r == RecordSource::Result::kEnd) break;
-    ++summary.read;
-    if (r == RecordSource::Result::kError) {
-      ++summary.rejected;
-      ++summary.rejected_by_reason[err.reason];
-      CountRejected(err.reason);
-      if (options.report) options.report(err);
-      if (options.on_error == OnError::kStop) {
-        summary.stopped_on_error = true;
+    if (absl::Status s = publisher_->MaybeLinger(); !s.ok()) return s;
+    // Pacing: by record rate, or event time at `speedup` x wall time.
+    absl::Duration ahead = absl::ZeroDuration();
+    if (options.rate > 0) {
+      ahead = absl::Seconds(static_cast<double>(summary.read) / options.rate) -
+              (absl::Now() - wall_start);
+    } else if (speedup > 0 && first_event >= 0) {
+      ahead = absl::Milliseconds(static_cast<double>(source.event_time_ms() - first_event) /
+                                 speedup) -
+              (absl::Now() - wall_start);
+    }
+    while (ahead > absl::Milliseconds(2)) {
+      const absl::Duration step = std::min(ahead, absl::Milliseconds(20));
+      absl::SleepFor(step);
+      ahead -= step;
+      if (absl::Status s = publisher_->MaybeLinger(); !s.ok()) return s;
+      if ((options.cancel != nullptr && options.cancel->load()) || stop_runs_.load()) break;
+    }
+    std::optional<Publisher::Appender> appender;
+    if (hold_lock) appender.emplace(publisher_.get());
+    uint64_t added = 0;
+    for (int i = 0; i < 16; ++i) {
+      const RecordSource::Result r = source.Next(&record, &enterprise, &err);
+      if (r == RecordSource::Result::kEnd) {
+        end = true;
         break;
       }
-      continue;
+      ++summary.read;
+      if (r == RecordSource::Result::kError) {
+        ++summary.rejected;
+        ++summary.rejected_by_reason[err.reason];
+        CountRejected(err.reason);
+        if (options.report) options.report(err);
+        if (options.on_error == OnError::kStop) {
+          summary.stopped_on_error = true;
+          end = true;
+          break;
+        }
+        continue;
+      }
+      if (first_event < 0) first_event = record.event_time_ms();
+      if (absl::Status s = appender ? appender->Add(record, enterprise->path)
+                                    : publisher_->Add(record, enterprise->path);
+          !s.ok()) {
+        accepted_.fetch_add(added, std::memory_order_relaxed);
+        return s;
+      }
+      ++summary.accepted;
+      ++added;
     }
-    if (first_event < 0) first_event = record.event_time_ms();
-    if (absl::Status s = publisher_->Add(record, enterprise->path); !s.ok()) return s;
-    ++summary.accepted;
-    accepted_.fetch_add(1, std::memory_order_relaxed);
+    accepted_.fetch_add(added, std::memory_order_relaxed);
   }
   if (absl::Status s = publisher_->SealAll(); !s.ok()) return s;
   return summary;
 }
 
-absl::Status Gateway::Feed(const v1::Record& record, RecordError* err) {
+absl::Status Gateway::Feed(const v1::Record& record, RecordError* err, absl::Time deadline) {
   RecordError local;
   RecordError* e = err != nullptr ? err : &local;
   const Hierarchy::Node* enterprise = validator_->Validate(record, e);
@@ -274,9 +293,14 @@ absl::Status Gateway::Feed(const v1::Record& record, RecordError* err) {
     return absl::InvalidArgumentError(absl::StrCat(e->field, ": ", e->problem));
   }
   if (absl::Status s = StartPublishing(); !s.ok()) return s;
-  if (absl::Status s = publisher_->Add(record, enterprise->path); !s.ok()) return s;
+  if (absl::Status s = publisher_->Add(record, enterprise->path, deadline); !s.ok()) return s;
   accepted_.fetch_add(1, std::memory_order_relaxed);
   return absl::OkStatus();
+}
+
+absl::Status Gateway::Persist(absl::Time deadline) {
+  if (absl::Status s = StartPublishing(); !s.ok()) return s;
+  return publisher_->Persist(deadline);
 }
 
 absl::Status Gateway::StartPublishing() {

@@ -92,8 +92,14 @@ class Gateway {
   absl::StatusOr<RunSummary> Run(RecordSource& source, const RunOptions& options);
 
   // Validates and publishes one record (gRPC). INVALID_ARGUMENT "<field>: <problem>" when it is
-  // rejected (and `err`, if given, filled). May block on a full buffer.
-  absl::Status Feed(const v1::Record& record, RecordError* err = nullptr);
+  // rejected (and `err`, if given, filled). May block on a full buffer, until `deadline`: then
+  // RESOURCE_EXHAUSTED and the record is not taken. Returning OK does NOT mean the record is
+  // durable yet; Persist does.
+  absl::Status Feed(const v1::Record& record, RecordError* err = nullptr,
+                    absl::Time deadline = absl::InfiniteFuture());
+  // Waits until every record Feed took before the call is in the disk buffer (sealing the open
+  // batches): see Publisher::Persist for the errors.
+  absl::Status Persist(absl::Time deadline);
 
   // Starts producing (resending the buffer first) without a source, e.g. for gRPC-only
   // gateways. Run and Feed call it themselves. Idempotent.

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "ingest/ingest_service.h"
 #include "tests/ingest_testing.h"
 
 namespace cybersyn::ingest {
@@ -155,6 +156,71 @@ TEST(GatewayTest, UnreachableBrokerBuffersThenBlocksAndRestartResendsEverything)
   EXPECT_EQ(back.unique.size(), buffered + 5000);
   EXPECT_TRUE(back.order_ok);
   EXPECT_EQ(back.unique.rbegin()->first.second, buffered + 5000);
+}
+
+// The gRPC Ingest service answers OK only once the call's records are in the disk buffer (the
+// linger here is 30 s, so without the call sealing them they would still be in memory), and a
+// full buffer gets a bounded RESOURCE_EXHAUSTED naming it instead of an OK or a hang. Real gRPC
+// socket and RocksDB buffer; the broker is unreachable.
+TEST(GatewayTest, GrpcOkMeansOnDiskAndAFullBufferAnswersResourceExhausted) {
+  auto config = std::make_shared<Config>(*MakeConfig());
+  config->gateway.batch.linger = absl::Seconds(30);
+  GatewayOptions o;
+  o.config = config;
+  o.buffer_dir = TempDir("grpc-full");
+  o.brokers = "127.0.0.1:1";  // nothing listens there
+  o.buffer_max_bytes = 64 << 10;
+  auto g = Gateway::Start(o);
+  ASSERT_TRUE(g.ok()) << g.status();
+  IngestService service(g->get(), absl::Seconds(1));
+  std::string bound;
+  auto server = StartIngestServer(&service, "127.0.0.1:0", &bound);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::Ingest::NewStub(grpc::CreateChannel(bound, grpc::InsecureChannelCredentials()));
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  int n = 0;
+  auto publish = [&](v1::PublishSummary* summary) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    auto writer = stub->Publish(&ctx, summary);
+    v1::RecordBatch batch;
+    for (int i = 0; i < 400; ++i, ++n) {
+      v1::Record* r = batch.add_records();
+      r->set_node(absl::StrCat("sim/s", n % 2, "/e", n / 2 % 2, "/u", n / 4 % 3));
+      r->set_indicator("output");
+      r->set_value(n);
+      r->set_event_time_ms(now_ms - 1000);
+    }
+    (void)writer->Write(batch);
+    (void)writer->WritesDone();
+    return writer->Finish();
+  };
+  uint64_t last_bytes = 0;
+  int ok_calls = 0;
+  grpc::Status refused;
+  for (int call = 0; call < 40; ++call) {
+    v1::PublishSummary summary;
+    const grpc::Status s = publish(&summary);
+    if (!s.ok()) {
+      refused = s;
+      break;
+    }
+    ++ok_calls;
+    EXPECT_EQ(summary.accepted(), 400u);
+    // Acknowledged = written to the disk buffer (its bytes only count written batches).
+    const GatewayStats st = (*g)->stats();
+    EXPECT_GT(st.buffer_bytes, last_bytes) << "call " << call << " acknowledged before its write";
+    last_bytes = st.buffer_bytes;
+  }
+  std::cout << ok_calls << " calls acknowledged (" << last_bytes << " bytes on disk), then "
+            << refused.error_code() << ": " << refused.error_message() << std::endl;
+  EXPECT_GE(ok_calls, 2);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(),
+              ::testing::HasSubstr("may not be stored, resend them: the gateway buffer is full"));
+  EXPECT_EQ((*g)->stats().confirmed, 0u);
+  (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  (*g)->Stop(absl::ZeroDuration());
 }
 
 }  // namespace

@@ -1,11 +1,26 @@
 #include "ingest/ingest_service.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "common/http_server.h"
 #include "common/status.h"
 #include "common/tls_config.h"
 
 namespace cybersyn::ingest {
+namespace {
+
+// The status for a device whose records may not be stored: it must resend them.
+grpc::Status NotStored(const absl::Status& s) {
+  grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE;
+  if (absl::IsResourceExhausted(s)) code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+  if (absl::IsDeadlineExceeded(s)) code = grpc::StatusCode::DEADLINE_EXCEEDED;
+  return grpc::Status(
+      code, absl::StrCat("the records of this call may not be stored, resend them: ", s.message()));
+}
+
+}  // namespace
 
 grpc::Status IngestService::Publish(grpc::ServerContext* context,
                                     grpc::ServerReader<v1::RecordBatch>* reader,
@@ -13,21 +28,27 @@ grpc::Status IngestService::Publish(grpc::ServerContext* context,
   v1::RecordBatch batch;
   uint32_t batch_index = 0;
   std::string first;
+  // The client's deadline, if it set one, bounds every wait too.
+  const auto client_deadline = context->deadline();
+  const bool has_client_deadline = client_deadline != std::chrono::system_clock::time_point::max();
+  auto deadline = [&] {
+    const absl::Time d = absl::Now() + max_wait_;
+    return has_client_deadline ? std::min(d, absl::FromChrono(client_deadline)) : d;
+  };
   while (reader->Read(&batch)) {
+    const absl::Time feed_deadline = deadline();
     for (int i = 0; i < batch.records_size(); ++i) {
       v1::Record& r = *batch.mutable_records(i);
       // Identity is the gateway's business: whatever the device sent is replaced.
       r.clear_gateway_id();
       r.clear_sequence();
       RecordError err;
-      absl::Status s = gateway_->Feed(r, &err);
+      absl::Status s = gateway_->Feed(r, &err, feed_deadline);
       if (s.ok()) {
         summary->set_accepted(summary->accepted() + 1);
         continue;
       }
-      if (!absl::IsInvalidArgument(s)) {
-        return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(s.message()));
-      }
+      if (!absl::IsInvalidArgument(s)) return NotStored(s);
       summary->set_rejected(summary->rejected() + 1);
       if (summary->errors_size() < kMaxErrors) {
         v1::RecordError* e = summary->add_errors();
@@ -42,6 +63,12 @@ grpc::Status IngestService::Publish(grpc::ServerContext* context,
       }
     }
     ++batch_index;
+  }
+  // Acknowledge only what is on disk: the records may still be in an open batch in memory.
+  if (summary->accepted() > 0) {
+    if (absl::Status s = gateway_->Persist(deadline()); !s.ok()) {
+      return NotStored(s);
+    }
   }
   if (summary->rejected() > 0) {
     return grpc::Status(

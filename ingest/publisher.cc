@@ -190,6 +190,7 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(PublisherOptions op
       return absl::DataLossError(absl::StrCat("buffer: bad next sequence \"", *v, "\""));
     }
     p->next_seq_.store(next);
+    p->durable_seq_ = next;
   } else if (!absl::IsNotFound(v.status())) {
     return v.status();
   }
@@ -264,8 +265,14 @@ void Publisher::OnReport(const DeliveryReport& report) {
   reports_.emplace_back(reinterpret_cast<uint64_t>(report.opaque), report.status);
 }
 
-absl::Status Publisher::Add(const v1::Record& record, absl::string_view enterprise) {
+absl::Status Publisher::Add(const v1::Record& record, absl::string_view enterprise,
+                            absl::Time deadline) {
   absl::MutexLock l(&open_mu_);
+  return AddLocked(record, enterprise, deadline);
+}
+
+absl::Status Publisher::AddLocked(const v1::Record& record, absl::string_view enterprise,
+                                  absl::Time deadline) {
   if (stop_adding_.load(std::memory_order_relaxed)) {
     return absl::CancelledError("publisher stopped");
   }
@@ -277,14 +284,20 @@ absl::Status Publisher::Add(const v1::Record& record, absl::string_view enterpri
   const size_t size = RecordSize(record, seq);
   const size_t framed = 1 + VarintSize(size) + size;
   const size_t header = enterprise.size() + kCountDigits + 2;
-  auto it = open_index_.find(enterprise);
-  if (it != open_index_.end() &&
-      open_[it->second].bytes.size() - header + framed + 12 > options_.batch_max_bytes) {
-    if (absl::Status s = SealLocked(); !s.ok()) return s;
-    it = open_index_.end();
+  constexpr size_t kNone = ~size_t{0};
+  size_t index = kNone;
+  if (last_open_ < open_.size() && open_[last_open_].enterprise == enterprise) {
+    index = last_open_;
+  } else if (auto it = open_index_.find(enterprise); it != open_index_.end()) {
+    index = it->second;
+  }
+  if (index != kNone &&
+      open_[index].bytes.size() - header + framed + 12 > options_.batch_max_bytes) {
+    if (absl::Status s = SealLocked(/*block=*/true, deadline); !s.ok()) return s;
+    index = kNone;
   }
   if (stop_adding_.load()) return absl::CancelledError("publisher stopped");
-  if (it == open_index_.end()) {
+  if (index == kNone) {
     if (open_.empty()) oldest_open_ = options_.clock->Now();
     OpenBatch b;
     b.enterprise = std::string(enterprise);
@@ -300,15 +313,26 @@ absl::Status Publisher::Add(const v1::Record& record, absl::string_view enterpri
     PutString(&b.bytes, 0x0A, enterprise);
     PutString(&b.bytes, 0x12, options_.gateway_id);
     open_.push_back(std::move(b));
-    it = open_index_.emplace(open_.back().enterprise, open_.size() - 1).first;
+    index = open_.size() - 1;
+    open_index_.emplace(open_.back().enterprise, index);
   }
-  OpenBatch& b = open_[it->second];
+  last_open_ = index;
+  OpenBatch& b = open_[index];
   AppendRecord(&b.bytes, record, seq, size);
   ++b.records;
+  // Written under open_mu_ only: plain stores, no locked read-modify-write per record.
   next_seq_.store(seq + 1, std::memory_order_relaxed);
-  records_added_.fetch_add(1, std::memory_order_relaxed);
-  open_records_.fetch_add(1, std::memory_order_relaxed);
-  if (b.records >= options_.batch_max_records) return SealLocked();
+  records_added_.store(records_added_.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_relaxed);
+  open_records_.store(open_records_.load(std::memory_order_relaxed) + 1,
+                      std::memory_order_relaxed);
+  // The record is in: a seal that times out leaves it open (sealed later), so no error.
+  if (b.records >= options_.batch_max_records) {
+    if (absl::Status s = SealLocked(/*block=*/true, deadline);
+        !s.ok() && !absl::IsResourceExhausted(s)) {
+      return s;
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -329,7 +353,29 @@ absl::Status Publisher::MaybeLinger() {
   return SealLocked();
 }
 
-absl::Status Publisher::SealLocked(bool block) {
+absl::Status Publisher::Persist(absl::Time deadline) {
+  uint64_t target;
+  {
+    absl::MutexLock o(&open_mu_);
+    target = next_seq_.load();
+    if (absl::Status s = SealLocked(/*block=*/true, deadline); !s.ok()) return s;
+  }
+  absl::MutexLock l(&mu_);
+  while (durable_seq_ < target) {
+    if (!write_error_.ok()) return write_error_;
+    if (writer_quit_) {
+      return absl::UnavailableError("the gateway stopped before the records reached its buffer");
+    }
+    if (room_cv_.WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the gateway buffer writer is behind: ", sealed_records_,
+          " sealed records not yet on disk"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Publisher::SealLocked(bool block, absl::Time deadline) {
   // Backpressure: wait for room (an empty buffer always takes one seal, however large), and
   // for the writer when it is far behind. Other threads may add or seal while this one waits,
   // so the size is recomputed after each wait.
@@ -347,7 +393,11 @@ absl::Status Publisher::SealLocked(bool block) {
       break;
     }
     if (!block) return absl::OkStatus();
-    room_cv_.Wait(&mu_);
+    if (room_cv_.WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the gateway buffer is full (", held, " bytes held, --buffer-max-bytes ",
+          options_.buffer_max_bytes, "; the broker is not taking them yet)"));
+    }
   }
   }
   const int64_t produced_at = options_.clock->NowMillis();
@@ -394,6 +444,7 @@ void Publisher::WriterLoop() {
     const absl::Status s = store_->Write(wb);
     absl::MutexLock l(&mu_);
     writing_ = false;
+    if (s.ok()) durable_seq_ = g.next_seq;
     sealed_bytes_ -= g.bytes;
     sealed_records_ -= g.records;
     if (!s.ok()) {
@@ -515,7 +566,29 @@ void Publisher::InjectFatalErrorForTest() {
 void Publisher::DeliveryLoop() {
   absl::Time next_ensure = absl::InfinitePast();
   std::vector<std::pair<uint64_t, absl::Status>> reports;
+  // Confirmed batches whose delete from the buffer failed (e.g. the store refuses writes while
+  // the disk is nearly full, until a flush or compaction frees space): retried, or the buffer
+  // never drains and Drain waits forever.
+  std::vector<Pending> undeleted;
+  absl::Time retry_deletes_at = absl::InfinitePast();
   while (!quit_.load()) {
+    if (!undeleted.empty() && absl::Now() >= retry_deletes_at) {
+      WriteBatch deletes;
+      for (const Pending& p : undeleted) deletes.Delete(BatchKey(p.id));
+      if (store_->Write(deletes).ok()) {
+        absl::MutexLock l(&mu_);
+        for (const Pending& p : undeleted) {
+          buffer_bytes_ -= p.bytes;
+          buffer_records_ -= p.records;
+          --buffer_batches_;
+          ++batches_confirmed_;
+        }
+        undeleted.clear();
+        room_cv_.SignalAll();
+      } else {
+        retry_deletes_at = absl::Now() + absl::Milliseconds(200);
+      }
+    }
     bool ready;
     {
       absl::MutexLock l(&mu_);
@@ -566,8 +639,11 @@ void Publisher::DeliveryLoop() {
             records_confirmed_ += f.records;
             ++batches_confirmed_;
           } else if (status.ok()) {
-            // Delivered but still in the buffer: it will be resent on restart (harmless).
+            // Delivered but still in the buffer (resent on a restart, harmless) until a retried
+            // delete succeeds.
             records_confirmed_ += f.records;
+            undeleted.push_back({id, f.bytes, f.records});
+            retry_deletes_at = absl::Now() + absl::Milliseconds(200);
           } else {
             ++delivery_errors_;
             failed.push_back({id, f.bytes, f.records});
@@ -600,14 +676,15 @@ void Publisher::DeliveryLoop() {
       absl::MutexLock l(&mu_);
       RefillLocked();
     }
-    if (!position_mode_.load() && open_records_.load() > 0) {
-      absl::MutexLock o(&open_mu_);
+    // Never block here, not even on open_mu_: this thread is the one that frees room in the
+    // buffer, and a thread sealing into a full buffer holds open_mu_ while it waits for room.
+    if (!position_mode_.load() && open_records_.load() > 0 && open_mu_.TryLock()) {
       if (!open_.empty() && options_.clock->Now() - oldest_open_ >= options_.linger) {
-        // Never block here: this thread is the one that frees room in the buffer.
         if (absl::Status s = SealLocked(/*block=*/false); !s.ok()) {
           spdlog::error("gateway: {}", s.ToString());
         }
       }
+      open_mu_.Unlock();
     }
   }
 }

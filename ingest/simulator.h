@@ -154,9 +154,7 @@ class Simulator {
     void Seed(uint64_t seed);
     uint64_t Next();
     double Uniform();  // [0, 1)
-    double Normal();
-    bool has_spare = false;
-    double spare = 0;
+    double Normal();  // standard normal (ziggurat)
   };
   struct SeriesState {
     int enterprise_index = 0;

@@ -83,6 +83,37 @@ TEST(SimulatorTest, SeriesAreLeavesTimesIndicatorsAndTicksAdvance) {
   EXPECT_EQ((*sim)->records_emitted(), 48u);
 }
 
+// The noise generator (a ziggurat) must be a standard normal: moments, the share beyond 2
+// sigma and the far tail (beyond the ziggurat's base layer at 3.44, drawn by a separate method).
+TEST(SimulatorTest, NoiseIsStandardNormal) {
+  const Config config = TestConfig(1, 2, 2);
+  SimulatorOptions o = Opts(5);
+  o.faults_per_series_per_day = 0;
+  o.daily_amplitude = 0;
+  o.correlation = 0;  // the noise is the series' own draw only
+  o.max_records = 400'000;
+  auto sim = Simulator::Create(config, o);
+  ASSERT_TRUE(sim.ok());
+  double n = 0, sum = 0, sum2 = 0, sum4 = 0, beyond2 = 0, beyond35 = 0;
+  Simulator::Sample s;
+  while ((*sim)->NextSample(&s)) {
+    const auto& series = (*sim)->series()[s.series];
+    const double z = (s.value - series.level) / (series.level * o.noise);
+    n += 1;
+    sum += z;
+    sum2 += z * z;
+    sum4 += z * z * z * z;
+    beyond2 += std::abs(z) > 2;
+    beyond35 += std::abs(z) > 3.5;
+  }
+  ASSERT_EQ(n, 400'000);
+  EXPECT_NEAR(sum / n, 0, 0.01);
+  EXPECT_NEAR(sum2 / n, 1, 0.015);
+  EXPECT_NEAR(sum4 / n, 3, 0.1);
+  EXPECT_NEAR(beyond2 / n, 0.0455, 0.002);
+  EXPECT_NEAR(beyond35 / n, 4.65e-4, 1.2e-4);  // 186 expected, sd 14
+}
+
 TEST(SimulatorTest, UnitsOfOneEnterpriseAreCorrelated) {
   const Config config = TestConfig(1, 2, 2);
   SimulatorOptions o = Opts(3);
