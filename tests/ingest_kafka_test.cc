@@ -1,4 +1,5 @@
-// The gateway against the real Apache Kafka broker: round trip, broker outage, kill -9.
+// The gateway against the real Apache Kafka broker: round trip, broker outage, kill -9 (of a
+// file-fed gateway, and of a gRPC-fed one right after it acknowledged).
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -14,7 +15,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "common/rocksdb_store.h"
+#include "cybersyn/v1/services.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "ingest/gateway.h"
 #include "tests/ingest_testing.h"
@@ -159,8 +162,8 @@ TEST_F(IngestKafkaTest, BadInputCorpusReportsEveryLineExactlyAndItsGoodLinesAllA
   RunOptions ro;
   ro.report = [&](const RecordError& e) { reported.push_back(e.ToString()); };
   uint64_t accepted = 0, rejected = 0;
-  for (const auto& [format, path] : {std::pair{InputFormat::kCsv, csv},
-                                     std::pair{InputFormat::kJsonLines, jsonl}}) {
+  for (const auto& [format, path] :
+       {std::pair{InputFormat::kCsv, csv}, std::pair{InputFormat::kJsonLines, jsonl}}) {
     auto src = OpenFileSource(format, path, &(*g)->validator());
     ASSERT_TRUE(src.ok()) << src.status();
     auto summary = (*g)->Run(**src, ro);
@@ -229,8 +232,7 @@ TEST_F(IngestKafkaTest, BadInputCorpusReportsEveryLineExactlyAndItsGoodLinesAllA
     EXPECT_EQ(got[i].indicator(), want[i].indicator);
     EXPECT_EQ(got[i].value(), want[i].value);
     EXPECT_EQ(got[i].event_time_ms(), kStart);
-    const std::map<std::string, std::string> labels(got[i].labels().begin(),
-                                                    got[i].labels().end());
+    const std::map<std::string, std::string> labels(got[i].labels().begin(), got[i].labels().end());
     EXPECT_EQ(labels, want[i].labels);
   }
   (*g)->Stop();
@@ -327,6 +329,127 @@ TEST_F(IngestKafkaTest, KillNineOfTheGatewayProcessLosesNothing) {
   std::cout << "read back " << back.records << " records, " << back.duplicates
             << " duplicates dropped by (gateway, sequence)" << std::endl;
   ExpectExactlyTheSimulatorsRecords(**g, back, count);
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Waits for the line "gateway: gRPC Ingest on HOST:PORT" in `log`; "" after `timeout`.
+std::string GrpcAddress(const std::string& log, size_t from, absl::Duration timeout) {
+  const std::string kLine = "gateway: gRPC Ingest on ";
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    const std::string text = Slurp(log);
+    if (const size_t at = text.find(kLine, from); at != std::string::npos) {
+      const size_t start = at + kLine.size();
+      const size_t end = text.find('\n', start);
+      if (end != std::string::npos) return text.substr(start, end - start);
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return "";
+}
+
+// Issue 3, "never lose a record": a gRPC OK means the records are on the gateway's disk. The
+// gateway's broker is unreachable and its linger is 30 s, so the records could only be in an
+// open in-memory batch when the OK comes, unless the call made them durable; it is killed -9
+// right after the OK and restarted against the real broker, which must get every record once.
+TEST_F(IngestKafkaTest, GrpcAcknowledgedRecordsSurviveKillNineRightAfterTheOk) {
+  const std::string config_path = dir_ + "/gateway.yaml";
+  std::string yaml = ConfigYaml("gw-grpc-kill");
+  yaml = absl::StrReplaceAll(yaml, {{"batch: {max_records: 500, linger: 20ms}",
+                                     "batch: {max_records: 100000, linger: 30s}"}});
+  std::ofstream(config_path) << yaml;
+  const std::string buffer = dir_ + "/buffer";
+  const std::string log = dir_ + "/gateway.log";
+  const char* bin_env = std::getenv("CYBERSYN_TEST_GATEWAY_BINARY");
+  const std::string bin = bin_env != nullptr ? bin_env : CYBERSYN_BINARY_DIR "/cli/cybersyn";
+  auto args = [&](const std::string& brokers) {
+    return std::vector<std::string>{
+        bin,           "gateway",      "--config", config_path, "--listen-grpc",
+        "127.0.0.1:0", "--buffer-dir", buffer,     "--brokers", brokers};
+  };
+  pid_t pid = Spawn(args("127.0.0.1:1"), log);  // nothing listens there
+  ASSERT_GT(pid, 0);
+  const std::string address = GrpcAddress(log, 0, absl::Seconds(20));
+  ASSERT_FALSE(address.empty()) << Slurp(log);
+
+  // Two calls (the second after the first was acknowledged), 3 x 1,000 records each.
+  constexpr int kCalls = 2, kBatches = 3, kPerBatch = 1000;
+  constexpr int kRecords = kCalls * kBatches * kPerBatch;
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  std::vector<v1::Record> sent;
+  auto stub = v1::Ingest::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  for (int call = 0; call < kCalls; ++call) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::PublishSummary summary;
+    auto writer = stub->Publish(&ctx, &summary);
+    for (int b = 0; b < kBatches; ++b) {
+      v1::RecordBatch batch;
+      for (int i = 0; i < kPerBatch; ++i) {
+        v1::Record* r = batch.add_records();
+        const int n = static_cast<int>(sent.size());
+        r->set_node(absl::StrCat("sim/s", n % 2, "/e", n / 2 % 3, "/u", n / 6 % 4));
+        r->set_indicator(n % 3 == 0 ? "energy" : "output");
+        r->set_value(0.5 + n);
+        r->set_event_time_ms(now_ms - 60'000 + n);
+        sent.push_back(*r);
+      }
+      ASSERT_TRUE(writer->Write(batch));
+    }
+    ASSERT_TRUE(writer->WritesDone());
+    const grpc::Status status = writer->Finish();
+    if (call == kCalls - 1 && status.ok()) {
+      ASSERT_EQ(::kill(pid, SIGKILL), 0);  // at once: no time for a linger or a clean stop
+    }
+    ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+    EXPECT_EQ(summary.accepted(), static_cast<uint64_t>(kBatches * kPerBatch));
+    EXPECT_EQ(summary.rejected(), 0u);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the gateway was not killed: " << Slurp(log);
+  // On disk, not just acknowledged.
+  EXPECT_GT(BufferedBatches(buffer), 0u) << "nothing in the disk buffer after the OK";
+
+  // Restart against the real broker: the buffer is resent, every record once. (The topic is
+  // made first so that the reader below sees all its partitions.)
+  auto config = MakeConfig("gw-grpc-kill");
+  const std::string topic = config->kafka.Topic("records");
+  ASSERT_TRUE(EnsureTopics({kafka_.bootstrap, {}}, {{topic, 4, 1, {}}}).ok());
+  const size_t restart_at = Slurp(log).size();
+  pid = Spawn(args(kafka_.bootstrap), log);
+  ASSERT_GT(pid, 0);
+  ASSERT_FALSE(GrpcAddress(log, restart_at, absl::Seconds(20)).empty()) << Slurp(log);
+  EXPECT_THAT(Slurp(log).substr(restart_at),
+              ::testing::HasSubstr(absl::StrCat("(", kRecords, " records, ")));
+  auto back = testing::ReadRecords({kafka_.bootstrap, {}}, topic, kRecords, absl::Seconds(30));
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << Slurp(log);
+  EXPECT_EQ(BufferedBatches(buffer), 0u) << "the buffer drained";
+  // Read again once the gateway is gone, past the last record: no late duplicates either.
+  const auto all =
+      testing::ReadRecords({kafka_.bootstrap, {}}, topic, kRecords + 1, absl::Seconds(3));
+  std::cout << "read back " << back.unique.size() << " of " << kRecords << " acknowledged records; "
+            << all.records << " in the topic" << std::endl;
+  EXPECT_EQ(all.records, static_cast<uint64_t>(kRecords));  // none twice
+  EXPECT_EQ(all.duplicates, 0u);
+  EXPECT_TRUE(all.keys_match);
+  EXPECT_TRUE(all.order_ok);
+  ASSERT_EQ(all.unique.size(), static_cast<size_t>(kRecords));  // none lost
+  size_t i = 0;
+  for (const auto& [key, r] : all.unique) {  // in sequence order = the order they were sent
+    EXPECT_EQ(key.first, "gw-grpc-kill");
+    ASSERT_EQ(r.node(), sent[i].node()) << i;
+    ASSERT_EQ(r.indicator(), sent[i].indicator()) << i;
+    ASSERT_EQ(r.value(), sent[i].value()) << i;
+    ASSERT_EQ(r.event_time_ms(), sent[i].event_time_ms()) << i;
+    ++i;
+  }
 }
 
 }  // namespace
