@@ -10,7 +10,7 @@
 // its default ("matched"; --target-fa to set another target).
 //
 //   quality_harness [--tep-dir DIR] [--synthetic-only|--tep-only] [--param key=value ...]
-//                   [--detectors cyberstride,ewma,...] [--series N]
+//                   [--detectors cyberstride,ewma,...] [--series N] [--seed S]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -257,6 +257,7 @@ int main(int argc, char** argv) {
   std::string tep_dir = CYBERSYN_SOURCE_DIR "/../shared/data/tep";
   bool synthetic = true, tep = true;
   int per_kind = 200;
+  uint64_t seed = 42;  // of the synthetic series; other seeds are held-out checks
   DetectorParams cs_params;
   std::string only;
   double target_fa = 0;
@@ -286,6 +287,8 @@ int main(int argc, char** argv) {
       std::stringstream ss(value());
       for (std::string t; std::getline(ss, t, ',');) sweep.push_back(std::stod(t));
       if (std::find(sweep.begin(), sweep.end(), 0.5) == sweep.end()) sweep.push_back(0.5);
+    } else if (a == "--seed") {
+      seed = std::stoull(value());
     } else if (a == "--series") {
       per_kind = std::stoi(value());
     } else if (a == "--detectors") {
@@ -297,7 +300,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: quality_harness [--tep-dir DIR] [--synthetic-only|--tep-only] "
-                   "[--series N] [--detectors a,b] [--param key=value (cyberstride)] "
+                   "[--series N] [--seed S] [--detectors a,b] [--param key=value (cyberstride)] "
                    "[--target-fa F] [--sweep t1,t2,...]\n");
       return 2;
     }
@@ -316,7 +319,7 @@ int main(int argc, char** argv) {
   }
   if (synthetic) {
     Report("synthetic (step 2-4 sd, slope 0.05-0.3 sd/pt, transient 5-8 sd; scales 1e-3..1e6)",
-           setups, SyntheticData(per_kind, 42), sweep, 30, target_fa);
+           setups, SyntheticData(per_kind, seed), sweep, 30, target_fa);
   }
   if (tep) {
     bool found = false;
