@@ -33,22 +33,52 @@ function(cybersyn_apply_common target)
     target_compile_options(${target} PUBLIC -fsanitize=fuzzer-no-link,address,undefined
       -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
     target_link_options(${target} PUBLIC -fsanitize=address,undefined)
-  elseif(CYBERSYN_SANITIZE STREQUAL "address")
-    target_compile_options(${target} PUBLIC -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
-    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
-  elseif(CYBERSYN_SANITIZE STREQUAL "thread")
-    target_compile_options(${target} PUBLIC -fsanitize=thread -fno-omit-frame-pointer)
-    target_link_options(${target} PUBLIC -fsanitize=thread)
-  elseif(NOT CYBERSYN_SANITIZE STREQUAL "")
-    message(FATAL_ERROR "CYBERSYN_SANITIZE must be '', 'address' or 'thread', got '${CYBERSYN_SANITIZE}'")
   endif()
 endfunction()
 
+# CYBERSYN_SANITIZE=address|thread (GCC): every target of the tree, the generated proto code
+# included, is instrumented. -O1 -g1 (after the build type's -O2 -g, so they win) roughly halve
+# the compile time and keep line tables for the reports' stack traces. UBSan findings are not
+# recoverable: the first one aborts the test.
+if(CYBERSYN_SANITIZE STREQUAL "address")
+  add_compile_options(-O1 -g1 -fsanitize=address,undefined -fno-omit-frame-pointer
+    -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(CYBERSYN_SANITIZE STREQUAL "thread")
+  add_compile_options(-O1 -g1 -fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT CYBERSYN_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "CYBERSYN_SANITIZE must be '', 'address' or 'thread', got '${CYBERSYN_SANITIZE}'")
+endif()
+if(CYBERSYN_FUZZ AND NOT CYBERSYN_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "CYBERSYN_FUZZ=ON already means ASan+UBSan: leave CYBERSYN_SANITIZE empty")
+endif()
+
 # Sanitizer defaults and third-party suppressions, linked into every executable of a sanitizer
-# or fuzz build (cmake/sanitizers/defaults.cc says why each suppression exists).
+# or fuzz build (cmake/sanitizers/defaults.cc says why each suppression exists). One object
+# library, compiled once: its objects go into each executable.
+if(CYBERSYN_FUZZ OR NOT CYBERSYN_SANITIZE STREQUAL "")
+  add_library(cybersyn_sanitizer_runtime OBJECT ${PROJECT_SOURCE_DIR}/cmake/sanitizers/defaults.cc)
+endif()
+if(CYBERSYN_SANITIZE STREQUAL "thread")
+  # TSan only: absl::Mutex annotated (absl_tsan.cc: every function it defines a __wrap_ for is
+  # wrapped at link time) and C11 threads, librdkafka's, routed through pthread, which TSan sees.
+  target_sources(cybersyn_sanitizer_runtime PRIVATE
+    ${PROJECT_SOURCE_DIR}/cmake/sanitizers/absl_tsan.cc
+    ${PROJECT_SOURCE_DIR}/cmake/sanitizers/c11_threads_tsan.cc)
+  target_link_libraries(cybersyn_sanitizer_runtime PUBLIC absl::synchronization absl::time)
+  file(STRINGS ${PROJECT_SOURCE_DIR}/cmake/sanitizers/absl_tsan.cc wrapped
+    REGEX "^CYBERSYN_REAL\\([a-z]+, _Z[A-Za-z0-9_]+")
+  foreach(line IN LISTS wrapped)
+    string(REGEX MATCH "_Z[A-Za-z0-9_]+" sym "${line}")
+    target_link_options(cybersyn_sanitizer_runtime INTERFACE "LINKER:--wrap=${sym}")
+  endforeach()
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+    ${PROJECT_SOURCE_DIR}/cmake/sanitizers/absl_tsan.cc)
+endif()
 function(cybersyn_sanitizer_defaults target)
-  if(CYBERSYN_FUZZ OR NOT CYBERSYN_SANITIZE STREQUAL "")
-    target_sources(${target} PRIVATE ${PROJECT_SOURCE_DIR}/cmake/sanitizers/defaults.cc)
+  if(TARGET cybersyn_sanitizer_runtime)
+    target_link_libraries(${target} PRIVATE cybersyn_sanitizer_runtime)
   endif()
 endfunction()
 
@@ -96,12 +126,14 @@ function(cybersyn_cc_test)
   if(NOT labels)
     set(labels unit)
   endif()
-  # Escaped so a list of several labels stays one LABELS value in the PROPERTIES list (unescaped,
-  # the second label was read as a property name and the fixture and timeout were lost).
-  string(REPLACE ";" "\\;" labels "${labels}")
+  # Before the escaping below, which makes the list one element (then `unit embedded` tests were
+  # left out of cybersyn_unit_tests and the sanitizer runs found no executable for them).
   if("unit" IN_LIST labels)
     add_dependencies(cybersyn_unit_tests ${T_NAME})
   endif()
+  # Escaped so a list of several labels stays one LABELS value in the PROPERTIES list (unescaped,
+  # the second label was read as a property name and the fixture and timeout were lost).
+  string(REPLACE ";" "\\;" labels "${labels}")
   gtest_discover_tests(${T_NAME}
     DISCOVERY_MODE PRE_TEST
     PROPERTIES LABELS "${labels}" ${props})

@@ -94,7 +94,8 @@ void QueryStore::Stop() {
 }
 
 absl::Status QueryStore::Apply(absl::string_view topic, int32_t partition, int64_t offset,
-                               absl::string_view value, WriteBatch& batch) {
+                               absl::string_view value, WriteBatch& batch,
+                               std::vector<std::function<void()>>& publish) {
   if (topic == topics_.aggregates) {
     v1::WindowAggregate a;
     if (!a.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
@@ -107,8 +108,9 @@ absl::Status QueryStore::Apply(absl::string_view topic, int32_t partition, int64
     if (a.series().window_ms() == smallest) {
       batch.Put(absl::StrCat("l/", a.series().node(), std::string(1, kSep), a.series().indicator()),
                 absl::StrCat(a.value()));
-      absl::MutexLock lock(&mu_);
-      last_values_[a.series().node()][a.series().indicator()] = a.value();
+      publish.push_back(
+          [this, node = a.series().node(), indicator = a.series().indicator(), v = a.value()]()
+              ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { last_values_[node][indicator] = v; });
     }
     aggregates_seen_.fetch_add(1);
   } else {
@@ -118,15 +120,16 @@ absl::Status QueryStore::Apply(absl::string_view topic, int32_t partition, int64
           absl::StrCat("undecodable signal event at ", topic, "[", partition, "]@", offset));
     }
     batch.Put(absl::StrCat("s/", e.signal().id()), e.signal().SerializeAsString());
-    absl::MutexLock lock(&mu_);
-    if (e.signal().state() == v1::SIGNAL_STATE_RESOLVED) {
-      open_.erase(e.signal().id());
-    } else {
-      open_[e.signal().id()] = e.signal();
-    }
-    ring_.emplace_back(next_seq_++, std::move(e));
-    while (ring_.size() > options_.event_ring) ring_.pop_front();
-    events_seen_.fetch_add(1);
+    publish.push_back([this, e = std::move(e)]() mutable ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (e.signal().state() == v1::SIGNAL_STATE_RESOLVED) {
+        open_.erase(e.signal().id());
+      } else {
+        open_[e.signal().id()] = e.signal();
+      }
+      ring_.emplace_back(next_seq_++, std::move(e));
+      while (ring_.size() > options_.event_ring) ring_.pop_front();
+      events_seen_.fetch_add(1);
+    });
   }
   return absl::OkStatus();
 }
@@ -176,9 +179,11 @@ void QueryStore::Run() {
     }
     if (msgs->empty()) continue;
     WriteBatch batch;
+    std::vector<std::function<void()>> publish;
     std::map<std::pair<std::string, int32_t>, int64_t> next;
     for (const ConsumedMessage& m : *msgs) {
-      if (absl::Status s = Apply(m.topic(), m.partition(), m.offset(), m.value(), batch); !s.ok()) {
+      if (absl::Status s = Apply(m.topic(), m.partition(), m.offset(), m.value(), batch, publish);
+          !s.ok()) {
         spdlog::warn("query store: skipping: {}", s.ToString());
       }
       next[{std::string(m.topic()), m.partition()}] = m.offset() + 1;
@@ -188,6 +193,7 @@ void QueryStore::Run() {
       spdlog::error("query store: {}", s.ToString());
     }
     absl::MutexLock lock(&mu_);
+    for (auto& p : publish) p();
     for (const auto& [tp, off] : next) positions_[tp] = off;
   }
   (void)consumer.Close();

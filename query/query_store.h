@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -70,8 +71,11 @@ class QueryStore {
  private:
   explicit QueryStore(QueryStoreOptions options);
   void Run();
+  // Adds the message to `batch`; its in-memory effects go to `publish`, run under mu_ only once
+  // the batch is written, so a reader never sees a change the store does not have yet.
   absl::Status Apply(absl::string_view topic, int32_t partition, int64_t offset,
-                     absl::string_view value, WriteBatch& batch);
+                     absl::string_view value, WriteBatch& batch,
+                     std::vector<std::function<void()>>& publish);
   void FillStatus(const Hierarchy::Node& node, int depth, v1::NodeStatus* out)
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
