@@ -248,6 +248,8 @@ std::string ReadLine(const std::string& path) {
 }  // namespace cybersyn
 
 int main(int argc, char** argv) {
+  // As in the cybersyn binary (cli/main.cc): no lock-order graph on every absl::Mutex::Lock.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   using namespace cybersyn;
   std::string brokers;
   int enterprises = 20, units = 50, windows = 100, probes = 100;

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/kafka_admin.h"
 #include "common/kafka_consumer.h"
@@ -40,6 +41,8 @@ double CpuSeconds() {
 }
 
 int Main(int argc, char** argv) {
+  // As in the cybersyn binary (cli/main.cc): no lock-order graph on every absl::Mutex::Lock.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"ingest_bench: gateway records/s vs a bare librdkafka producer"};
   std::string brokers;
   uint64_t records = 3'000'000;
