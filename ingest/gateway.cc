@@ -235,9 +235,9 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
       ahead = absl::Seconds(static_cast<double>(summary.read) / options.rate) -
               (absl::Now() - wall_start);
     } else if (speedup > 0 && first_event >= 0) {
-      ahead = absl::Milliseconds(static_cast<double>(source.event_time_ms() - first_event) /
-                                 speedup) -
-              (absl::Now() - wall_start);
+      ahead =
+          absl::Milliseconds(static_cast<double>(source.event_time_ms() - first_event) / speedup) -
+          (absl::Now() - wall_start);
     }
     while (ahead > absl::Milliseconds(2)) {
       const absl::Duration step = std::min(ahead, absl::Milliseconds(20));

@@ -24,9 +24,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/config.h"
 #include "cybersyn/v1/services.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
-#include "common/config.h"
 #include "ingest/gateway.h"
 
 namespace cybersyn::ingest {

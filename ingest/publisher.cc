@@ -5,12 +5,11 @@
 #include <cstring>
 #include <tuple>
 
-#include "librdkafka/rdkafka.h"
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "librdkafka/rdkafka.h"
 #include "spdlog/spdlog.h"
 
 namespace cybersyn::ingest {
@@ -302,10 +301,10 @@ absl::Status Publisher::AddLocked(const v1::Record& record, absl::string_view en
     OpenBatch b;
     b.enterprise = std::string(enterprise);
     b.first_seq = seq;
-    b.bytes.reserve(header + std::min<uint64_t>(options_.batch_max_bytes,
-                                                static_cast<uint64_t>(options_.batch_max_records) *
-                                                        (framed + 2) +
-                                                    64));
+    b.bytes.reserve(
+        header +
+        std::min<uint64_t>(options_.batch_max_bytes,
+                           static_cast<uint64_t>(options_.batch_max_records) * (framed + 2) + 64));
     b.bytes.append(enterprise.data(), enterprise.size());
     b.bytes.push_back('\n');
     b.bytes.append(kCountDigits, '0');
@@ -324,8 +323,7 @@ absl::Status Publisher::AddLocked(const v1::Record& record, absl::string_view en
   next_seq_.store(seq + 1, std::memory_order_relaxed);
   records_added_.store(records_added_.load(std::memory_order_relaxed) + 1,
                        std::memory_order_relaxed);
-  open_records_.store(open_records_.load(std::memory_order_relaxed) + 1,
-                      std::memory_order_relaxed);
+  open_records_.store(open_records_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   // The record is in: a seal that times out leaves it open (sealed later), so no error.
   if (b.records >= options_.batch_max_records) {
     if (absl::Status s = SealLocked(/*block=*/true, deadline);
@@ -367,9 +365,9 @@ absl::Status Publisher::Persist(absl::Time deadline) {
       return absl::UnavailableError("the gateway stopped before the records reached its buffer");
     }
     if (room_cv_.WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "the gateway buffer writer is behind: ", sealed_records_,
-          " sealed records not yet on disk"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("the gateway buffer writer is behind: ", sealed_records_,
+                       " sealed records not yet on disk"));
     }
   }
   return absl::OkStatus();
@@ -383,22 +381,22 @@ absl::Status Publisher::SealLocked(bool block, absl::Time deadline) {
   uint64_t total = 0;
   for (const OpenBatch& b : open_) total += b.bytes.size() + 24;
   {
-  absl::MutexLock l(&mu_);
-  while (true) {
-    if (!write_error_.ok()) return write_error_;
-    const uint64_t held = buffer_bytes_ + sealed_bytes_;
-    if (stopping_ || draining_ || unblocked_ ||
-        ((held == 0 || held + total <= options_.buffer_max_bytes) &&
-         sealed_bytes_ < kMaxSealedBytes)) {
-      break;
+    absl::MutexLock l(&mu_);
+    while (true) {
+      if (!write_error_.ok()) return write_error_;
+      const uint64_t held = buffer_bytes_ + sealed_bytes_;
+      if (stopping_ || draining_ || unblocked_ ||
+          ((held == 0 || held + total <= options_.buffer_max_bytes) &&
+           sealed_bytes_ < kMaxSealedBytes)) {
+        break;
+      }
+      if (!block) return absl::OkStatus();
+      if (room_cv_.WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("the gateway buffer is full (", held, " bytes held, --buffer-max-bytes ",
+                         options_.buffer_max_bytes, "; the broker is not taking them yet)"));
+      }
     }
-    if (!block) return absl::OkStatus();
-    if (room_cv_.WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the gateway buffer is full (", held, " bytes held, --buffer-max-bytes ",
-          options_.buffer_max_bytes, "; the broker is not taking them yet)"));
-    }
-  }
   }
   const int64_t produced_at = options_.clock->NowMillis();
   SealedGroup g;
@@ -518,7 +516,8 @@ void Publisher::RecoverFromFatal(const std::string& reason) {
     // Everything unconfirmed goes back to pending_, in sequence order.
     std::vector<Pending> all(pending_.begin(), pending_.end());
     for (const auto& [id, f] : in_flight_) all.push_back({id, f.bytes, f.records});
-    std::sort(all.begin(), all.end(), [](const Pending& a, const Pending& b) { return a.id < b.id; });
+    std::sort(all.begin(), all.end(),
+              [](const Pending& a, const Pending& b) { return a.id < b.id; });
     all.erase(std::unique(all.begin(), all.end(),
                           [](const Pending& a, const Pending& b) { return a.id == b.id; }),
               all.end());
@@ -528,9 +527,10 @@ void Publisher::RecoverFromFatal(const std::string& reason) {
     unconfirmed = pending_.size();
     old = producer_;
   }
-  spdlog::warn("gateway: producer failed fatally ({}); resending {} unconfirmed batches in order "
-               "with a new producer",
-               reason, unconfirmed);
+  spdlog::warn(
+      "gateway: producer failed fatally ({}); resending {} unconfirmed batches in order "
+      "with a new producer",
+      reason, unconfirmed);
   old->raw()->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
   old->Poll(absl::ZeroDuration());
   {
@@ -711,9 +711,9 @@ absl::Status Publisher::WaitConfirmed(absl::Duration timeout) {
   while (buffer_batches_ > 0 || open_records_.load() > 0 || !sealed_.empty() || writing_) {
     if (!write_error_.ok()) return write_error_;
     if (room_cv_.WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          buffer_batches_, " batches (", buffer_records_ + sealed_records_,
-          " records) still unconfirmed after ", absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(
+          absl::StrCat(buffer_batches_, " batches (", buffer_records_ + sealed_records_,
+                       " records) still unconfirmed after ", absl::FormatDuration(timeout)));
     }
   }
   return write_error_;

@@ -249,7 +249,7 @@ class Publisher {
   // next_seq of the last group written (groups are written in seal order).
   uint64_t durable_seq_ ABSL_GUARDED_BY(mu_) = 1;
   absl::Status write_error_ ABSL_GUARDED_BY(mu_);  // sticky: the buffer could not be written
-  absl::CondVar sealed_cv_;                       // signalled when sealed_ grows or on stop
+  absl::CondVar sealed_cv_;                        // signalled when sealed_ grows or on stop
   bool producer_broken_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t producer_recoveries_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
@@ -265,7 +265,7 @@ class Publisher {
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool unblocked_ ABSL_GUARDED_BY(mu_) = false;  // Unblock(): no backpressure
-  bool draining_ ABSL_GUARDED_BY(mu_) = false;  // Stop() is sealing: no backpressure
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;   // Stop() is sealing: no backpressure
   absl::Time retry_failed_after_ ABSL_GUARDED_BY(mu_);
   std::optional<std::pair<std::string, std::string>> stored_position_;
   std::string identity_ ABSL_GUARDED_BY(open_mu_);

@@ -355,8 +355,7 @@ const Hierarchy::Node* ParseJsonLine(absl::string_view line, const RecordValidat
     if (key != "node" && key != "indicator" && key != "value" && key != "time" && key != "labels") {
       // An empty key still needs a visible field name in "<file>:<line>: <field>: ..." (fuzz/).
       Fail(err, key.empty() ? "\"\"" : key,
-           "unknown field (expected node, indicator, value, time, labels)",
-           kReasonSyntax);
+           "unknown field (expected node, indicator, value, time, labels)", kReasonSyntax);
       return nullptr;
     }
   }
