@@ -112,7 +112,7 @@ double Simulator::Rng::Normal() {
     const int i = static_cast<int>(bits & (Ziggurat::kLayers - 1));
     const double u = 2.0 * (static_cast<double>(bits >> 11) * 0x1.0p-53) - 1.0;  // (-1, 1)
     if (std::abs(u) < z.ratio[i]) return u * z.x[i];  // inside the layer's rectangle
-    if (i == 0) {  // the tail beyond kR (Marsaglia's method)
+    if (i == 0) {                                     // the tail beyond kR (Marsaglia's method)
       double t, y;
       do {
         double u1 = Uniform();

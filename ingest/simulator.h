@@ -154,7 +154,7 @@ class Simulator {
     void Seed(uint64_t seed);
     uint64_t Next();
     double Uniform();  // [0, 1)
-    double Normal();  // standard normal (ziggurat)
+    double Normal();   // standard normal (ziggurat)
   };
   struct SeriesState {
     int enterprise_index = 0;

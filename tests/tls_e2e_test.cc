@@ -292,12 +292,10 @@ listen: {tls: {cert: "CERT", key: "KEY", client_ca: "CA"}}
   };
   uint64_t accepted = 0;
   EXPECT_EQ(publish({}, &accepted).error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_EQ(publish({.ca = Cert("ca.pem")}, &accepted).error_code(),
-            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(publish({.ca = Cert("ca.pem")}, &accepted).error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(accepted, 0u);
-  const grpc::Status ok =
-      publish({.ca = Cert("ca.pem"), .cert = Cert("client.pem"), .key = Cert("client.key")},
-              &accepted);
+  const grpc::Status ok = publish(
+      {.ca = Cert("ca.pem"), .cert = Cert("client.pem"), .key = Cert("client.key")}, &accepted);
   EXPECT_TRUE(ok.ok()) << ok.error_message();
   EXPECT_EQ(accepted, 1u);
   (*server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
