@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -41,8 +42,6 @@ double CpuSeconds() {
 }
 
 int Main(int argc, char** argv) {
-  // As in the cybersyn binary (cli/main.cc): no lock-order graph on every absl::Mutex::Lock.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"ingest_bench: gateway records/s vs a bare librdkafka producer"};
   std::string brokers;
   uint64_t records = 3'000'000;
@@ -52,7 +51,19 @@ int Main(int argc, char** argv) {
   app.add_option("--partitions", partitions, "partitions of the bench topics");
   bool gateway_only = false;
   app.add_flag("--gateway-only", gateway_only, "measure only the gateway (for profiling)");
+  bool deadlock_detection = false;
+  app.add_flag("--deadlock-detection", deadlock_detection,
+               "keep abseil's lock-order checks on every Lock (as in tests; the cybersyn binary "
+               "turns them off)");
   CLI11_PARSE(app, argc, argv);
+  // As in the cybersyn binary (cli/main.cc): no lock-order graph on every absl::Mutex::Lock.
+  if (!deadlock_detection) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // The machine is shared: say how busy it was.
+  double load[3] = {0, 0, 0};
+  if (getloadavg(load, 3) == 3) {
+    std::cout << absl::StrFormat("load average %.2f %.2f %.2f; abseil deadlock detection %s\n",
+                                 load[0], load[1], load[2], deadlock_detection ? "on" : "off");
+  }
 
   const std::string prefix =
       absl::StrCat("bench-", ::getpid(), "-", absl::ToUnixSeconds(absl::Now()));

@@ -25,6 +25,10 @@ class WriteBatch {
   void Put(absl::string_view key, absl::string_view value) {
     ops_.emplace_back(std::string(key), std::string(value));
   }
+  // Put without copying: for large values built only to be written (the gateway's batches).
+  void PutOwned(std::string key, std::string value) {
+    ops_.emplace_back(std::move(key), std::move(value));
+  }
   void Delete(absl::string_view key) { ops_.emplace_back(std::string(key), std::nullopt); }
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }

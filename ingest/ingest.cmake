@@ -12,3 +12,4 @@ set_property(GLOBAL APPEND PROPERTY CYBERSYN_CLI_DEPS cybersyn::ingest)
 cybersyn_cc_test(NAME record_source_test SRCS record_source_test.cc DEPS cybersyn::ingest)
 cybersyn_cc_test(NAME gateway_test SRCS gateway_test.cc DEPS cybersyn::ingest
   LABELS unit embedded TIMEOUT 120)
+cybersyn_cc_test(NAME publisher_test SRCS publisher_test.cc DEPS cybersyn::ingest)

@@ -290,10 +290,22 @@ absl::Status Publisher::AddLocked(const v1::Record& record, absl::string_view en
   } else if (auto it = open_index_.find(enterprise); it != open_index_.end()) {
     index = it->second;
   }
+  bool split = false;
   if (index != kNone &&
       open_[index].bytes.size() - header + framed + 12 > options_.batch_max_bytes) {
-    if (absl::Status s = SealLocked(/*block=*/true, deadline); !s.ok()) return s;
-    index = kNone;
+    if (!overflow_open_) {
+      // The batch is full: it stays in the group, closed, the record starts a new batch of its
+      // enterprise and the group is sealed right after it is in. Sealing before adding would
+      // store a source position just past this record with the record itself not in the group:
+      // a crash before the next seal would skip it on restart.
+      open_index_.erase(enterprise);
+      index = kNone;
+      split = true;
+    } else {
+      // That seal timed out (the buffer is full): now block before adding, as backpressure.
+      if (absl::Status s = SealLocked(/*block=*/true, deadline); !s.ok()) return s;
+      index = kNone;
+    }
   }
   if (stop_adding_.load()) return absl::CancelledError("publisher stopped");
   if (index == kNone) {
@@ -325,7 +337,8 @@ absl::Status Publisher::AddLocked(const v1::Record& record, absl::string_view en
                        std::memory_order_relaxed);
   open_records_.store(open_records_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   // The record is in: a seal that times out leaves it open (sealed later), so no error.
-  if (b.records >= options_.batch_max_records) {
+  if (split) overflow_open_ = true;
+  if (split || b.records >= options_.batch_max_records) {
     if (absl::Status s = SealLocked(/*block=*/true, deadline);
         !s.ok() && !absl::IsResourceExhausted(s)) {
       return s;
@@ -414,6 +427,7 @@ absl::Status Publisher::SealLocked(bool block, absl::Time deadline) {
   if (position_) g.position = absl::StrCat(identity_, "\n", position_());
   open_.clear();
   open_index_.clear();
+  overflow_open_ = false;
   absl::MutexLock l(&mu_);
   sealed_bytes_ += g.bytes;
   sealed_records_ += g.records;
@@ -435,8 +449,9 @@ void Publisher::WriterLoop() {
       writing_ = true;
     }
     // The disk write happens outside the lock: the source keeps encoding meanwhile.
+    // The batch bytes move into the write (no copy); they are produced from there afterwards.
     WriteBatch wb;
-    for (const OpenBatch& b : g.batches) wb.Put(BatchKey(b.first_seq), b.bytes);
+    for (OpenBatch& b : g.batches) wb.PutOwned(BatchKey(b.first_seq), std::move(b.bytes));
     wb.Put(kNextSeqKey, absl::StrCat(g.next_seq));
     if (g.position) wb.Put(kSourceKey, *g.position);
     const absl::Status s = store_->Write(wb);
@@ -459,16 +474,18 @@ void Publisher::WriterLoop() {
       continue;
     }
     const absl::Time now = options_.clock->Now();
-    for (const OpenBatch& b : g.batches) {
-      buffer_bytes_ += b.bytes.size();
+    for (size_t i = 0; i < g.batches.size(); ++i) {
+      const OpenBatch& b = g.batches[i];
+      const std::string& bytes = *wb.ops()[i].second;
+      buffer_bytes_ += bytes.size();
       buffer_records_ += b.records;
       ++buffer_batches_;
       bool produced = false;
       if (started_ && topic_ready_ && !producer_broken_ && pending_.empty() &&
           in_flight_bytes_ < options_.max_in_flight_bytes && now >= retry_failed_after_) {
-        produced = ProduceLocked(b.first_seq, b.enterprise, b.bytes, b.records, now);
+        produced = ProduceLocked(b.first_seq, b.enterprise, bytes, b.records, now);
       }
-      if (!produced) pending_.push_back({b.first_seq, b.bytes.size(), b.records});
+      if (!produced) pending_.push_back({b.first_seq, bytes.size(), b.records});
     }
     room_cv_.SignalAll();
   }

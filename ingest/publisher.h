@@ -232,6 +232,9 @@ class Publisher {
   // Index in open_ of the batch the last record went to: records come in runs per enterprise,
   // so this saves most lookups (hashing the path) in open_index_.
   size_t last_open_ ABSL_GUARDED_BY(open_mu_) = 0;
+  // A batch reached max_bytes and the seal after its overflowing record did not happen yet (the
+  // buffer is full): the next overflow seals before adding instead, so open batches stay bounded.
+  bool overflow_open_ ABSL_GUARDED_BY(open_mu_) = false;
   std::atomic<uint64_t> open_records_{0};  // written under open_mu_
   absl::Time oldest_open_ ABSL_GUARDED_BY(open_mu_);
   std::atomic<uint64_t> next_seq_{1};       // written under open_mu_
