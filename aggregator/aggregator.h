@@ -17,6 +17,10 @@
 // revoked during the run has its local state wiped (tombstones may be compacted away while
 // another instance owns it), so a later re-assignment restores from the beginning.
 //
+// Processing: the records partitions' messages are parsed, validated and windowed on
+// `processing_threads` lane threads (lanes.h), partition p on lane p % n; the loop waits for the
+// lanes before anything else touches those windows (closing, taking changes, rebalances).
+//
 // Pipelining: the commit of batch N (producing its outputs and changelog, sending the offsets,
 // committing, then the RocksDB write) runs on a committer thread while the loop consumes and
 // processes batch N+1 into memory; N+1's outputs are buffered and only produced, in their own
@@ -80,6 +84,11 @@ struct AggregatorOptions {
   absl::Duration commit_when_quiet_for = absl::Milliseconds(50);
   absl::Duration min_batch_time = absl::Milliseconds(100);
   size_t max_message_bytes = 4u << 20;  // larger input is dead-lettered as too_large
+  // Threads that parse, validate and window the records partitions (partition p on thread
+  // p % n, so each partition's records are still applied in order by one thread); the loop
+  // thread consumes, hands them over, and closes windows and commits once they are done. 0: all
+  // on the loop thread.
+  int processing_threads = 2;
   std::map<std::string, std::string> consumer_overrides;
   std::map<std::string, std::string> producer_overrides;
   std::function<void(bool)> on_ready;  // called with true once the first restore finished

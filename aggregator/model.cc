@@ -42,6 +42,7 @@ Model::Model(std::shared_ptr<const Config> config) : config_(std::move(config)) 
   const AggregatorConfig& a = config_->aggregator;
   for (absl::Duration d : a.windows) windows_ms_.push_back(absl::ToInt64Milliseconds(d));
   std::sort(windows_ms_.begin(), windows_ms_.end());
+  for (int64_t ms : windows_ms_) window_sizes_.emplace_back(ms);
   lateness_ms_ = absl::ToInt64Milliseconds(a.allowed_lateness);
   grace_ms_ = absl::ToInt64Milliseconds(a.grace);
   idle_ms_ = absl::ToInt64Milliseconds(a.idle_advance);

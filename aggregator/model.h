@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "aggregator/window_state.h"
 #include "common/config.h"
 
 namespace cybersyn::aggregator {
@@ -48,6 +49,8 @@ class Model {
   const IndicatorConfig& indicator(int i) const { return config_->indicators[i]; }
   int num_indicators() const { return static_cast<int>(config_->indicators.size()); }
   int64_t window_ms(int w) const { return windows_ms_[w]; }
+  // Start of window size `w`'s window containing t (WindowStart without a division).
+  int64_t window_start(int w, int64_t t_ms) const { return window_sizes_[w].Start(t_ms); }
   int num_windows() const { return static_cast<int>(windows_ms_.size()); }
   // Indicator index of the A/C/P role, or -1 when not configured.
   int role_indicator(Role r) const;
@@ -65,6 +68,7 @@ class Model {
   absl::flat_hash_map<std::string, int> node_index_;
   absl::flat_hash_map<std::string, int> indicator_index_;
   std::vector<int64_t> windows_ms_;
+  std::vector<WindowSizeMs> window_sizes_;  // the same, for window_start
   int roles_[4] = {-1, -1, -1, -1};
   int64_t lateness_ms_ = 0, grace_ms_ = 0, idle_ms_ = 0, max_future_ms_ = 0;
 };

@@ -59,6 +59,29 @@ inline int64_t WindowStart(int64_t t_ms, int64_t window_ms) {
   return t_ms - r;
 }
 
+// WindowStart for one window size without a 64-bit division (40-90 cycles; the per-record path
+// needs one per window size): the quotient from a multiplication by the reciprocal is off by at
+// most one for event times, and is then corrected exactly. Same result as WindowStart for every t.
+class WindowSizeMs {
+ public:
+  // REQUIRES: ms > 0.
+  explicit WindowSizeMs(int64_t ms) : ms_(ms), inverse_(1.0 / static_cast<double>(ms)) {}
+  int64_t ms() const { return ms_; }
+  int64_t Start(int64_t t_ms) const {
+    // Beyond 2^52 the double no longer holds t exactly (and q * ms_ could overflow).
+    constexpr int64_t kExact = int64_t{1} << 52;
+    if (t_ms >= kExact || t_ms <= -kExact) return WindowStart(t_ms, ms_);
+    int64_t s = static_cast<int64_t>(static_cast<double>(t_ms) * inverse_) * ms_;
+    while (s > t_ms) s -= ms_;
+    while (t_ms - s >= ms_) s += ms_;
+    return s;
+  }
+
+ private:
+  int64_t ms_;
+  double inverse_;
+};
+
 }  // namespace cybersyn::aggregator
 
 #endif  // CYBERSYN_AGGREGATOR_WINDOW_STATE_H_

@@ -1,5 +1,6 @@
 #include "aggregator/window_state.h"
 
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -87,6 +88,36 @@ TEST(WindowStartTest, FloorsAlsoForNegativeTimes) {
   EXPECT_EQ(WindowStart(125'000, 60'000), 120'000);
   EXPECT_EQ(WindowStart(120'000, 60'000), 120'000);
   EXPECT_EQ(WindowStart(-1, 60'000), -60'000);
+}
+
+TEST(WindowSizeMsTest, StartEqualsWindowStartForEveryTime) {
+  std::mt19937_64 rng(42);
+  for (int64_t size : {int64_t{1}, int64_t{7}, int64_t{1000}, int64_t{60'000}, int64_t{600'000},
+                       int64_t{3'600'000}, int64_t{86'400'000}, int64_t{604'800'000}}) {
+    const WindowSizeMs w(size);
+    std::vector<int64_t> times = {0,
+                                  -1,
+                                  1,
+                                  size,
+                                  size - 1,
+                                  -size,
+                                  -size + 1,
+                                  946'684'800'000,
+                                  1'795'881'599'999,
+                                  1'795'881'600'000,
+                                  (int64_t{1} << 52) - 1,
+                                  int64_t{1} << 52,
+                                  -(int64_t{1} << 52),
+                                  std::numeric_limits<int64_t>::max(),
+                                  std::numeric_limits<int64_t>::min() + size};
+    // Window edges around now, and random times over the whole range.
+    for (int i = 0; i < 2000; ++i) {
+      const int64_t edge = (1'795'000'000'000 / size + i) * size;
+      times.insert(times.end(), {edge - 1, edge, edge + 1});
+      times.push_back(static_cast<int64_t>(rng() >> (rng() % 40)) * (rng() % 2 ? 1 : -1));
+    }
+    for (int64_t t : times) ASSERT_EQ(w.Start(t), WindowStart(t, size)) << t << " / " << size;
+  }
 }
 
 }  // namespace

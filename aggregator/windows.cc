@@ -144,7 +144,7 @@ Outcome PartitionWindows::Offer(absl::string_view gateway_id, const v1::Record& 
   if (t < kMinEventTimeMs || t > now_ms + model_->max_future_ms()) return Outcome::kBadTimestamp;
   if (model_->num_windows() == 0) return Outcome::kApplied;
   const int64_t w0 = model_->window_ms(0);
-  if (WindowStart(t, w0) + w0 + model_->grace_ms() <= watermark_ms_) return Outcome::kLate;
+  if (model_->window_start(0, t) + w0 + model_->grace_ms() <= watermark_ms_) return Outcome::kLate;
 
   Apply(node, indicator, r.value(), t);
   if (t > max_event_time_ms_) {
@@ -175,7 +175,7 @@ PartitionWindows::Open& PartitionWindows::Window(const Key& k) {
 void PartitionWindows::Apply(int node, int indicator, double value, int64_t t) {
   const bool rolls_up = model_->indicator(indicator).rollup != Rollup::kNone;
   for (int w = 0; w < model_->num_windows(); ++w) {
-    const int64_t start = WindowStart(t, model_->window_ms(w));
+    const int64_t start = model_->window_start(w, t);
     int child = -1;
     int n = node;
     while (true) {

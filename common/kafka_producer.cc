@@ -9,7 +9,10 @@ namespace cybersyn {
 void KafkaProducer::ReportCb::dr_cb(RdKafka::Message& message) {
   if (!fn_) return;
   DeliveryReport report;
-  report.status = KafkaStatus(message.err(), absl::StrCat("deliver to ", message.topic_name()));
+  // (No message text to build for the common case: this runs once per message.)
+  if (message.err() != RdKafka::ERR_NO_ERROR) {
+    report.status = KafkaStatus(message.err(), absl::StrCat("deliver to ", message.topic_name()));
+  }
   report.topic = message.topic_name();
   report.partition = message.partition();
   report.offset = message.offset();
