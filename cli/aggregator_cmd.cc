@@ -26,6 +26,7 @@ struct AggregatorCmdOptions {
   std::string instance_id = "aggregator-0";
   std::string log_level = "info";
   bool at_least_once = false;
+  int threads = aggregator::AggregatorOptions{}.processing_threads;
 };
 
 std::atomic<aggregator::Aggregator*> g_running{nullptr};
@@ -72,6 +73,7 @@ int RunAggregatorCommand(const AggregatorCmdOptions& o) {
   ao.state_dir = o.state_dir;
   ao.registry = registry;
   ao.exactly_once = !o.at_least_once;
+  ao.processing_threads = o.threads;
   ao.on_ready = [&http](bool ready) { http.SetReady(ready); };
   std::signal(SIGINT, HandleStopSignal);
   std::signal(SIGTERM, HandleStopSignal);
@@ -118,6 +120,11 @@ void AddAggregatorCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--instance-id", o->instance_id,
                   "unique per running instance; a restart with the same id fences the old one");
   cmd->add_option("--log-level", o->log_level, "trace|debug|info|warn|error|off");
+  cmd->add_option("--threads", o->threads,
+                  "threads that parse and window records, partition p on thread p % N (0: all "
+                  "on the consumer's thread); more than the instance's partitions is useless")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   cmd->add_flag("--at-least-once", o->at_least_once,
                 "disable transactions (benchmarks only: a crash may double count)");
   cmd->callback([o, &exit_code] { exit_code = RunAggregatorCommand(*o); });
