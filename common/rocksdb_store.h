@@ -38,6 +38,12 @@ struct RocksDbOptions {
   // Reads every SST block once at open (state stores are small; a corrupt block found later
   // would fail the role at runtime, and again after each in-process restart).
   bool verify_checksums_on_open = true;
+  // Memtable size; 0: min(memory_limit_bytes / 4, 64 MiB). The memory limit must allow two
+  // (memtables are charged to it, and at half of it RocksDB flushes early).
+  uint64_t write_buffer_bytes = 0;
+  // LZ4 for SST files. Off for stores whose data is deleted soon after it is written (the
+  // gateway buffer): compressing what a flush writes, only to delete it soon, wastes CPU.
+  bool compress = true;
   // Writes are refused with RESOURCE_EXHAUSTED ("No space left on device") while the device has
   // less than this plus one memtable (what its flush needs) plus twice the batch free: RocksDB
   // itself does not fail cleanly when the disk fills (Debian's build hits an assertion in its WAL

@@ -91,47 +91,52 @@ uint64_t DoubleBits(double d) {
 }
 
 // The encoded size of `r` as a Record message (without the enclosing tag and length).
-size_t RecordSize(const v1::Record& r, uint64_t seq) {
+size_t RecordSize(const RecordRef& r, uint64_t seq) {
   size_t n = 0;
-  if (!r.node().empty()) n += StringFieldSize(r.node().size());
-  if (!r.indicator().empty()) n += StringFieldSize(r.indicator().size());
-  if (DoubleBits(r.value()) != 0) n += 9;
-  if (r.event_time_ms() != 0) n += 1 + VarintSize(static_cast<uint64_t>(r.event_time_ms()));
+  if (!r.node.empty()) n += StringFieldSize(r.node.size());
+  if (!r.indicator.empty()) n += StringFieldSize(r.indicator.size());
+  if (DoubleBits(r.value) != 0) n += 9;
+  if (r.event_time_ms != 0) n += 1 + VarintSize(static_cast<uint64_t>(r.event_time_ms));
   if (seq != 0) n += 1 + VarintSize(seq);
-  for (const auto& [k, v] : r.labels()) {
-    const size_t entry = StringFieldSize(k.size()) + StringFieldSize(v.size());
-    n += StringFieldSize(entry);
+  if (r.labels != nullptr) {
+    for (const auto& [k, v] : *r.labels) {
+      const size_t entry = StringFieldSize(k.size()) + StringFieldSize(v.size());
+      n += StringFieldSize(entry);
+    }
   }
   return n;
 }
 
-// Appends `r` with `seq` as RecordBatch field 3 (hand-rolled: the hot path of the gateway).
+// Appends `r` with `seq` as RecordBatch field 3 (hand-rolled: the hot path of the gateway), the
+// same bytes as SerializeToString of the Record with that sequence (publisher_test checks it).
 // `size` is RecordSize(r, seq); the bytes are written through a pointer into the grown string.
-void AppendRecord(std::string* s, const v1::Record& r, uint64_t seq, size_t size) {
+void AppendRecord(std::string* s, const RecordRef& r, uint64_t seq, size_t size) {
   const size_t old = s->size();
   s->resize(old + 1 + VarintSize(size) + size);
   char* p = s->data() + old;
   *p++ = 0x1A;
   p = PutVarintRaw(p, size);
-  if (!r.node().empty()) p = PutStringRaw(p, 0x0A, r.node());
-  if (!r.indicator().empty()) p = PutStringRaw(p, 0x12, r.indicator());
-  if (const uint64_t bits = DoubleBits(r.value()); bits != 0) {
+  if (!r.node.empty()) p = PutStringRaw(p, 0x0A, r.node);
+  if (!r.indicator.empty()) p = PutStringRaw(p, 0x12, r.indicator);
+  if (const uint64_t bits = DoubleBits(r.value); bits != 0) {
     *p++ = 0x19;
     for (int i = 0; i < 8; ++i) *p++ = static_cast<char>((bits >> (8 * i)) & 0xff);
   }
-  if (r.event_time_ms() != 0) {
+  if (r.event_time_ms != 0) {
     *p++ = 0x20;
-    p = PutVarintRaw(p, static_cast<uint64_t>(r.event_time_ms()));
+    p = PutVarintRaw(p, static_cast<uint64_t>(r.event_time_ms));
   }
   if (seq != 0) {
     *p++ = 0x30;
     p = PutVarintRaw(p, seq);
   }
-  for (const auto& [k, v] : r.labels()) {
-    *p++ = 0x3A;
-    p = PutVarintRaw(p, StringFieldSize(k.size()) + StringFieldSize(v.size()));
-    p = PutStringRaw(p, 0x0A, k);
-    p = PutStringRaw(p, 0x12, v);
+  if (r.labels != nullptr) {
+    for (const auto& [k, v] : *r.labels) {
+      *p++ = 0x3A;
+      p = PutVarintRaw(p, StringFieldSize(k.size()) + StringFieldSize(v.size()));
+      p = PutStringRaw(p, 0x0A, k);
+      p = PutStringRaw(p, 0x12, v);
+    }
   }
 }
 
@@ -156,7 +161,8 @@ bool ParseStored(absl::string_view value, StoredBatch* out) {
 
 std::string EncodeRecordForTest(const v1::Record& record, uint64_t sequence) {
   std::string s;
-  AppendRecord(&s, record, sequence, RecordSize(record, sequence));
+  const RecordRef r = RecordRef::Of(record);
+  AppendRecord(&s, r, sequence, RecordSize(r, sequence));
   return s;
 }
 
@@ -266,11 +272,16 @@ void Publisher::OnReport(const DeliveryReport& report) {
 
 absl::Status Publisher::Add(const v1::Record& record, absl::string_view enterprise,
                             absl::Time deadline) {
+  return Add(RecordRef::Of(record), enterprise, deadline);
+}
+
+absl::Status Publisher::Add(const RecordRef& record, absl::string_view enterprise,
+                            absl::Time deadline) {
   absl::MutexLock l(&open_mu_);
   return AddLocked(record, enterprise, deadline);
 }
 
-absl::Status Publisher::AddLocked(const v1::Record& record, absl::string_view enterprise,
+absl::Status Publisher::AddLocked(const RecordRef& record, absl::string_view enterprise,
                                   absl::Time deadline) {
   if (stop_adding_.load(std::memory_order_relaxed)) {
     return absl::CancelledError("publisher stopped");

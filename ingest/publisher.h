@@ -65,6 +65,7 @@
 #include "common/kafka_producer.h"
 #include "common/kv_store.h"
 #include "cybersyn/v1/record.pb.h"
+#include "ingest/record_ref.h"
 
 namespace cybersyn::ingest {
 
@@ -125,6 +126,8 @@ class Publisher {
   // failures to write the buffer.
   absl::Status Add(const v1::Record& record, absl::string_view enterprise,
                    absl::Time deadline = absl::InfiniteFuture());
+  absl::Status Add(const RecordRef& record, absl::string_view enterprise,
+                   absl::Time deadline = absl::InfiniteFuture());
 
   // Holds the lock of the open batches across several Adds from one thread: the gateway's source
   // loop adds 16 records per hold instead of paying a lock round trip per record (a third of the
@@ -139,8 +142,11 @@ class Publisher {
     Appender(const Appender&) = delete;
     Appender& operator=(const Appender&) = delete;
     // As Publisher::Add.
-    absl::Status Add(const v1::Record& record, absl::string_view enterprise) {
+    absl::Status Add(const RecordRef& record, absl::string_view enterprise) {
       return p_->AddLocked(record, enterprise);
+    }
+    absl::Status Add(const v1::Record& record, absl::string_view enterprise) {
+      return p_->AddLocked(RecordRef::Of(record), enterprise);
     }
 
    private:
@@ -201,7 +207,7 @@ class Publisher {
   };
 
   Publisher() = default;
-  absl::Status AddLocked(const v1::Record& record, absl::string_view enterprise,
+  absl::Status AddLocked(const RecordRef& record, absl::string_view enterprise,
                          absl::Time deadline = absl::InfiniteFuture())
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(open_mu_);
   // Seals every open batch; when the buffer is full waits for room (until `deadline`, then

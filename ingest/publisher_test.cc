@@ -110,5 +110,58 @@ TEST(PublisherTest, ByteBoundSealStoresThePositionOfExactlyWhatIsBuffered) {
   EXPECT_EQ((*p)->stats().buffer_records, static_cast<uint64_t>(kRecords));
 }
 
+// The hand-rolled encoding (the gateway's hot path) writes exactly the bytes protobuf would:
+// RecordBatch field 3 (tag 0x1A, length) around SerializeToString of the record with its
+// sequence. Labels are serialised from the same map object, so both walk it in the same order.
+TEST(PublisherTest, HandEncodedRecordIsByteIdenticalToProtobuf) {
+  std::vector<std::pair<v1::Record, uint64_t>> cases;
+  cases.emplace_back(MakeRecord(1), 1);
+  cases.emplace_back(v1::Record(), 0);  // every field at its default: an empty message
+  {
+    v1::Record r = MakeRecord(2);
+    r.set_value(-0.0);        // bits != 0: encoded (proto3 skips only +0.0)
+    r.set_event_time_ms(-1);  // negative int64: a 10-byte varint
+    cases.emplace_back(r, UINT64_MAX);
+  }
+  {
+    v1::Record r = MakeRecord(3);
+    r.set_value(0.0);
+    r.set_event_time_ms(0);
+    r.set_node(std::string(300, 'n'));  // a two-byte length varint
+    r.set_indicator("");
+    cases.emplace_back(r, 127);
+  }
+  {
+    v1::Record r = MakeRecord(4);
+    (*r.mutable_labels())["shift"] = "night";
+    (*r.mutable_labels())["operator"] = "";
+    (*r.mutable_labels())["ü"] = std::string(200, 'v');
+    (*r.mutable_labels())[""] = "empty key";  // rejected by validation, still encodable
+    cases.emplace_back(r, 128);
+  }
+  {
+    v1::Record r = MakeRecord(5);
+    r.set_value(1e-310);  // subnormal
+    cases.emplace_back(r, 1ull << 35);
+  }
+  for (auto& [record, seq] : cases) {
+    record.set_sequence(seq);
+    const std::string inner = record.SerializeAsString();
+    record.clear_sequence();
+    std::string want = "\x1a";
+    for (uint64_t n = inner.size();; n >>= 7) {
+      want.push_back(static_cast<char>(n >= 0x80 ? (n & 0x7f) | 0x80 : n));
+      if (n < 0x80) break;
+    }
+    want += inner;
+    EXPECT_EQ(EncodeRecordForTest(record, seq), want)
+        << record.ShortDebugString() << " seq " << seq;
+    v1::RecordBatch batch;
+    ASSERT_TRUE(batch.ParseFromString(want));
+    ASSERT_EQ(batch.records_size(), 1);
+    EXPECT_EQ(batch.records(0).sequence(), seq);
+  }
+}
+
 }  // namespace
 }  // namespace cybersyn::ingest

@@ -172,13 +172,24 @@ class SimSource : public RecordSource {
   }
 
   Result Next(v1::Record* out, const Hierarchy::Node** enterprise, RecordError* err) override {
+    RecordRef ref;
+    const Result r = NextRef(&ref, enterprise, err);
+    if (r == Result::kRecord) {
+      out->set_node(std::string(ref.node));
+      out->set_indicator(std::string(ref.indicator));
+      out->set_value(ref.value);
+      out->set_event_time_ms(ref.event_time_ms);
+    }
+    return r;
+  }
+
+  // The fast path: node and indicator refer to the simulator's strings, the enterprise is looked
+  // up once per series (valid by construction), so per record only the clock is checked.
+  Result NextRef(RecordRef* out, const Hierarchy::Node** enterprise, RecordError* err) override {
     Simulator::Sample s;
     if (!sim_->NextSample(&s)) return Result::kEnd;
     const Simulator::Series& series = sim_->series()[s.series];
-    out->set_node(series.unit->path);
-    out->set_indicator(series.indicator);
-    out->set_value(s.value);
-    out->set_event_time_ms(s.time_ms);
+    *out = RecordRef{series.unit->path, series.indicator, s.value, s.time_ms, nullptr};
     last_time_ = s.time_ms;
     const Hierarchy::Node* ent = enterprises_[s.series];
     // A slightly stale "now" is stricter than the real one, so the fast path never accepts a
@@ -186,8 +197,13 @@ class SimSource : public RecordSource {
     if ((sim_->records_emitted() & 4095) == 1) now_cache_ = clock_->NowMillis();
     if (ent == nullptr || s.time_ms > now_cache_ + max_future_ms_) {
       // Slow path: full validation gives the exact message.
+      v1::Record record;
+      record.set_node(series.unit->path);
+      record.set_indicator(series.indicator);
+      record.set_value(s.value);
+      record.set_event_time_ms(s.time_ms);
       *err = RecordError();
-      ent = validator_->Validate(*out, err);
+      ent = validator_->Validate(record, err);
       if (ent == nullptr) {
         err->source = "sim";
         err->line = static_cast<int64_t>(sim_->records_emitted());
@@ -223,6 +239,13 @@ class SimSource : public RecordSource {
 };
 
 }  // namespace
+
+RecordSource::Result RecordSource::NextRef(RecordRef* out, const Hierarchy::Node** enterprise,
+                                           RecordError* err) {
+  const Result r = Next(&ref_record_, enterprise, err);
+  if (r == Result::kRecord) *out = RecordRef::Of(ref_record_);
+  return r;
+}
 
 std::string RecordError::ToString() const {
   return absl::StrCat(source, ":", line, ": ", field, ": ", problem);

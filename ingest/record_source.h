@@ -26,6 +26,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "cybersyn/v1/record.pb.h"
+#include "ingest/record_ref.h"
 #include "ingest/simulator.h"
 
 namespace cybersyn::ingest {
@@ -79,6 +80,10 @@ class RecordSource {
   // The next record with its enterprise (validated), or an error (the record is skipped), or the
   // end. An unreadable input ends the source with an error reported once (field "line").
   virtual Result Next(v1::Record* out, const Hierarchy::Node** enterprise, RecordError* err) = 0;
+  // As Next, by reference (what the gateway encodes from); `out` stays valid until the next call.
+  // The default reads into a v1::Record the source keeps; the simulator fills `out` from strings
+  // it owns, without building a record.
+  virtual Result NextRef(RecordRef* out, const Hierarchy::Node** enterprise, RecordError* err);
   // Stable identity ("csv:/abs/path", "sim:small:seed=1"); a stored position is used only if the
   // identity matches. Empty: the source cannot resume (stdin).
   virtual std::string Identity() const = 0;
@@ -90,6 +95,9 @@ class RecordSource {
   virtual double speedup() const { return 0; }
   // Event time of the last record returned (pacing).
   virtual int64_t event_time_ms() const { return 0; }
+
+ private:
+  v1::Record ref_record_;  // what the default NextRef refers to
 };
 
 enum class InputFormat { kCsv, kJsonLines };

@@ -173,5 +173,64 @@ TEST_F(RecordSourceTest, SimulatorSourceYieldsValidRecords) {
   ASSERT_NE(SimulatorOf(**src), nullptr);
 }
 
+// The gateway reads the simulator by reference (NextRef, no v1::Record built): the same records,
+// enterprises and positions as Next of a source with the same seed.
+TEST_F(RecordSourceTest, SimulatorNextRefMatchesNext) {
+  RecordValidator v(config_, &clock_);
+  SimulatorOptions o = *SimulatorPreset("bench");
+  o.max_records = 2000;
+  o.faults_per_series_per_day = 5000;  // outages skip samples: positions must still agree
+  auto a = SimulatorSource(config_, o, "sim:bench", &v, &clock_);
+  auto b = SimulatorSource(config_, o, "sim:bench", &v, &clock_);
+  ASSERT_TRUE(a.ok() && b.ok());
+  v1::Record r;
+  RecordRef ref;
+  const Hierarchy::Node* ea = nullptr;
+  const Hierarchy::Node* eb = nullptr;
+  RecordError err;
+  int n = 0;
+  while (true) {
+    const auto ra = (*a)->Next(&r, &ea, &err);
+    const auto rb = (*b)->NextRef(&ref, &eb, &err);
+    ASSERT_EQ(ra, rb);
+    if (ra == RecordSource::Result::kEnd) break;
+    ASSERT_EQ(ra, RecordSource::Result::kRecord) << err.ToString();
+    EXPECT_EQ(ref.node, r.node());
+    EXPECT_EQ(ref.indicator, r.indicator());
+    EXPECT_EQ(ref.value, r.value());
+    EXPECT_EQ(ref.event_time_ms, r.event_time_ms());
+    EXPECT_EQ(ref.labels, nullptr);
+    EXPECT_EQ(ea, eb);
+    EXPECT_EQ((*a)->Position(), (*b)->Position());
+    ++n;
+  }
+  EXPECT_EQ(n, 2000);
+}
+
+// The default NextRef (file sources) refers to the record Next parsed, labels included.
+TEST_F(RecordSourceTest, FileSourceNextRefCarriesLabels) {
+  RecordValidator v(config_, &clock_);
+  std::istringstream in(
+      "sim/s0/e0/u0,output,1.5,2024-04-30T23:00:00Z,shift=night\n"
+      "sim/s0/e0/u1,energy,2,1714518000000\n");
+  auto src = StreamSource(InputFormat::kCsv, &in, "t.csv", &v);
+  RecordRef ref;
+  const Hierarchy::Node* ent = nullptr;
+  RecordError err;
+  ASSERT_EQ(src->NextRef(&ref, &ent, &err), RecordSource::Result::kRecord) << err.ToString();
+  EXPECT_EQ(ref.node, "sim/s0/e0/u0");
+  EXPECT_EQ(ref.indicator, "output");
+  EXPECT_EQ(ref.value, 1.5);
+  EXPECT_EQ(ref.event_time_ms, kNow - 3'600'000);
+  ASSERT_NE(ref.labels, nullptr);
+  EXPECT_EQ(ref.labels->size(), 1u);
+  EXPECT_EQ(ref.labels->at("shift"), "night");
+  EXPECT_EQ(ent->path, "sim/s0/e0");
+  ASSERT_EQ(src->NextRef(&ref, &ent, &err), RecordSource::Result::kRecord) << err.ToString();
+  EXPECT_EQ(ref.node, "sim/s0/e0/u1");
+  EXPECT_EQ(ref.labels, nullptr) << "labels of the previous line must not carry over";
+  EXPECT_EQ(src->NextRef(&ref, &ent, &err), RecordSource::Result::kEnd);
+}
+
 }  // namespace
 }  // namespace cybersyn::ingest

@@ -365,6 +365,8 @@ absl::Status Simulator::Init() {
     enterprise_phase_.push_back(2 * std::numbers::pi * phase_rng.Uniform());
     enterprise_common_[i] = phase_rng.Normal();
   }
+  // Computed once: a square root per sample was a quarter of NextSample's time.
+  own_share_ = std::sqrt(1 - o.correlation * o.correlation);
   tick_ms_ = o.start_ms;
   end_ms_ =
       o.duration > absl::ZeroDuration() ? o.start_ms + absl::ToInt64Milliseconds(o.duration) : 0;
@@ -425,7 +427,7 @@ void Simulator::BeginTick() {
 
 bool Simulator::NextSample(Sample* out) {
   const double rho = options_.correlation;
-  const double own_share = std::sqrt(1 - rho * rho);
+  const double own_share = own_share_;
   while (!done_) {
     if (options_.max_records > 0 && emitted_ >= options_.max_records) {
       done_ = true;

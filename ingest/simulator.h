@@ -188,6 +188,7 @@ class Simulator {
   uint64_t emitted_ = 0;
   bool done_ = false;
   double fault_mean_gap_ms_ = 0;
+  double own_share_ = 1;  // sqrt(1 - correlation^2): the share of a series' own noise
 };
 
 }  // namespace cybersyn::ingest

@@ -1,0 +1,21 @@
+#include "ingest/buffer_sizing.h"
+
+#include <sys/statvfs.h>
+
+namespace cybersyn::ingest {
+
+BufferSizing SizeBuffer(uint64_t free_disk_bytes, uint64_t buffer_max_bytes) {
+  constexpr uint64_t kMiB = uint64_t{1} << 20;
+  if (free_disk_bytes >= 1024 * kMiB && buffer_max_bytes >= 256 * kMiB) {
+    return {32 * kMiB, 128 * kMiB, false};
+  }
+  return {16 * kMiB, 64 * kMiB, true};
+}
+
+uint64_t FreeDiskBytes(const std::string& dir) {
+  struct statvfs st;
+  if (::statvfs(dir.c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+}  // namespace cybersyn::ingest
