@@ -63,7 +63,8 @@ int RunAlerter(const AlerterArgs& a) {
                  "(`cybersyn demo` runs everything on an embedded one)\n";
     return 2;
   }
-  static OffsetClock* offset_clock = nullptr;
+  // Declared before the service, so destroyed after it (a never-freed clock read as a leak).
+  std::unique_ptr<OffsetClock> offset_clock;
   Clock* clock = Clock::Real();
   if (!a.clock_offset.empty()) {
     auto d = ParseDuration(a.clock_offset);
@@ -71,8 +72,8 @@ int RunAlerter(const AlerterArgs& a) {
       std::cerr << "error: --clock-offset-for-test: " << d.status().message() << "\n";
       return 2;
     }
-    offset_clock = new OffsetClock(*d);
-    clock = offset_clock;
+    offset_clock = std::make_unique<OffsetClock>(*d);
+    clock = offset_clock.get();
   }
   alerter::AlerterServiceOptions o;
   o.client = {config->kafka.bootstrap, config->kafka.properties};

@@ -1,7 +1,7 @@
 # Declares every project target the same way (after Abseil's absl_cc_library):
 #   cybersyn_cc_library(NAME foo SRCS a.cc DEPS x y)       -> target cybersyn_foo, alias cybersyn::foo
 #   cybersyn_cc_test(NAME foo_test SRCS foo_test.cc DEPS cybersyn::foo [LABELS unit] [KAFKA]
-#                    [SERIAL])
+#                    [SERIAL] [TIMEOUT s])
 #   cybersyn_cc_binary(NAME x SRCS main.cc DEPS ...)
 # KAFKA marks a test that needs the real broker: it joins the CTest fixture that starts
 # deploy/local/kafka.sh and finds the broker's dir (bootstrap, version) in $CYBERSYN_TEST_KAFKA_DIR.
@@ -23,8 +23,11 @@ if(CYBERSYN_FUZZ AND NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     "-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ (./dev.sh fuzz does this)")
 endif()
 
-# `cybersyn_unit_tests` builds every test labelled unit (the sanitizer runs build only these).
+# `cybersyn_unit_tests` builds every test labelled unit, `cybersyn_fast_tests` every one labelled
+# fast (integration tests on the real broker quick enough for the CI's ASan+UBSan step, which
+# builds only these two).
 add_custom_target(cybersyn_unit_tests)
+add_custom_target(cybersyn_fast_tests)
 
 function(cybersyn_apply_common target)
   target_compile_options(${target} PRIVATE ${CYBERSYN_WARNINGS})
@@ -81,6 +84,14 @@ if(CYBERSYN_SANITIZE STREQUAL "thread")
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
     ${PROJECT_SOURCE_DIR}/cmake/sanitizers/absl_tsan.cc)
 endif()
+if(NOT CYBERSYN_SANITIZE STREQUAL "")
+  # Integration tests only: their children's reports go to files (child_reports.cc).
+  set(CYBERSYN_SANITIZER_REPORTS_DIR ${PROJECT_BINARY_DIR}/sanitizer-reports)
+  add_library(cybersyn_sanitizer_child_reports OBJECT
+    ${PROJECT_SOURCE_DIR}/cmake/sanitizers/child_reports.cc)
+  target_compile_definitions(cybersyn_sanitizer_child_reports PRIVATE
+    CYBERSYN_SANITIZER_REPORTS_DIR="${CYBERSYN_SANITIZER_REPORTS_DIR}")
+endif()
 function(cybersyn_sanitizer_defaults target)
   if(TARGET cybersyn_sanitizer_runtime)
     target_link_libraries(${target} PRIVATE cybersyn_sanitizer_runtime)
@@ -118,30 +129,46 @@ function(cybersyn_cc_test)
   target_compile_definitions(${T_NAME} PRIVATE
     CYBERSYN_SOURCE_DIR="${PROJECT_SOURCE_DIR}" CYBERSYN_BINARY_DIR="${PROJECT_BINARY_DIR}")
   set(labels ${T_LABELS})
-  set(props TIMEOUT ${T_TIMEOUT})
+  set(fixtures)
+  set(env)
   if(T_KAFKA)
     list(APPEND labels kafka)
-    set(props ${props}
-        FIXTURES_REQUIRED kafka_broker
-        ENVIRONMENT "CYBERSYN_TEST_KAFKA_DIR=${CYBERSYN_KAFKA_DIR}")
-  endif()
-  if(T_SERIAL)
-    list(APPEND props RUN_SERIAL TRUE)
+    list(APPEND fixtures kafka_broker)
+    list(APPEND env "CYBERSYN_TEST_KAFKA_DIR=${CYBERSYN_KAFKA_DIR}")
   endif()
   if(NOT labels)
     set(labels unit)
   endif()
-  # Before the escaping below, which makes the list one element (then `unit embedded` tests were
-  # left out of cybersyn_unit_tests and the sanitizer runs found no executable for them).
-  if("unit" IN_LIST labels)
-    add_dependencies(cybersyn_unit_tests ${T_NAME})
+  foreach(l unit fast)
+    if(l IN_LIST labels)
+      add_dependencies(cybersyn_${l}_tests ${T_NAME})
+    endif()
+  endforeach()
+  # Sanitizer builds: the `cybersyn` processes an integration test starts write their reports to
+  # files that the sanitizer_reports fixture checks (cmake/CybersynSanitizerReports.cmake). Unit
+  # tests start no processes.
+  if(CYBERSYN_SANITIZER_REPORTS_DIR AND NOT "unit" IN_LIST labels)
+    target_link_libraries(${T_NAME} PRIVATE cybersyn_sanitizer_child_reports)
+    list(APPEND fixtures sanitizer_reports)
   endif()
-  # Escaped so a list of several labels stays one LABELS value in the PROPERTIES list (unescaped,
-  # the second label was read as a property name and the fixture and timeout were lost).
-  string(REPLACE ";" "\\;" labels "${labels}")
-  gtest_discover_tests(${T_NAME}
-    DISCOVERY_MODE PRE_TEST
-    PROPERTIES LABELS "${labels}" ${props})
+  gtest_discover_tests(${T_NAME} DISCOVERY_MODE PRE_TEST)
+  # The properties are set by a CTest include that runs after the discovery's, on the list of the
+  # discovered tests: gtest_discover_tests' PROPERTIES (CMake 3.25) splits list values, so a
+  # second label was read as a property name and the timeout and fixtures after it were lost.
+  set(p "LABELS [==[${labels}]==] TIMEOUT ${T_TIMEOUT}")
+  if(fixtures)
+    string(APPEND p " FIXTURES_REQUIRED [==[${fixtures}]==]")
+  endif()
+  if(env)
+    string(APPEND p " ENVIRONMENT [==[${env}]==]")
+  endif()
+  if(T_SERIAL)
+    string(APPEND p " RUN_SERIAL TRUE")
+  endif()
+  set(include ${CMAKE_CURRENT_BINARY_DIR}/${T_NAME}_properties.cmake)
+  file(WRITE ${include}
+    "if(${T_NAME}_TESTS)\n  set_tests_properties(\${${T_NAME}_TESTS} PROPERTIES ${p})\nendif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${include})
 endfunction()
 
 # cybersyn_embed_text(TARGET FILE SYMBOL): compiles FILE's text into TARGET as

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 
 #include "aggregator/aggregator.h"
@@ -78,6 +79,13 @@ class Child {
  private:
   pid_t pid_ = -1;
 };
+
+// The last few KiB of a child's log, for failure messages (TearDown deletes the file).
+std::string LogTail(const std::string& path) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return text.size() > 4000 ? text.substr(text.size() - 4000) : text;
+}
 
 int CountInFile(const std::string& path, const std::string& needle) {
   std::ifstream in(path);
@@ -217,7 +225,7 @@ TEST_F(AggregatorCrashTest, KillNineTenTimesWhileAMillionRecordsFlowChangesNothi
       absl::SleepFor(absl::Milliseconds(20));
     }
     absl::SleepFor(absl::Milliseconds(pause_ms(rng)));
-    ASSERT_TRUE(child.Alive()) << "aggregator exited early; see " << log;
+    ASSERT_TRUE(child.Alive()) << "aggregator exited early; the end of its log:\n" << LogTail(log);
     child.Kill();
   }
   Child last(crash_path, state, "crash", log);

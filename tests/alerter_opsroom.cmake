@@ -1,5 +1,4 @@
 # `cybersyn alerter --opsroom-listen` on the real broker: the Opsroom and Query outside the demo.
-# (One label only: gtest_discover_tests flattens a label list into the property list.)
 # ~15 s.
 cybersyn_cc_test(NAME alerter_opsroom_test SRCS alerter_opsroom_test.cc
   DEPS cybersyn::kafka cybersyn::testing cybersyn_httplib nlohmann_json::nlohmann_json

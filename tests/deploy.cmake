@@ -27,3 +27,11 @@ add_test(NAME deploy_prometheus_e2e
 set_tests_properties(deploy_prometheus_e2e PROPERTIES
   LABELS "deploy;kafka" TIMEOUT 240 FIXTURES_REQUIRED kafka_broker
   ENVIRONMENT "CYBERSYN_TEST_KAFKA_DIR=${CYBERSYN_KAFKA_DIR}" RESOURCE_LOCK deploy_tools)
+if(CYBERSYN_SANITIZER_REPORTS_DIR)  # the pipeline's reports: cmake/CybersynSanitizerReports.cmake
+  set(_env "CYBERSYN_TEST_KAFKA_DIR=${CYBERSYN_KAFKA_DIR}")
+  foreach(s ASAN UBSAN TSAN)
+    list(APPEND _env "${s}_OPTIONS=log_path=${CYBERSYN_SANITIZER_REPORTS_DIR}/prometheus_e2e")
+  endforeach()
+  set_tests_properties(deploy_prometheus_e2e PROPERTIES ENVIRONMENT "${_env}"
+    FIXTURES_REQUIRED "kafka_broker;sanitizer_reports")
+endif()
