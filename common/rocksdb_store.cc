@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "prometheus/counter.h"
@@ -27,9 +28,27 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   return absl::InternalError(msg);
 }
 
+// ThreadSanitizer build only: stores are opened (and destroyed) one at a time. RocksDB (Debian's
+// librocksdb.a, not instrumented) builds process-wide state on first use (the default Env and
+// FileSystem with its thread pools, the build-properties map DB::Open logs, the block cache stats
+// collector's static mutex, ...) in function-local statics whose fast path is an acquire load TSan
+// cannot see. The second store of a process (the alerter's, on the main thread of `cybersyn demo`)
+// read what the first (the aggregator's thread) had built, and TSan reported those reads as races
+// in frames of our code or std:: templates, where no suppression could be narrow. Holding one mutex
+// makes the first open happen-before the next; other builds need no such order.
+#if defined(__SANITIZE_THREAD__)
+std::unique_lock<std::mutex> OpenOrderForTsan() {
+  static std::mutex mu;
+  return std::unique_lock<std::mutex>(mu);
+}
+#else
+int OpenOrderForTsan() { return 0; }
+#endif
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbOptions& options) {
+  [[maybe_unused]] auto open_order = OpenOrderForTsan();
   std::unique_ptr<RocksDbStore> store(new RocksDbStore());
   store->options_ = options;
   if (options.registry != nullptr) {
@@ -99,6 +118,7 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbOp
 }
 
 absl::Status RocksDbStore::Destroy(const std::string& path) {
+  [[maybe_unused]] auto open_order = OpenOrderForTsan();
   return FromRocks(rocksdb::DestroyDB(path, rocksdb::Options()),
                    absl::StrCat("destroying RocksDB store ", path));
 }
