@@ -80,6 +80,9 @@ const char* __tsan_default_suppressions() {
          // not the server's (CallOpServerSendStatus), so races in our handlers are still checked;
          // what goes unchecked is a request changed by another thread while FillOps serializes it.
          "race:grpc::internal::CallOpSet<*grpc::internal::CallOpClientRecvStatus>::FillOps\n"
+         // The same for a client stream's first batch (Watch: send metadata, message, close;
+         // TlsE2eTest), whose op set has CallOpClientSendClose instead (also client-only).
+         "race:grpc::internal::CallOpSet<*grpc::internal::CallOpClientSendClose*>::FillOps\n"
          "race:grpc::internal::CallOpClientRecvStatus::FinishOp\n";
 }
 
