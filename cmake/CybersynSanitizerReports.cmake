@@ -12,3 +12,17 @@ if(CYBERSYN_SANITIZER_REPORTS_DIR)
   set_tests_properties(sanitizer_reports_check PROPERTIES FIXTURES_CLEANUP sanitizer_reports
     TIMEOUT 30)
 endif()
+
+# For tests that are scripts (not cybersyn_cc_test, so without child_reports.cc) and start
+# `cybersyn`: the same log_path through the environment, and the same fixture. No-op outside
+# sanitizer builds.
+function(cybersyn_child_sanitizer_reports test)
+  if(NOT CYBERSYN_SANITIZER_REPORTS_DIR)
+    return()
+  endif()
+  foreach(s ASAN UBSAN TSAN)
+    set_property(TEST ${test} APPEND PROPERTY ENVIRONMENT
+      "${s}_OPTIONS=log_path=${CYBERSYN_SANITIZER_REPORTS_DIR}/${test}")
+  endforeach()
+  set_property(TEST ${test} APPEND PROPERTY FIXTURES_REQUIRED sanitizer_reports)
+endfunction()

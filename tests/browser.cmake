@@ -6,4 +6,6 @@ if(CYBERSYN_BUILD_TESTS)
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/browser/run.sh ${PROJECT_BINARY_DIR}/cli/cybersyn
             ${CMAKE_CURRENT_BINARY_DIR}/browser)
   set_tests_properties(opsroom_browser_test PROPERTIES LABELS "browser;e2e;embedded" TIMEOUT 240)
+  # The demo child's sanitizer reports fail the run (run.sh does not look at how it ended).
+  cybersyn_child_sanitizer_reports(opsroom_browser_test)
 endif()

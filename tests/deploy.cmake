@@ -19,6 +19,7 @@ endforeach()
 add_test(NAME deploy_config COMMAND bash ${_deploy_check} config $<TARGET_FILE:cybersyn>)
 set_tests_properties(deploy_config PROPERTIES
   LABELS deploy TIMEOUT 120 ENVIRONMENT "${_deploy_env}" RESOURCE_LOCK deploy_tools)
+cybersyn_child_sanitizer_reports(deploy_config)
 
 # A real Prometheus scraping a running pipeline (gateway, aggregator, alerter processes) on the
 # real Kafka broker of the CTest fixture; PromQL over its HTTP API. Bounded: 90 s of waiting.
@@ -27,11 +28,5 @@ add_test(NAME deploy_prometheus_e2e
 set_tests_properties(deploy_prometheus_e2e PROPERTIES
   LABELS "deploy;kafka" TIMEOUT 240 FIXTURES_REQUIRED kafka_broker
   ENVIRONMENT "CYBERSYN_TEST_KAFKA_DIR=${CYBERSYN_KAFKA_DIR}" RESOURCE_LOCK deploy_tools)
-if(CYBERSYN_SANITIZER_REPORTS_DIR)  # the pipeline's reports: cmake/CybersynSanitizerReports.cmake
-  set(_env "CYBERSYN_TEST_KAFKA_DIR=${CYBERSYN_KAFKA_DIR}")
-  foreach(s ASAN UBSAN TSAN)
-    list(APPEND _env "${s}_OPTIONS=log_path=${CYBERSYN_SANITIZER_REPORTS_DIR}/prometheus_e2e")
-  endforeach()
-  set_tests_properties(deploy_prometheus_e2e PROPERTIES ENVIRONMENT "${_env}"
-    FIXTURES_REQUIRED "kafka_broker;sanitizer_reports")
-endif()
+# The pipeline's sanitizer reports (cmake/CybersynSanitizerReports.cmake).
+cybersyn_child_sanitizer_reports(deploy_prometheus_e2e)
