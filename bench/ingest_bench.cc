@@ -9,6 +9,9 @@
 // 2. baseline: the exact messages the gateway wrote (read back from Kafka, so the same
 //    pre-encoded bytes and keys) produced by a bare KafkaProducer with the gateway's producer
 //    settings to a fresh topic, until flushed.
+// The gateway's disk buffer runs as `cybersyn gateway --input sim:bench --start T` would
+// (--buffer-wal auto: a resumable unpaced input, so no RocksDB write-ahead log); --buffer-wal on
+// measures it with one. --rate caps the source (CPU per record when the broker keeps up).
 // Prints records/s of both and their ratio, the ratio of CPU seconds per record, the CPU of the
 // thread running the source (simulate, validate, encode) and the CPU of every thread.
 #include <sys/resource.h>
@@ -91,6 +94,13 @@ int Main(int argc, char** argv) {
   app.add_option("--partitions", partitions, "partitions of the bench topics");
   bool gateway_only = false;
   app.add_flag("--gateway-only", gateway_only, "measure only the gateway (for profiling)");
+  std::string buffer_wal = "auto";
+  app.add_option("--buffer-wal", buffer_wal, "the gateway buffer's write-ahead log: auto|on|off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  double rate = 0;
+  app.add_option("--rate", rate,
+                 "cap the gateway's source at this many records/s (0: unpaced), to compare CPU per "
+                 "record at a rate the broker keeps up with");
   bool deadlock_detection = false;
   app.add_flag("--deadlock-detection", deadlock_detection,
                "keep abseil's lock-order checks on every Lock (as in tests; the cybersyn binary "
@@ -131,18 +141,23 @@ int Main(int argc, char** argv) {
     ingest::GatewayOptions o;
     o.config = config;
     o.buffer_dir = buffer;
+    o.buffer_wal = *ingest::ParseBufferWal(buffer_wal);
+    const std::string identity =
+        absl::StrCat("sim:bench:seed=", ingest::SimulatorPreset("bench")->seed);
+    o.input.identity = identity;
     auto g = ingest::Gateway::Start(o);
     if (!g.ok()) {
       std::cerr << g.status() << "\n";
       return 1;
     }
     topic = (*g)->topic();
+    std::cout << "gateway buffer write-ahead log " << ((*g)->buffer_wal() ? "on" : "off") << " ("
+              << (*g)->buffer_wal_reason() << ")\n";
     ingest::SimulatorOptions so = *ingest::SimulatorPreset("bench");
     so.max_records = records;
     // A resumable source as `cybersyn gateway --input sim:bench` runs it: every seal also stores
     // the source position.
-    auto src = ingest::SimulatorSource(*config, so, absl::StrCat("sim:bench:seed=", so.seed),
-                                       &(*g)->validator(), Clock::Real());
+    auto src = ingest::SimulatorSource(*config, so, identity, &(*g)->validator(), Clock::Real());
     if (!src.ok()) {
       std::cerr << src.status() << "\n";
       return 1;
@@ -156,6 +171,7 @@ int Main(int argc, char** argv) {
     const double cpu0 = CpuSeconds();
     const double thread_cpu0 = ThreadCpuSeconds();
     ingest::RunOptions ro;
+    ro.rate = rate;
     ro.report = [n = 0](const ingest::RecordError& e) mutable {
       if (n++ < 3) std::cerr << e.ToString() << "\n";
     };

@@ -44,6 +44,7 @@ struct GatewayFlags {
   std::string start;
   std::string duration;
   std::string drain_timeout = "0";
+  std::string buffer_wal = "auto";
   uint64_t seed = 0;
   bool seed_set = false;
   double rate = 0;
@@ -96,52 +97,8 @@ int RunGateway(const GatewayFlags& f) {
     }
     drain_timeout = *d;
   }
-  ingest::RunOptions ro;
-  ro.on_error = f.on_error == "stop" ? ingest::OnError::kStop : ingest::OnError::kSkip;
-  ro.rate = f.rate;
-  ro.cancel = &g_cancel;
-
-  auto gateway = ingest::Gateway::Start(go);
-  if (!gateway.ok()) {
-    std::fprintf(stderr, "gateway: %s\n", gateway.status().ToString().c_str());
-    return 1;
-  }
-  ingest::Gateway& g = **gateway;
-  std::fprintf(stderr, "gateway: id %s\n", config->gateway.id.c_str());
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-
-  std::unique_ptr<HttpServer> http;
-  if (!f.metrics.empty()) {
-    http = std::make_unique<HttpServer>(g.registry(), config->listen.http_tls,
-                                        config->listen.limits.max_http_body_bytes);
-    auto bound = http->Start(f.metrics);
-    if (!bound.ok()) {
-      std::fprintf(stderr, "--metrics: %s\n", bound.status().ToString().c_str());
-      return 1;
-    }
-    http->SetReady(true);
-    std::fprintf(stderr, "gateway: metrics at %s://%s/metrics\n", http->scheme(), bound->c_str());
-  }
-  std::unique_ptr<ingest::IngestService> service;
-  std::unique_ptr<grpc::Server> server;
-  if (!f.listen_grpc.empty()) {
-    service = std::make_unique<ingest::IngestService>(&g);
-    std::string bound;
-    auto s = ingest::StartIngestServer(service.get(), f.listen_grpc, &bound, config->listen.tls);
-    if (!s.ok()) {
-      std::fprintf(stderr, "--listen-grpc: %s\n", s.status().ToString().c_str());
-      return 1;
-    }
-    server = *std::move(s);
-    std::fprintf(stderr, "gateway: gRPC Ingest on %s\n", bound.c_str());
-    if (absl::Status st = g.StartPublishing(); !st.ok()) {
-      std::fprintf(stderr, "gateway: %s\n", st.ToString().c_str());
-      return 1;
-    }
-  }
-
-  // The source.
+  // The source, before the gateway: whether its buffer may skip the WAL depends on it.
+  const ingest::RecordValidator validator(*config, Clock::Real());
   std::unique_ptr<ingest::RecordSource> source;
   if (!f.input.empty()) {
     const size_t colon = f.input.find(':');
@@ -150,7 +107,7 @@ int RunGateway(const GatewayFlags& f) {
     if (kind == "csv" || kind == "jsonl") {
       auto s = ingest::OpenFileSource(
           kind == "csv" ? ingest::InputFormat::kCsv : ingest::InputFormat::kJsonLines, arg,
-          &g.validator());
+          &validator);
       if (!s.ok()) {
         std::fprintf(stderr, "--input: %s\n", std::string(s.status().message()).c_str());
         return 1;
@@ -187,7 +144,7 @@ int RunGateway(const GatewayFlags& f) {
             absl::StrCat("sim:", arg, ":seed=", o->seed, ":start=", o->start_ms,
                          ":count=", o->max_records, ":duration=", DurationToString(o->duration));
       }
-      auto s = ingest::SimulatorSource(*config, *o, identity, &g.validator(), Clock::Real());
+      auto s = ingest::SimulatorSource(*config, *o, identity, &validator, Clock::Real());
       if (!s.ok()) {
         std::fprintf(stderr, "--input: %s\n", std::string(s.status().message()).c_str());
         return 2;
@@ -198,6 +155,67 @@ int RunGateway(const GatewayFlags& f) {
                    "--input: expected csv:PATH, jsonl:PATH or sim:PRESET_OR_PATH, got \"%s\"\n",
                    f.input.c_str());
       return 2;
+    }
+  }
+
+  ingest::BufferWalInput wal_input;
+  wal_input.grpc = !f.listen_grpc.empty();
+  if (source != nullptr) {
+    wal_input.identity = source->Identity();
+    wal_input.paced = f.rate > 0 || source->speedup() > 0;
+  }
+  auto buffer_wal = ingest::ParseBufferWal(f.buffer_wal);
+  if (!buffer_wal.ok()) {
+    std::fprintf(stderr, "--buffer-wal: %s\n", std::string(buffer_wal.status().message()).c_str());
+    return 2;
+  }
+  go.buffer_wal = *buffer_wal;
+  go.input = wal_input;
+
+  ingest::RunOptions ro;
+  ro.on_error = f.on_error == "stop" ? ingest::OnError::kStop : ingest::OnError::kSkip;
+  ro.rate = f.rate;
+  ro.cancel = &g_cancel;
+
+  auto gateway = ingest::Gateway::Start(go);
+  if (!gateway.ok()) {
+    std::fprintf(stderr, "gateway: %s\n", gateway.status().ToString().c_str());
+    return absl::IsInvalidArgument(gateway.status()) ? 2 : 1;
+  }
+  ingest::Gateway& g = **gateway;
+  std::fprintf(stderr, "gateway: id %s; disk buffer write-ahead log %s (%s)\n",
+               config->gateway.id.c_str(), g.buffer_wal() ? "on" : "off",
+               g.buffer_wal_reason().c_str());
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+
+  std::unique_ptr<HttpServer> http;
+  if (!f.metrics.empty()) {
+    http = std::make_unique<HttpServer>(g.registry(), config->listen.http_tls,
+                                        config->listen.limits.max_http_body_bytes);
+    auto bound = http->Start(f.metrics);
+    if (!bound.ok()) {
+      std::fprintf(stderr, "--metrics: %s\n", bound.status().ToString().c_str());
+      return 1;
+    }
+    http->SetReady(true);
+    std::fprintf(stderr, "gateway: metrics at %s://%s/metrics\n", http->scheme(), bound->c_str());
+  }
+  std::unique_ptr<ingest::IngestService> service;
+  std::unique_ptr<grpc::Server> server;
+  if (!f.listen_grpc.empty()) {
+    service = std::make_unique<ingest::IngestService>(&g);
+    std::string bound;
+    auto s = ingest::StartIngestServer(service.get(), f.listen_grpc, &bound, config->listen.tls);
+    if (!s.ok()) {
+      std::fprintf(stderr, "--listen-grpc: %s\n", s.status().ToString().c_str());
+      return 1;
+    }
+    server = *std::move(s);
+    std::fprintf(stderr, "gateway: gRPC Ingest on %s\n", bound.c_str());
+    if (absl::Status st = g.StartPublishing(); !st.ok()) {
+      std::fprintf(stderr, "gateway: %s\n", st.ToString().c_str());
+      return 1;
     }
   }
 
@@ -319,6 +337,11 @@ void AddGatewayCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--buffer-dir", flags->buffer_dir, "disk buffer directory (default: config)");
   cmd->add_option("--buffer-max-bytes", flags->buffer_max_bytes,
                   "disk buffer bound, e.g. 256MiB; when full the source is blocked");
+  cmd->add_option("--buffer-wal", flags->buffer_wal,
+                  "the disk buffer's RocksDB write-ahead log: auto (default: off when the input "
+                  "is a csv:/jsonl: file or sim: with --start, unpaced, without --listen-grpc: "
+                  "after a crash it is re-read from the buffer's last flush instead) | on | off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   cmd->add_option("--on-error", flags->on_error, "skip (default; report and go on) | stop")
       ->check(CLI::IsMember({"skip", "stop"}));
   cmd->add_option("--truth", flags->truth, "sim: write the injected faults (CSV) here");

@@ -188,6 +188,12 @@ absl::Status RocksDbStore::Scan(
   return FromRocks(it->status(), "RocksDB scan");
 }
 
+absl::Status RocksDbStore::Flush() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return FromRocks(db_->Flush(fo), absl::StrCat("flushing RocksDB store ", options_.path));
+}
+
 uint64_t RocksDbStore::ApproximateBytes() {
   uint64_t live = 0, mem = 0;
   db_->GetIntProperty("rocksdb.estimate-live-data-size", &live);

@@ -70,6 +70,9 @@ class RocksDbStore : public KvStore {
   absl::Status Scan(absl::string_view prefix,
                     const std::function<bool(absl::string_view, absl::string_view)>& fn) override;
   uint64_t ApproximateBytes() override;
+  // Writes the memtables to SST files and waits (what makes writes of a disable_wal store
+  // durable; closing the store does it too, but cannot report a failure).
+  absl::Status Flush();
   // Bytes RocksDB holds in memory now (block cache incl. memtables, table readers).
   uint64_t MemoryUsageBytes();
   // Writes refused so far because the device was (nearly) full.

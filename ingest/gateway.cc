@@ -15,6 +15,8 @@ namespace cybersyn::ingest {
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
   if (options.config == nullptr) return absl::InvalidArgumentError("gateway: no config");
+  absl::StatusOr<BufferWalChoice> wal = ChooseBufferWal(options.buffer_wal, options.input);
+  if (!wal.ok()) return wal.status();
   std::unique_ptr<Gateway> g(new Gateway());
   g->options_ = std::move(options);
   const Config& config = *g->options_.config;
@@ -98,8 +100,34 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   spdlog::info("gateway buffer {}: {} MiB memtables, {} ({} MiB free on its disk)", dir,
                sizing.write_buffer_bytes >> 20, sizing.compress ? "LZ4" : "no compression",
                free_disk >> 20);
+  g->buffer_dir_ = dir;
+  g->buffer_wal_ = wal->wal;
+  g->buffer_wal_reason_ = wal->reason;
+  // Read before the store is opened: it names the input of a WAL-less run that did not stop
+  // cleanly (buffer_wal.h).
+  absl::StatusOr<std::optional<std::string>> marker = ReadWalLessMarker(dir);
+  if (!marker.ok()) return Annotate(marker.status(), "gateway buffer");
+  spdlog::info("gateway buffer {}: write-ahead log {} ({})", dir, wal->wal ? "on" : "off",
+               wal->reason);
+  prometheus::BuildGauge()
+      .Name("cybersyn_gateway_buffer_wal")
+      .Help(
+          "1 if the disk buffer writes RocksDB's write-ahead log, 0 if the input is re-read "
+          "after a crash instead (--buffer-wal)")
+      .Register(reg)
+      .Add({})
+      .Set(wal->wal ? 1 : 0);
+  g->sequence_jumps_metric_ =
+      &prometheus::BuildCounter()
+           .Name("cybersyn_gateway_sequence_jumps_total")
+           .Help(
+               "Times the next sequence number was moved 2^32 forward because a run without "
+               "the buffer's write-ahead log had not stopped cleanly")
+           .Register(reg)
+           .Add({});
   RocksDbOptions ro;
   ro.path = dir;
+  ro.disable_wal = !wal->wal;
   ro.memory_limit_bytes = sizing.memory_limit_bytes;
   ro.write_buffer_bytes = sizing.write_buffer_bytes;
   ro.compress = sizing.compress;
@@ -107,6 +135,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   ro.metrics_store = "gateway_buffer";
   absl::StatusOr<std::unique_ptr<RocksDbStore>> store = RocksDbStore::Open(ro);
   if (!store.ok()) return Annotate(store.status(), absl::StrCat("gateway buffer ", dir));
+  g->rocks_ = store->get();
   g->store_ = *std::move(store);
 
   g->validator_ = std::make_unique<RecordValidator>(config, g->options_.clock);
@@ -139,11 +168,84 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   absl::StatusOr<std::unique_ptr<Publisher>> publisher = Publisher::Create(po, g->store_.get());
   if (!publisher.ok()) return publisher.status();
   g->publisher_ = *std::move(publisher);
+
+  if (marker->has_value()) {
+    const std::string& previous = **marker;
+    if (!g->options_.input.identity.empty() && previous == g->options_.input.identity) {
+      // Re-read from the flushed position with the same numbers (a Seek failure jumps in Run).
+      g->resuming_unclean_ = true;
+      spdlog::warn(
+          "gateway: the last run of {} (without the buffer's write-ahead log) did not stop "
+          "cleanly; it is re-read from the position of the buffer's last flush, with the same "
+          "sequence numbers",
+          previous);
+    } else {
+      const std::string now = g->options_.input.identity.empty()
+                                  ? std::string("no resumable input")
+                                  : absl::StrCat("input ", g->options_.input.identity);
+      if (absl::Status s = g->JumpSequences(absl::StrCat(
+              "the last run (input ", previous,
+              ") had no write-ahead log in the buffer and did not stop cleanly, so sequence "
+              "numbers it sent to Kafka may be missing from the buffer; this run has ",
+              now));
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  // The marker goes down before the first write without the WAL; a WAL run that jumped no longer
+  // needs the old one (the jump is flushed).
+  if (!wal->wal) {
+    if (absl::Status s = WriteWalLessMarker(dir, g->options_.input.identity); !s.ok()) {
+      return Annotate(s, "gateway buffer");
+    }
+  } else if (marker->has_value() && !g->resuming_unclean_) {
+    if (absl::Status s = RemoveWalLessMarker(dir); !s.ok()) return Annotate(s, "gateway buffer");
+  }
+  g->buffer_run_started_ = true;
   g->export_thread_ = std::thread([self] { self->ExportLoop(); });
   return g;
 }
 
 Gateway::~Gateway() { Stop(absl::ZeroDuration()); }
+
+absl::Status Gateway::JumpSequences(const std::string& why) {
+  if (absl::Status s = publisher_->SkipSequences(kSequenceJump); !s.ok()) {
+    return Annotate(s, "gateway: skipping sequence numbers");
+  }
+  // Durable before anything uses the new numbers (and before the marker goes).
+  if (absl::Status s = rocks_->Flush(); !s.ok()) return Annotate(s, "gateway buffer");
+  sequence_jumps_metric_->Increment();
+  spdlog::warn(
+      "gateway: {}: next sequence number moved {} forward to {}, so that consumers do not drop "
+      "this run's records as duplicates of the lost ones",
+      why, kSequenceJump, publisher_->stats().next_sequence);
+  return absl::OkStatus();
+}
+
+void Gateway::FinishBufferRun() {
+  // A Start that failed half way leaves the marker as it found it.
+  if (!buffer_run_started_ || rocks_ == nullptr || publisher_ == nullptr) return;
+  if (buffer_wal_ && !resuming_unclean_) return;
+  if (resuming_unclean_) {
+    // This run may have stopped before re-reading up to where the crashed run had sent records:
+    // the next run must not reuse those numbers, whatever it reads.
+    if (absl::Status s = JumpSequences(absl::StrCat(
+            "stopping a re-read of ", options_.input.identity, " after an unclean stop"));
+        !s.ok()) {
+      spdlog::error("{}; keeping {}", s.ToString(), WalLessMarkerPath(buffer_dir_));
+      return;
+    }
+  } else if (absl::Status s = rocks_->Flush(); !s.ok()) {
+    spdlog::error(
+        "gateway: {}; keeping {} (the next run with another input skips sequence numbers)",
+        s.ToString(), WalLessMarkerPath(buffer_dir_));
+    return;
+  }
+  if (absl::Status s = RemoveWalLessMarker(buffer_dir_); !s.ok()) {
+    spdlog::error("gateway: {}", s.ToString());
+  }
+}
 
 void Gateway::ExportLoop() {
   uint64_t exported_accepted = 0;
@@ -203,6 +305,13 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
       }
     }
   } freeze{publisher_.get(), &source, &identity};
+  if (!buffer_wal_ && (identity != options_.input.identity || publishing)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "gateway: the disk buffer has no write-ahead log, so it can only run the declared input ",
+        options_.input.identity, " from its stored position; got ",
+        identity.empty() ? std::string("an input that cannot resume") : identity,
+        publishing ? " after publishing started" : ""));
+  }
   // Resuming needs the seals to happen on this thread only, so not after Feed started.
   if (!identity.empty() && !publishing) {
     if (auto stored = publisher_->StoredPosition(); stored && stored->first == identity) {
@@ -213,6 +322,13 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
       } else {
         spdlog::warn("gateway: cannot resume {} ({}); reading from the start", identity,
                      s.ToString());
+        if (resuming_unclean_) {
+          // Reading from the start gives the records other numbers than the crashed run did.
+          if (absl::Status j = JumpSequences(absl::StrCat("cannot resume ", identity)); !j.ok()) {
+            return j;
+          }
+          resuming_unclean_ = false;
+        }
       }
     }
     publisher_->SetPositionProvider(identity, [&source] { return source.Position(); });
@@ -299,6 +415,11 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
 }
 
 absl::Status Gateway::Feed(const v1::Record& record, RecordError* err, absl::Time deadline) {
+  if (!buffer_wal_) {
+    return absl::FailedPreconditionError(
+        "gateway: the disk buffer has no write-ahead log (--buffer-wal), so pushed records would "
+        "not survive a crash");
+  }
   RecordError local;
   RecordError* e = err != nullptr ? err : &local;
   const Hierarchy::Node* enterprise = validator_->Validate(record, e);
@@ -313,6 +434,11 @@ absl::Status Gateway::Feed(const v1::Record& record, RecordError* err, absl::Tim
 }
 
 absl::Status Gateway::Persist(absl::Time deadline) {
+  if (!buffer_wal_) {
+    return absl::FailedPreconditionError(
+        "gateway: the disk buffer has no write-ahead log (--buffer-wal); nothing is persisted "
+        "per call");
+  }
   if (absl::Status s = StartPublishing(); !s.ok()) return s;
   return publisher_->Persist(deadline);
 }
@@ -342,6 +468,7 @@ void Gateway::Stop(absl::Duration grace) {
         +[](int* runs) { return *runs == 0; }, &runs_));
   }
   if (publisher_ != nullptr) publisher_->Stop(grace);
+  FinishBufferRun();
   quit_.store(true);
   if (export_thread_.joinable()) export_thread_.join();
   publisher_.reset();
@@ -362,6 +489,7 @@ GatewayStats Gateway::stats() const {
     g.producer_recoveries = s.producer_recoveries;
     g.connected = publisher_->connected();
   }
+  g.buffer_wal = buffer_wal_;
   return g;
 }
 

@@ -6,6 +6,8 @@
 //   cybersyn_gateway_buffer_records, cybersyn_gateway_delivery_latency_seconds (histogram),
 //   cybersyn_gateway_broker_connected (1/0).
 // With kafka.bootstrap "embedded" and no brokers override it starts an EmbeddedBroker in-process.
+// The disk buffer skips RocksDB's write-ahead log when the input Run will read can be re-read
+// after a crash (GatewayOptions::buffer_wal and ::input, buffer_wal.h); Feed is then refused.
 //
 // Thread-safety: Feed may be called from many threads; Run from one thread at a time (and not
 // concurrently with Feed if the source should resume after a restart); Stop from the owner.
@@ -27,6 +29,8 @@
 #include "common/config.h"
 #include "common/embedded_broker.h"
 #include "common/kv_store.h"
+#include "common/rocksdb_store.h"
+#include "ingest/buffer_wal.h"
 #include "ingest/publisher.h"
 #include "ingest/record_source.h"
 #include "prometheus/counter.h"
@@ -46,6 +50,11 @@ struct GatewayOptions {
   std::map<std::string, std::string> producer_overrides;
   const Clock* clock = Clock::Real();
   std::shared_ptr<prometheus::Registry> registry;  // null: the gateway makes its own
+  // The buffer's write-ahead log (buffer_wal.h). The default (auto, no input declared) keeps it.
+  BufferWal buffer_wal = BufferWal::kAuto;
+  // What this gateway will read: Run must then be given a source with input.identity. Start
+  // fails (INVALID_ARGUMENT) for buffer_wal off with an input that cannot be re-read.
+  BufferWalInput input;
 };
 
 enum class OnError { kSkip, kStop };
@@ -77,24 +86,31 @@ struct GatewayStats {
   uint64_t next_sequence = 0;
   uint64_t producer_recoveries = 0;  // producers replaced after a fatal error
   bool connected = false;
+  bool buffer_wal = true;  // the disk buffer writes RocksDB's write-ahead log
 };
 
 class Gateway {
  public:
-  // Opens the buffer, creates the producer and starts resending what the buffer holds.
+  // Opens the buffer, creates the producer and starts resending what the buffer holds. Logs
+  // whether the buffer writes its WAL and why; when an earlier run without it did not stop
+  // cleanly and this one is not the same input resuming, moves the next sequence number
+  // kSequenceJump forward first (and logs a warning saying why).
   static absl::StatusOr<std::unique_ptr<Gateway>> Start(GatewayOptions options);
   ~Gateway();  // Stop()
 
   // Runs `source` to its end (or the first error with kStop, or cancel): validated records are
   // published, rejected ones reported and counted. A resumable source continues after the
   // position stored by an earlier run with the same identity. Does not wait for confirmation.
-  // Errors: failures to write the buffer (the source is not read further).
+  // Errors: failures to write the buffer (the source is not read further); without the buffer's
+  // WAL, FAILED_PRECONDITION unless `source` is the declared input (GatewayOptions::input) and
+  // nothing was published yet (its position must be stored with every seal).
   absl::StatusOr<RunSummary> Run(RecordSource& source, const RunOptions& options);
 
   // Validates and publishes one record (gRPC). INVALID_ARGUMENT "<field>: <problem>" when it is
   // rejected (and `err`, if given, filled). May block on a full buffer, until `deadline`: then
   // RESOURCE_EXHAUSTED and the record is not taken. Returning OK does NOT mean the record is
-  // durable yet; Persist does.
+  // durable yet; Persist does. FAILED_PRECONDITION when the buffer has no WAL (a pushed record
+  // could not be re-read after a crash).
   absl::Status Feed(const v1::Record& record, RecordError* err = nullptr,
                     absl::Time deadline = absl::InfiniteFuture());
   // Waits until every record Feed took before the call is in the disk buffer (sealing the open
@@ -106,7 +122,8 @@ class Gateway {
   absl::Status StartPublishing();
   // Seals open batches and waits until every buffered record is confirmed.
   absl::Status Drain(absl::Duration timeout);
-  // Stops publishing; what is unconfirmed stays in the disk buffer for the next start.
+  // Stops publishing; what is unconfirmed stays in the disk buffer for the next start. Without the
+  // buffer's WAL, flushes it and then removes the WAL-less marker (kept if the flush fails).
   void Stop(absl::Duration grace = absl::Seconds(5));
 
   GatewayStats stats() const;
@@ -116,11 +133,18 @@ class Gateway {
   const Config& config() const { return *options_.config; }
   const std::string& bootstrap() const { return bootstrap_; }
   const std::string& topic() const { return topic_; }
+  // Whether the disk buffer writes RocksDB's write-ahead log, and why (the start-up log line).
+  bool buffer_wal() const { return buffer_wal_; }
+  const std::string& buffer_wal_reason() const { return buffer_wal_reason_; }
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
  private:
   Gateway() = default;
   void CountRejected(const std::string& reason);
+  // Skips kSequenceJump sequence numbers, durably (see buffer_wal.h). `why` for the warning.
+  absl::Status JumpSequences(const std::string& why);
+  // Stop, buffer part: flush and remove the marker of a WAL-less (or unclean-resuming) run.
+  void FinishBufferRun();
   void ExportLoop();
 
   GatewayOptions options_;
@@ -128,6 +152,16 @@ class Gateway {
   std::string topic_;
   std::unique_ptr<EmbeddedBroker> embedded_;
   std::unique_ptr<KvStore> store_;
+  RocksDbStore* rocks_ = nullptr;  // store_, for Flush
+  std::string buffer_dir_;
+  bool buffer_wal_ = true;
+  std::string buffer_wal_reason_;
+  // A WAL-less run of the same input did not stop cleanly and this one resumes it: Kafka may hold
+  // sequence numbers past the buffer's next one (re-read with the same numbers). Until the source
+  // has been re-read past them the marker stays, and a clean stop jumps before removing it.
+  bool resuming_unclean_ = false;
+  bool buffer_run_started_ = false;  // Start got past the marker (Stop may remove it)
+  prometheus::Counter* sequence_jumps_metric_ = nullptr;
   std::unique_ptr<RecordValidator> validator_;
   std::unique_ptr<Publisher> publisher_;
 

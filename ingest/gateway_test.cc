@@ -223,5 +223,103 @@ TEST(GatewayTest, GrpcOkMeansOnDiskAndAFullBufferAnswersResourceExhausted) {
   (*g)->Stop(absl::ZeroDuration());
 }
 
+// Without the buffer's WAL (buffer_wal.h): a start that finds the marker of an unclean WAL-less
+// run of another input jumps its sequence numbers 2^32 forward, durably, before using any; a
+// clean stop flushes and removes the marker, and the next start continues where it ended.
+TEST(GatewayTest, WithoutTheWalAStartAfterAnUncleanRunOfAnotherInputJumpsTheSequence) {
+  GatewayOptions o;
+  o.config = MakeConfig();
+  o.buffer_dir = TempDir("wal-jump");
+  o.input.identity = "sim:test";
+  std::filesystem::create_directories(o.buffer_dir);
+  ASSERT_TRUE(WriteWalLessMarker(o.buffer_dir, "csv:/crashed/input.csv").ok());
+  {
+    auto g = Gateway::Start(o);
+    ASSERT_TRUE(g.ok()) << g.status();
+    EXPECT_FALSE((*g)->buffer_wal());
+    EXPECT_FALSE((*g)->stats().buffer_wal);
+    EXPECT_EQ((*g)->stats().next_sequence, kSequenceJump + 1);
+    EXPECT_EQ(ReadWalLessMarker(o.buffer_dir)->value_or("none"), "sim:test");
+    auto src = Sim(**g, 2'000);
+    auto summary = (*g)->Run(*src, {});
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    ASSERT_TRUE((*g)->Drain(absl::Seconds(30)).ok());
+    auto back =
+        testing::ReadRecords({(*g)->bootstrap(), {}}, (*g)->topic(), 2'000, absl::Seconds(30));
+    ASSERT_EQ(back.unique.size(), 2'000u);
+    EXPECT_EQ(back.unique.begin()->first.second, kSequenceJump + 1);
+    EXPECT_EQ(back.unique.rbegin()->first.second, kSequenceJump + 2'000);
+    (*g)->Stop();
+  }
+  EXPECT_FALSE(ReadWalLessMarker(o.buffer_dir)->has_value()) << "a clean stop keeps the marker";
+  // The clean stop flushed what the WAL-less run wrote: no jump, the numbers continue.
+  auto g = Gateway::Start(o);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ((*g)->stats().next_sequence, kSequenceJump + 2'001);
+  (*g)->Stop();
+}
+
+// The same input resuming after an unclean WAL-less run keeps its numbers (it re-reads the records
+// the buffer lost with the numbers they had), but a clean stop of it jumps before removing the
+// marker: it may have stopped before re-reading as far as the crashed run had sent.
+TEST(GatewayTest, WithoutTheWalTheSameInputResumingKeepsItsNumbersAndACleanStopJumps) {
+  GatewayOptions o;
+  o.config = MakeConfig();
+  o.buffer_dir = TempDir("wal-resume");
+  o.input.identity = "sim:test";
+  std::filesystem::create_directories(o.buffer_dir);
+  ASSERT_TRUE(WriteWalLessMarker(o.buffer_dir, "sim:test").ok());
+  {
+    auto g = Gateway::Start(o);
+    ASSERT_TRUE(g.ok()) << g.status();
+    EXPECT_EQ((*g)->stats().next_sequence, 1u);
+    auto src = Sim(**g, 1'000);
+    auto summary = (*g)->Run(*src, {});
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    EXPECT_EQ((*g)->stats().next_sequence, 1'001u);
+    (*g)->Stop(absl::Seconds(5));
+  }
+  EXPECT_FALSE(ReadWalLessMarker(o.buffer_dir)->has_value());
+  auto g = Gateway::Start(o);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ((*g)->stats().next_sequence, kSequenceJump + 1'001);
+  (*g)->Stop();
+}
+
+TEST(GatewayTest, WithoutTheWalRunTakesOnlyTheDeclaredInputAndFeedIsRefused) {
+  GatewayOptions o;
+  o.config = MakeConfig();
+  o.buffer_dir = TempDir("wal-refuse");
+  o.input.identity = "sim:test";
+  o.buffer_wal = BufferWal::kOff;
+  auto g = Gateway::Start(o);
+  ASSERT_TRUE(g.ok()) << g.status();
+  SimulatorOptions so = *SimulatorPreset("bench");
+  so.start_ms = 1'714'521'600'000;
+  so.max_records = 10;
+  auto other = SimulatorSource((*g)->config(), so, "sim:other", &(*g)->validator(), Clock::Real());
+  ASSERT_TRUE(other.ok());
+  auto run = (*g)->Run(**other, {});
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(run.status().message(),
+              ::testing::HasSubstr("can only run the declared input sim:test from its stored "
+                                   "position; got sim:other"));
+  v1::Record r;
+  r.set_node("sim/s0/e0/u0");
+  r.set_indicator("output");
+  r.set_value(1);
+  r.set_event_time_ms(absl::ToUnixMillis(absl::Now()));
+  const absl::Status fed = (*g)->Feed(r);
+  EXPECT_EQ(fed.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(fed.message(), ::testing::HasSubstr("pushed records would not survive a crash"));
+  // "off" where it could lose records: refused at start.
+  GatewayOptions bad = o;
+  bad.buffer_dir = TempDir("wal-refuse-2");
+  bad.input.grpc = true;
+  auto refused = Gateway::Start(bad);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  (*g)->Stop();
+}
+
 }  // namespace
 }  // namespace cybersyn::ingest

@@ -4,7 +4,7 @@ cybersyn_cc_library(NAME ingest_sim SRCS event_time.cc simulator.cc
        absl::status absl::statusor)
 cybersyn_cc_test(NAME simulator_test SRCS simulator_test.cc DEPS cybersyn::ingest_sim)
 cybersyn_cc_library(NAME ingest
-  SRCS record_source.cc publisher.cc gateway.cc ingest_service.cc buffer_sizing.cc
+  SRCS record_source.cc publisher.cc gateway.cc ingest_service.cc buffer_sizing.cc buffer_wal.cc
   DEPS cybersyn::ingest_sim cybersyn::kafka cybersyn::store cybersyn::clock cybersyn::status
        cybersyn::observability cybersyn::tls_config nlohmann_json::nlohmann_json prometheus-cpp::core spdlog::spdlog
        absl::synchronization absl::flat_hash_map)
@@ -14,3 +14,4 @@ cybersyn_cc_test(NAME gateway_test SRCS gateway_test.cc DEPS cybersyn::ingest
   LABELS unit embedded TIMEOUT 120)
 cybersyn_cc_test(NAME publisher_test SRCS publisher_test.cc DEPS cybersyn::ingest)
 cybersyn_cc_test(NAME buffer_sizing_test SRCS buffer_sizing_test.cc DEPS cybersyn::ingest)
+cybersyn_cc_test(NAME buffer_wal_test SRCS buffer_wal_test.cc DEPS cybersyn::ingest)

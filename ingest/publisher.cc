@@ -227,6 +227,28 @@ void Publisher::SetPositionProvider(std::string identity, std::function<std::str
   position_mode_.store(true);
 }
 
+absl::Status Publisher::SkipSequences(uint64_t n) {
+  absl::MutexLock o(&open_mu_);
+  if (!open_.empty()) {
+    return absl::FailedPreconditionError("skipping sequence numbers with records open");
+  }
+  {
+    // A group written after this write would store its older next sequence over it.
+    absl::MutexLock l(&mu_);
+    if (!sealed_.empty() || writing_) {
+      return absl::FailedPreconditionError("skipping sequence numbers with groups being written");
+    }
+  }
+  const uint64_t next = next_seq_.load() + n;
+  WriteBatch wb;
+  wb.Put(kNextSeqKey, absl::StrCat(next));
+  if (absl::Status s = store_->Write(wb); !s.ok()) return s;
+  next_seq_.store(next);
+  absl::MutexLock l(&mu_);
+  durable_seq_ = next;
+  return absl::OkStatus();
+}
+
 absl::Status Publisher::CreateProducer() {
   ProducerOptions po;
   po.client = options_.client;

@@ -6,7 +6,8 @@
 // produced, together with the next sequence number and the source position, in one atomic write;
 // it is deleted only after the broker confirmed it. The write is not fsynced: a kill -9 keeps
 // what is in the page cache, only a power loss could lose the last seals (RocksDB then recovers
-// a consistent prefix, and the stored source position goes back with it).
+// a consistent prefix, and the stored source position goes back with it). A store without its
+// write-ahead log (buffer_wal.h) makes a kill -9 such a loss of everything since the last flush.
 //
 // Pipelining: sealing only hands the encoded batches to a writer thread, which writes them to
 // the buffer and produces them, in seal order; the caller's thread meanwhile encodes the next
@@ -119,6 +120,11 @@ class Publisher {
 
   // Creates the producer and starts producing the buffered batches, then new ones.
   absl::Status Start();
+
+  // Moves the next sequence number `n` forward and writes it to the buffer (consumers only need
+  // increasing numbers, so the gap is harmless; see buffer_wal.h). REQUIRES: no records open,
+  // and not adding concurrently (before the first Add, or after Stop).
+  absl::Status SkipSequences(uint64_t n);
 
   // Adds one validated record of `enterprise` (the Kafka key). Assigns its sequence number. May
   // seal, and then block while the buffer is full: until `deadline`, then RESOURCE_EXHAUSTED

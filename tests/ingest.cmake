@@ -1,5 +1,6 @@
 # The gateway against the real Kafka broker: round trip, 30 s broker outage, kill -9 of the
-# `cybersyn gateway` process, file-fed and gRPC-fed right after its OK (needs the cybersyn binary).
+# `cybersyn gateway` process, file-fed and gRPC-fed right after its OK (needs the cybersyn binary);
+# kill -9 without the buffer's WAL, then the same input or another one (WithoutTheWal.*).
 cybersyn_cc_test(NAME ingest_kafka_test SRCS ingest_kafka_test.cc
   DEPS cybersyn::ingest cybersyn::testing KAFKA SERIAL TIMEOUT 400)  # stops the broker
 if(TARGET ingest_kafka_test)

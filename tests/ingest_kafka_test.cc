@@ -11,6 +11,7 @@
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
@@ -272,6 +273,8 @@ TEST_F(IngestKafkaTest, KillNineOfTheGatewayProcessLosesNothing) {
   // The real binary; CYBERSYN_TEST_GATEWAY_BINARY may point at another build of it.
   const char* bin_env = std::getenv("CYBERSYN_TEST_GATEWAY_BINARY");
   const std::string bin = bin_env != nullptr ? bin_env : CYBERSYN_BINARY_DIR "/cli/cybersyn";
+  // Paced runs keep the buffer's WAL anyway (auto); pinned, as this is the kill -9 test of the WAL
+  // mode. The unpaced restart runs without it (WithoutTheWal* below test that mode's kills).
   auto args = [&](const std::string& brokers, bool paced) {
     std::vector<std::string> a = {bin,
                                   "gateway",
@@ -289,7 +292,7 @@ TEST_F(IngestKafkaTest, KillNineOfTheGatewayProcessLosesNothing) {
                                   buffer,
                                   "--brokers",
                                   brokers};
-    if (paced) a.insert(a.end(), {"--rate", "5000"});
+    if (paced) a.insert(a.end(), {"--rate", "5000", "--buffer-wal", "on"});
     return a;
   };
   // 1: publishing to the real broker, killed mid-stream.
@@ -334,6 +337,153 @@ TEST_F(IngestKafkaTest, KillNineOfTheGatewayProcessLosesNothing) {
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// The next sequence number the gateway buffer in `dir` holds (1 when it has none).
+uint64_t BufferedNextSequence(const std::string& dir) {
+  RocksDbOptions ro;
+  ro.path = dir;
+  auto store = RocksDbStore::Open(ro);
+  if (!store.ok()) return 0;
+  auto v = (*store)->Get("m/next_seq");
+  uint64_t next = 1;
+  if (v.ok()) {
+    EXPECT_TRUE(absl::SimpleAtoi(*v, &next)) << *v;
+  }
+  return next;
+}
+
+// Without the buffer's WAL (buffer_wal.h): a `cybersyn gateway` over a simulator run is killed -9
+// mid-stream while Kafka holds records whose sequence numbers never reached the buffer's disk
+// (checked), then started again. It returns to the position of the buffer's last flush and
+// re-reads with the same numbers; the output is the simulator's records, each once.
+class WithoutTheWal : public IngestKafkaTest {
+ protected:
+  std::vector<std::string> Args(uint64_t seed, int64_t start, uint64_t count,
+                                const std::vector<std::string>& extra) {
+    const char* bin_env = std::getenv("CYBERSYN_TEST_GATEWAY_BINARY");
+    std::vector<std::string> a = {
+        bin_env != nullptr ? bin_env : CYBERSYN_BINARY_DIR "/cli/cybersyn",
+        "gateway",
+        "--config",
+        config_path_,
+        "--input",
+        "sim:bench",
+        "--seed",
+        std::to_string(seed),
+        "--start",
+        std::to_string(start),
+        "--count",
+        std::to_string(count),
+        "--buffer-dir",
+        buffer_,
+        "--brokers",
+        kafka_.bootstrap};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+  void WriteConfig(const std::string& id) {
+    config_path_ = dir_ + "/gateway.yaml";
+    std::ofstream(config_path_) << ConfigYaml(id);
+    buffer_ = dir_ + "/buffer";
+    log_ = dir_ + "/gateway.log";
+  }
+  // Runs the first gateway (forced WAL-less: it is paced so that it can be killed mid-stream)
+  // and kills it once Kafka holds numbers the buffer lost. Returns the records it got to Kafka.
+  uint64_t RunAndKillMidStream(uint64_t count) {
+    const std::string topic = MakeConfig(id_)->kafka.Topic("records");
+    EXPECT_TRUE(EnsureTopics({kafka_.bootstrap, {}}, {{topic, 4, 1, {}}}).ok());
+    pid_t pid = Spawn(Args(17, kStart, count, {"--rate", "20000", "--buffer-wal", "off"}), log_);
+    EXPECT_GT(pid, 0);
+    absl::SleepFor(absl::Seconds(3));
+    EXPECT_EQ(::kill(pid, SIGKILL), 0);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFSIGNALED(status)) << Slurp(log_);
+    EXPECT_THAT(Slurp(log_), ::testing::HasSubstr("write-ahead log off"));
+    EXPECT_TRUE(std::filesystem::exists(WalLessMarkerPath(buffer_)));
+    const auto first = testing::ReadRecords({kafka_.bootstrap, {}}, topic, count, absl::Seconds(5));
+    const uint64_t in_kafka = first.unique.empty() ? 0 : first.unique.rbegin()->first.second;
+    const uint64_t on_disk = BufferedNextSequence(buffer_);
+    std::cout << "killed: Kafka holds sequence numbers up to " << in_kafka
+              << ", the buffer's disk has next sequence " << on_disk << std::endl;
+    EXPECT_GE(in_kafka, on_disk) << "no record beyond the flushed buffer reached Kafka: the "
+                                    "test does not exercise the WAL-less crash";
+    EXPECT_LT(in_kafka, count) << "not killed mid-stream";
+    return first.unique.size();
+  }
+  std::string id_;
+  std::string config_path_;
+  std::string buffer_;
+  std::string log_;
+};
+
+TEST_F(WithoutTheWal, KillNineMidStreamThenTheSameInputDeliversEveryRecordOnce) {
+  id_ = "gw-walless";
+  WriteConfig(id_);
+  const uint64_t count = 150'000;
+  RunAndKillMidStream(count);
+  // The same input, unpaced: auto keeps the buffer WAL-less.
+  const size_t restart_at = Slurp(log_).size();
+  pid_t pid = Spawn(Args(17, kStart, count, {}), log_);
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const std::string text = Slurp(log_).substr(restart_at);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << text;
+  EXPECT_THAT(text, ::testing::HasSubstr("write-ahead log off"));
+  EXPECT_THAT(text, ::testing::HasSubstr("did not stop cleanly; it is re-read from the position"));
+  EXPECT_FALSE(std::filesystem::exists(WalLessMarkerPath(buffer_))) << "clean stop keeps marker";
+  EXPECT_EQ(BufferedBatches(buffer_), 0u);
+
+  auto config = MakeConfig(id_);
+  GatewayOptions o;  // only for the expected records (validator + simulator)
+  o.config = config;
+  o.buffer_dir = dir_ + "/check-buffer";
+  auto g = Gateway::Start(o);
+  ASSERT_TRUE(g.ok());
+  auto back = testing::ReadRecords({kafka_.bootstrap, {}}, config->kafka.Topic("records"), count,
+                                   absl::Seconds(60));
+  std::cout << "read back " << back.records << " records, " << back.duplicates
+            << " duplicates dropped by (gateway, sequence)" << std::endl;
+  ExpectExactlyTheSimulatorsRecords(**g, back, count);  // sequences 1..count, the sim's records
+  // What an aggregator counts: exactly `count`.
+  EXPECT_EQ(testing::HighWaterMarkDedup(back).size(), count);
+}
+
+// The hazard: after the WAL-less kill -9 the next run reads a DIFFERENT input. Without the jump
+// its records would get the numbers the killed run had already sent (and an aggregator would drop
+// them as duplicates); with it, every record of both runs that reached Kafka is counted.
+TEST_F(WithoutTheWal, KillNineThenADifferentInputLosesNoRecordToSequenceDedup) {
+  id_ = "gw-walless-other";
+  WriteConfig(id_);
+  const uint64_t first = RunAndKillMidStream(150'000);
+  ASSERT_GT(first, 0u);
+  const int64_t other_start = kStart + int64_t{30} * 24 * 3600 * 1000;  // tells the runs apart
+  const uint64_t count = 20'000;
+  const size_t restart_at = Slurp(log_).size();
+  pid_t pid = Spawn(Args(18, other_start, count, {}), log_);
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const std::string text = Slurp(log_).substr(restart_at);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << text;
+  EXPECT_THAT(text, ::testing::HasSubstr("did not stop cleanly, so sequence numbers it sent"));
+  EXPECT_THAT(text, ::testing::HasSubstr("moved 4294967296 forward"));
+
+  auto config = MakeConfig(id_);
+  auto back = testing::ReadRecords({kafka_.bootstrap, {}}, config->kafka.Topic("records"),
+                                   first + count, absl::Seconds(60));
+  ASSERT_EQ(back.unique.size(), first + count);
+  uint64_t kept_first = 0, kept_other = 0;
+  for (const v1::Record& r : testing::HighWaterMarkDedup(back)) {
+    (r.event_time_ms() >= other_start ? kept_other : kept_first) += 1;
+  }
+  std::cout << "after sequence dedup: " << kept_first << " of " << first
+            << " records of the killed run, " << kept_other << " of " << count
+            << " of the other input" << std::endl;
+  EXPECT_EQ(kept_first, first);
+  EXPECT_EQ(kept_other, count) << "records of the second input dropped as duplicates";
 }
 
 // Waits for the line "gateway: gRPC Ingest on HOST:PORT" in `log`; "" after `timeout`.

@@ -66,6 +66,23 @@ inline ReadBack ReadRecords(const KafkaClientOptions& client, const std::string&
   return out;
 }
 
+// What an aggregator keeps of `back`: per (gateway, enterprise) a record counts only if its
+// sequence number is above the highest seen so far (aggregator/windows.cc Offer), in the order
+// the batches were consumed (one enterprise's batches share a partition, so that is their order).
+inline std::vector<v1::Record> HighWaterMarkDedup(const ReadBack& back) {
+  std::vector<v1::Record> kept;
+  std::map<std::pair<std::string, std::string>, uint64_t> hwm;
+  for (const v1::RecordBatch& b : back.batches) {
+    uint64_t& mark = hwm[{b.gateway_id(), b.enterprise()}];
+    for (const v1::Record& r : b.records()) {
+      if (r.sequence() <= mark) continue;
+      mark = r.sequence();
+      kept.push_back(r);
+    }
+  }
+  return kept;
+}
+
 }  // namespace cybersyn::testing
 
 #endif  // CYBERSYN_TESTS_INGEST_TESTING_H_

@@ -1,0 +1,76 @@
+// Whether the gateway's disk buffer writes RocksDB's write-ahead log, and the marker that makes
+// running without it safe.
+//
+// The WAL costs the publisher's writer thread ~37% of its CPU (Debian's librocksdb computes its
+// CRC32c in software, plus a copy of every batch). Without it, a kill -9 leaves the buffer as of
+// its last memtable flush: a consistent but older prefix of the writes, with the source position
+// and next sequence number of that prefix. That loses nothing when the input can be read again
+// from that position with the same records (a file, a simulator run with a fixed start): the
+// gateway re-reads them, gives them the same sequence numbers, and consumers drop those already in
+// Kafka as duplicates of (gateway, sequence). It would lose records from stdin or gRPC pushes
+// (acknowledged as on disk), so those keep the WAL.
+//
+// The hazard: batches reach Kafka before their sequence numbers are durable. If the next run reads
+// a different input, it would reuse those numbers for different records, which consumers would
+// drop as duplicates. So a WAL-less run writes a marker file naming its input into the buffer
+// directory (fsynced) before its first write and removes it only after a clean close (flushed). A
+// start that finds the marker and is not the same input resuming moves the next sequence number
+// forward by kSequenceJump, past anything the crashed run can have produced non-durably.
+//
+// Thread-safety: free functions, no shared state.
+#ifndef CYBERSYN_INGEST_BUFFER_WAL_H_
+#define CYBERSYN_INGEST_BUFFER_WAL_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace cybersyn::ingest {
+
+enum class BufferWal { kAuto, kOn, kOff };
+
+// "auto" | "on" | "off"; INVALID_ARGUMENT naming the accepted values otherwise.
+absl::StatusOr<BufferWal> ParseBufferWal(absl::string_view text);
+
+// What the gateway will read, as far as the buffer mode is concerned.
+struct BufferWalInput {
+  // Identity of the resumable input Gateway::Run will read (RecordSource::Identity()); empty when
+  // there is none or it cannot resume (stdin, a simulator run without a fixed --start).
+  std::string identity;
+  // Paced (--rate, or a simulator speedup): the WAL costs little at such rates, and a WAL-less
+  // crash would replay the records since the last flush at the paced rate, delaying live data.
+  bool paced = false;
+  // A gRPC Ingest listener: its OK promises the records are on disk (kill -9 safe).
+  bool grpc = false;
+};
+
+struct BufferWalChoice {
+  bool wal = true;
+  std::string reason;  // for the start-up log line
+};
+
+// kOn: WAL. kAuto: no WAL exactly when the input is resumable, unpaced and there is no gRPC
+// listener. kOff: no WAL, INVALID_ARGUMENT when that could lose records (no resumable input, or a
+// gRPC listener); pacing is allowed.
+absl::StatusOr<BufferWalChoice> ChooseBufferWal(BufferWal setting, const BufferWalInput& input);
+
+// More than the sequence numbers one WAL-less run can hand out after its last flush: those records
+// are all in the unflushed memtables (at most 2 x 32 MiB, >= 10 bytes per record, so < 2^23).
+// Sequence numbers are uint64 and consumers only need them to increase, so gaps are free.
+inline constexpr uint64_t kSequenceJump = uint64_t{1} << 32;
+
+// "<dir>/CYBERSYN-WAL-LESS-RUN" (RocksDB leaves files it does not know alone).
+std::string WalLessMarkerPath(const std::string& buffer_dir);
+// The input identity of a WAL-less run that did not close cleanly, or nullopt (no marker).
+absl::StatusOr<std::optional<std::string>> ReadWalLessMarker(const std::string& buffer_dir);
+// Writes the marker atomically (temporary file, fsync, rename, fsync of the directory).
+absl::Status WriteWalLessMarker(const std::string& buffer_dir, absl::string_view identity);
+// Removes the marker (and fsyncs the directory). OK if there is none.
+absl::Status RemoveWalLessMarker(const std::string& buffer_dir);
+
+}  // namespace cybersyn::ingest
+
+#endif  // CYBERSYN_INGEST_BUFFER_WAL_H_
