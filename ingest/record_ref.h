@@ -19,10 +19,19 @@ struct RecordRef {
   int64_t event_time_ms = 0;
   // Null: no labels. The map (and the strings above) must outlive the use of the RecordRef.
   const google::protobuf::Map<std::string, std::string>* labels = nullptr;
+  // Empty, or exactly the protobuf encoding of `node` and `indicator` as v1::Record fields 1 and 2
+  // (tag, length, bytes; a field left out when empty), encoded once by a source whose records
+  // repeat a few (node, indicator) pairs (the simulator: one per series). An encoder may copy it
+  // instead of encoding both strings per record.
+  absl::string_view node_indicator_pb;
 
   static RecordRef Of(const v1::Record& r) {
-    return RecordRef{r.node(), r.indicator(), r.value(), r.event_time_ms(),
-                     r.labels().empty() ? nullptr : &r.labels()};
+    return RecordRef{r.node(),
+                     r.indicator(),
+                     r.value(),
+                     r.event_time_ms(),
+                     r.labels().empty() ? nullptr : &r.labels(),
+                     {}};
   }
 };
 

@@ -163,11 +163,30 @@ class SimSource : public RecordSource {
             const Clock* clock)
       : sim_(std::move(sim)), identity_(std::move(identity)), validator_(validator), clock_(clock) {
     max_future_ms_ = absl::ToInt64Milliseconds(validator_->config().gateway.max_future);
-    // Enterprise nodes per series: valid by construction (the simulator uses the config's
-    // hierarchy), so the per-record validation is only the clock check.
-    for (const Simulator::Series& s : sim_->series()) {
+    // What validation checks of a record's node and indicator is a fact of its series (the
+    // simulator uses the config's hierarchy and indicators), so it is looked up once per series
+    // here; per record only the value and the time are checked. A series whose node or indicator
+    // the validator would reject gets a null enterprise: its records take the full validation.
+    // Node, indicator and their encoding (node_indicator_pb) of every series are laid out back to
+    // back in one string, in series order: the records read them sequentially, instead of from
+    // the hierarchy's and the series' strings all over the heap.
+    const std::vector<Simulator::Series>& series = sim_->series();
+    size_t bytes = 0;
+    for (const Simulator::Series& s : series)
+      bytes += s.unit->path.size() + s.indicator.size() + 12;
+    arena_.reserve(bytes);
+    for (const Simulator::Series& s : series) {
+      PerSeries p;
+      p.pb = static_cast<uint32_t>(arena_.size());
+      p.node = AppendField(0x0A, s.unit->path);
+      p.indicator = AppendField(0x12, s.indicator);
+      p.pb_size = static_cast<uint32_t>(arena_.size() - p.pb);
       auto ent = validator_->config().hierarchy->EnterpriseOf(s.unit->path);
-      enterprises_.push_back(ent.ok() ? *ent : nullptr);
+      const bool known = !s.indicator.empty() &&
+                         validator_->config().FindIndicator(s.indicator) != nullptr &&
+                         validator_->config().hierarchy->Find(s.unit->path) != nullptr;
+      p.enterprise = ent.ok() && known ? *ent : nullptr;
+      series_.push_back(p);
     }
   }
 
@@ -183,32 +202,28 @@ class SimSource : public RecordSource {
     return r;
   }
 
-  // The fast path: node and indicator refer to the simulator's strings, the enterprise is looked
-  // up once per series (valid by construction), so per record only the clock is checked.
+  // The fast path: node, indicator and their encoding refer to strings made once per series, the
+  // enterprise is looked up once per series, so per record only the value (finite) and the time
+  // (not too far ahead of the clock) are checked, as RecordValidator does.
   Result NextRef(RecordRef* out, const Hierarchy::Node** enterprise, RecordError* err) override {
     Simulator::Sample s;
     if (!sim_->NextSample(&s)) return Result::kEnd;
-    const Simulator::Series& series = sim_->series()[s.series];
-    *out = RecordRef{series.unit->path, series.indicator, s.value, s.time_ms, nullptr};
+    const PerSeries& p = series_[s.series];
+    const char* a = arena_.data();
+    *out = RecordRef{absl::string_view(a + p.node.offset, p.node.size),
+                     absl::string_view(a + p.indicator.offset, p.indicator.size),
+                     s.value,
+                     s.time_ms,
+                     nullptr,
+                     absl::string_view(a + p.pb, p.pb_size)};
     last_time_ = s.time_ms;
-    const Hierarchy::Node* ent = enterprises_[s.series];
     // A slightly stale "now" is stricter than the real one, so the fast path never accepts a
     // record that full validation would reject.
     if ((sim_->records_emitted() & 4095) == 1) now_cache_ = clock_->NowMillis();
-    if (ent == nullptr || s.time_ms > now_cache_ + max_future_ms_) {
-      // Slow path: full validation gives the exact message.
-      v1::Record record;
-      record.set_node(series.unit->path);
-      record.set_indicator(series.indicator);
-      record.set_value(s.value);
-      record.set_event_time_ms(s.time_ms);
-      *err = RecordError();
-      ent = validator_->Validate(record, err);
-      if (ent == nullptr) {
-        err->source = "sim";
-        err->line = static_cast<int64_t>(sim_->records_emitted());
-        return Result::kError;
-      }
+    const Hierarchy::Node* ent = p.enterprise;
+    if (ent == nullptr || !std::isfinite(s.value) || s.time_ms > now_cache_ + max_future_ms_)
+        [[unlikely]] {
+      return ValidateFully(*out, enterprise, err);
     }
     *enterprise = ent;
     return Result::kRecord;
@@ -228,10 +243,59 @@ class SimSource : public RecordSource {
   const Simulator* sim() const { return sim_.get(); }
 
  private:
+  // What the fast path does not accept: full validation gives the exact message (out of line,
+  // so that NextRef stays small). The cached "now" is renewed too (0 after a Seek).
+  [[gnu::noinline]] Result ValidateFully(const RecordRef& ref, const Hierarchy::Node** enterprise,
+                                         RecordError* err) {
+    now_cache_ = clock_->NowMillis();
+    v1::Record record;
+    record.set_node(std::string(ref.node));
+    record.set_indicator(std::string(ref.indicator));
+    record.set_value(ref.value);
+    record.set_event_time_ms(ref.event_time_ms);
+    *err = RecordError();
+    const Hierarchy::Node* ent = validator_->Validate(record, err);
+    if (ent == nullptr) {
+      err->source = "sim";
+      err->line = static_cast<int64_t>(sim_->records_emitted());
+      return Result::kError;
+    }
+    *enterprise = ent;
+    return Result::kRecord;
+  }
+
+  struct Span {  // in arena_
+    uint32_t offset = 0;
+    uint32_t size = 0;
+  };
+  struct PerSeries {
+    Span node;
+    Span indicator;
+    uint32_t pb = 0;  // node_indicator_pb: the node's field and the indicator's, adjacent
+    uint32_t pb_size = 0;
+    const Hierarchy::Node* enterprise = nullptr;  // null: the validator rejects the series
+  };
+  // Appends string field `tag` (omitted when empty, as protobuf does) to arena_; where its
+  // value's bytes are.
+  Span AppendField(char tag, const std::string& value) {
+    if (value.empty()) return Span{static_cast<uint32_t>(arena_.size()), 0};
+    arena_.push_back(tag);
+    for (uint64_t v = value.size();; v >>= 7) {
+      if (v < 0x80) {
+        arena_.push_back(static_cast<char>(v));
+        break;
+      }
+      arena_.push_back(static_cast<char>(v | 0x80));
+    }
+    const Span span{static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(value.size())};
+    arena_.append(value);
+    return span;
+  }
   std::unique_ptr<Simulator> sim_;
   std::string identity_;
   const RecordValidator* validator_;
-  std::vector<const Hierarchy::Node*> enterprises_;
+  std::string arena_;  // what the PerSeries spans refer to
+  std::vector<PerSeries> series_;
   const Clock* clock_;
   int64_t last_time_ = 0;
   int64_t now_cache_ = 0;

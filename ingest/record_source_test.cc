@@ -1,5 +1,6 @@
 #include "ingest/record_source.h"
 
+#include <cmath>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -200,11 +201,79 @@ TEST_F(RecordSourceTest, SimulatorNextRefMatchesNext) {
     EXPECT_EQ(ref.value, r.value());
     EXPECT_EQ(ref.event_time_ms, r.event_time_ms());
     EXPECT_EQ(ref.labels, nullptr);
+    // The pre-encoded node and indicator are exactly their protobuf encoding.
+    v1::Record keys;
+    ASSERT_TRUE(keys.ParseFromArray(ref.node_indicator_pb.data(),
+                                    static_cast<int>(ref.node_indicator_pb.size())));
+    EXPECT_EQ(keys.node(), r.node());
+    EXPECT_EQ(keys.indicator(), r.indicator());
+    keys.clear_node();
+    keys.clear_indicator();
+    EXPECT_EQ(keys.ByteSizeLong(), 0u) << "nothing but node and indicator";
     EXPECT_EQ(ea, eb);
     EXPECT_EQ((*a)->Position(), (*b)->Position());
     ++n;
   }
   EXPECT_EQ(n, 2000);
+}
+
+// The simulator's records skip the per-record node and indicator lookups, not validation: values
+// that are not finite (here: steps of 1e308 noise sigmas overflow) and times too far ahead of the
+// clock are rejected with the validator's messages, by Next and NextRef alike, and none of them
+// is returned as a record.
+TEST_F(RecordSourceTest, SimulatorSourceStillRejectsBadValuesAndTimes) {
+  RecordValidator v(config_, &clock_);
+  SimulatorOptions o = *SimulatorPreset("bench");
+  o.max_records = 4000;
+  o.faults_per_series_per_day = 20'000;  // a fault every ~4 s per series
+  o.fault_weights = {1, 0, 0, 0};        // steps only
+  o.fault_size_min = o.fault_size_max = 1e308;
+  for (bool by_ref : {false, true}) {
+    auto src = SimulatorSource(config_, o, "sim:bench", &v, &clock_);
+    ASSERT_TRUE(src.ok()) << src.status();
+    v1::Record r;
+    RecordRef ref;
+    const Hierarchy::Node* ent = nullptr;
+    RecordError err;
+    int records = 0, rejected = 0;
+    while (true) {
+      const auto res = by_ref ? (*src)->NextRef(&ref, &ent, &err) : (*src)->Next(&r, &ent, &err);
+      if (res == RecordSource::Result::kEnd) break;
+      if (res == RecordSource::Result::kError) {
+        ++rejected;
+        EXPECT_EQ(err.reason, kReasonNonFinite);
+        EXPECT_EQ(err.source, "sim");
+        EXPECT_EQ(err.field, "value");
+        EXPECT_THAT(err.problem, ::testing::StartsWith("must be finite, got "));
+        continue;
+      }
+      ++records;
+      EXPECT_TRUE(std::isfinite(by_ref ? ref.value : r.value()));
+    }
+    EXPECT_GT(rejected, 500) << by_ref;
+    EXPECT_GT(records, 500) << by_ref;
+    EXPECT_EQ(records + rejected, 4000) << by_ref;
+  }
+
+  // A run that starts an hour ahead of the gateway clock (max_future 5m): every record rejected.
+  o = *SimulatorPreset("bench");
+  o.max_records = 100;
+  o.start_ms = kNow + 3'600'000;
+  auto src = SimulatorSource(config_, o, "sim:bench", &v, &clock_);
+  ASSERT_TRUE(src.ok()) << src.status();
+  RecordRef ref;
+  const Hierarchy::Node* ent = nullptr;
+  RecordError err;
+  int rejected = 0;
+  while (true) {
+    const auto res = (*src)->NextRef(&ref, &ent, &err);
+    if (res == RecordSource::Result::kEnd) break;
+    ASSERT_EQ(res, RecordSource::Result::kError);
+    EXPECT_EQ(err.reason, kReasonFuture);
+    EXPECT_EQ(err.field, "time");
+    ++rejected;
+  }
+  EXPECT_EQ(rejected, 100);
 }
 
 // The default NextRef (file sources) refers to the record Next parsed, labels included.

@@ -126,8 +126,22 @@ class Simulator {
       std::shared_ptr<const Hierarchy> hierarchy, std::vector<std::string> indicators,
       SimulatorOptions options);
 
-  // The next sample; false when max_records or duration is reached. Fast (no allocation).
-  bool NextSample(Sample* out);
+  // The next sample; false when max_records or duration is reached. Fast (no allocation): the
+  // values of a whole tick are computed when it starts (BeginTick), so a sample of a series with
+  // no fault active or due is an array read, inline here; the rest takes NextSampleSlow.
+  bool NextSample(Sample* out) {
+    const uint32_t i = next_series_;
+    if (tick_started_ && i + 1 < tick_values_.size() && emitted_ < limit_ &&
+        tick_ms_ < calm_until_[i]) {
+      out->series = i;
+      out->time_ms = tick_ms_;
+      out->value = tick_values_[i];
+      next_series_ = i + 1;
+      ++emitted_;
+      return true;
+    }
+    return NextSampleSlow(out);
+  }
   // The next sample as a Record (node, indicator, value, event time; no gateway id/sequence).
   bool Next(v1::Record* out);
   // Generates and discards samples until `records` were produced in total (resume after a
@@ -153,8 +167,9 @@ class Simulator {
     uint64_t s[4];
     void Seed(uint64_t seed);
     uint64_t Next();
-    double Uniform();  // [0, 1)
-    double Normal();   // standard normal (ziggurat)
+    double Uniform();                  // [0, 1)
+    double Normal();                   // standard normal (ziggurat)
+    double NormalSlow(uint64_t bits);  // Normal's rare cases (tail, wedge), from its first draw
   };
   struct SeriesState {
     int enterprise_index = 0;
@@ -165,7 +180,12 @@ class Simulator {
 
   Simulator() = default;
   absl::Status Init();
+  // Starts the tick: the enterprises' common noise and daily cycle, then every series' fault-free
+  // value (noise drawn in series order, so the stream is the one a per-sample draw gives).
   void BeginTick();
+  bool NextSampleSlow(Sample* out);
+  // calm_until_[i] for series i after its fault state changed.
+  void UpdateCalm(uint32_t i);
   void ScheduleNextFault(SeriesState& st, int64_t after_ms);
   void StartFault(uint32_t series, SeriesState& st);
 
@@ -185,6 +205,12 @@ class Simulator {
   int64_t tick_ms_ = 0;
   uint32_t next_series_ = 0;
   bool tick_started_ = false;
+  // Per series, indexed like series_: the value of the current tick without faults, and the
+  // event time from which the series needs NextSampleSlow (a fault active: INT64_MIN; else its
+  // next fault's start).
+  std::vector<double> tick_values_;
+  std::vector<int64_t> calm_until_;
+  uint64_t limit_ = UINT64_MAX;  // max_records, or no limit
   uint64_t emitted_ = 0;
   bool done_ = false;
   double fault_mean_gap_ms_ = 0;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -233,6 +234,26 @@ TEST(SimulatorTest, SkipToResumesTheSameStream) {
   EXPECT_FALSE((*resumed)->Next(&r2));
 }
 
+// The stream is part of the contract: a gateway restarted with a newer binary resumes a sim:
+// source at its stored position (SkipTo), so the samples after it must be the ones the old
+// binary would have produced. FNV-1a of the serialized records and the truth CSV of a fixed run
+// (faults of every kind, outages included).
+TEST(SimulatorTest, StreamIsStableAcrossVersions) {
+  const Config config = TestConfig();
+  SimulatorOptions o = Opts(21);
+  o.max_records = 100'000;
+  o.fault_weights = {1, 1, 1, 1};
+  std::string truth;
+  const std::string bytes = RunBytes(config, o, &truth);
+  auto fnv = [](const std::string& s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+    return h;
+  };
+  EXPECT_EQ(fnv(bytes), 17843225055050661412ULL);
+  EXPECT_EQ(fnv(truth), 5058184976560001598ULL);
+}
+
 TEST(SimulatorTest, PresetsAndOptionErrors) {
   EXPECT_TRUE(SimulatorPreset("small").ok());
   EXPECT_TRUE(SimulatorPreset("bench").ok());
@@ -243,6 +264,9 @@ TEST(SimulatorTest, PresetsAndOptionErrors) {
   o.indicators = {"nope"};
   EXPECT_THAT(Simulator::Create(config, o).status().message(),
               HasSubstr("indicator \"nope\" is not in the config"));
+  o = Opts(1);
+  o.noise = std::numeric_limits<double>::infinity();
+  EXPECT_THAT(Simulator::Create(config, o).status().message(), HasSubstr("must be finite"));
 }
 
 TEST(SimulatorTest, OptionsFileOverridesPreset) {
