@@ -157,6 +157,16 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
       .Add({})
       .Set(static_cast<double>(po.buffer_max_bytes));
   po.max_in_flight_bytes = g->options_.max_in_flight_bytes;
+  if (!wal->wal) {
+    // A re-readable source can wait: while the broker confirms, keep the unconfirmed backlog
+    // within half a memtable, so batches are deleted before a flush writes them (otherwise an
+    // unpaced source runs far ahead, and flushes and compactions eat the WAL's saving).
+    po.soft_max_buffer_bytes = sizing.write_buffer_bytes / 2;
+    spdlog::info(
+        "gateway buffer {}: while the broker confirms, the source waits above {} MiB "
+        "unconfirmed (half a memtable)",
+        dir, po.soft_max_buffer_bytes >> 20);
+  }
   po.ensure_topic = std::move(ensure);
   po.clock = g->options_.clock;
   Gateway* self = g.get();

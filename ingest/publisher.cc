@@ -279,6 +279,7 @@ absl::Status Publisher::Start() {
   {
     absl::MutexLock l(&mu_);
     started_ = true;
+    last_progress_ = options_.clock->Now();
     topic_ready_ = !options_.ensure_topic;
     RefillLocked();
   }
@@ -428,16 +429,32 @@ absl::Status Publisher::SealLocked(bool block, absl::Time deadline) {
   for (const OpenBatch& b : open_) total += b.bytes.size() + 24;
   {
     absl::MutexLock l(&mu_);
+    bool counted = false;  // in soft_bound_waits_
     while (true) {
       if (!write_error_.ok()) return write_error_;
       const uint64_t held = buffer_bytes_ + sealed_bytes_;
-      if (stopping_ || draining_ || unblocked_ ||
-          ((held == 0 || held + total <= options_.buffer_max_bytes) &&
-           sealed_bytes_ < kMaxSealedBytes)) {
-        break;
-      }
+      if (stopping_ || draining_ || unblocked_) break;
+      const bool room = (held == 0 || held + total <= options_.buffer_max_bytes) &&
+                        sealed_bytes_ < kMaxSealedBytes;
+      const bool soft = room && options_.soft_max_buffer_bytes > 0 && held > 0 &&
+                        held + total > options_.soft_max_buffer_bytes &&
+                        ConfirmingLocked(options_.clock->Now());
+      if (room && !soft) break;
       if (!block) return absl::OkStatus();
-      if (room_cv_.WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) {
+      // On the soft bound, re-check now and then: a stall of confirmations lifts it, and no
+      // event signals that.
+      const absl::Time wake =
+          soft ? std::min(deadline, absl::Now() + absl::Milliseconds(100)) : deadline;
+      if (soft && !counted) {
+        ++soft_bound_waits_;
+        counted = true;
+      }
+      if (room_cv_.WaitWithDeadline(&mu_, wake) && absl::Now() >= deadline) {
+        if (soft) {
+          return absl::ResourceExhaustedError(
+              absl::StrCat("the gateway is waiting for the broker to confirm (", held,
+                           " bytes unconfirmed, soft bound ", options_.soft_max_buffer_bytes, ")"));
+        }
         return absl::ResourceExhaustedError(
             absl::StrCat("the gateway buffer is full (", held, " bytes held, --buffer-max-bytes ",
                          options_.buffer_max_bytes, "; the broker is not taking them yet)"));
@@ -507,6 +524,7 @@ void Publisher::WriterLoop() {
       continue;
     }
     const absl::Time now = options_.clock->Now();
+    if (buffer_batches_ == 0) last_progress_ = now;  // the stall clock starts now
     for (size_t i = 0; i < g.batches.size(); ++i) {
       const OpenBatch& b = g.batches[i];
       const std::string& bytes = *wb.ops()[i].second;
@@ -537,6 +555,11 @@ bool Publisher::ProduceLocked(uint64_t id, const std::string& key, const std::st
   in_flight_[id] = InFlight{value.size(), records, sealed_at};
   in_flight_bytes_ += value.size();
   return true;
+}
+
+bool Publisher::ConfirmingLocked(absl::Time now) const {
+  return started_ && topic_ready_ && !producer_broken_ && connected_.load() &&
+         (buffer_batches_ == 0 || now - last_progress_ < options_.soft_stall);
 }
 
 void Publisher::RefillLocked() {
@@ -597,6 +620,7 @@ void Publisher::RecoverFromFatal(const std::string& reason) {
     absl::MutexLock l(&mu_);
     producer_broken_ = false;
     ++producer_recoveries_;
+    last_progress_ = options_.clock->Now();
     retry_failed_after_ = options_.clock->Now();
     RefillLocked();
   }
@@ -682,6 +706,7 @@ void Publisher::DeliveryLoop() {
           in_flight_.erase(it);
           in_flight_bytes_ -= f.bytes;
           notes.emplace_back(status, f.records, now - f.sealed_at);
+          if (status.ok()) last_progress_ = now;
           if (status.ok() && ws.ok()) {
             buffer_bytes_ -= f.bytes;
             buffer_records_ -= f.records;
@@ -748,7 +773,12 @@ void Publisher::MonitorLoop() {
     }
     RdKafka::Metadata* md = nullptr;
     const RdKafka::ErrorCode err = p->raw()->metadata(false, nullptr, &md, 1500);
-    connected_.store(err == RdKafka::ERR_NO_ERROR);
+    const bool up = err == RdKafka::ERR_NO_ERROR;
+    if (connected_.exchange(up) != up) {
+      // A source waiting on the soft bound re-checks it (it lifts when the broker goes away).
+      absl::MutexLock l(&mu_);
+      room_cv_.SignalAll();
+    }
     delete md;
     p.reset();
     for (int i = 0; i < 20 && !quit_.load(); ++i) absl::SleepFor(absl::Milliseconds(100));
@@ -826,6 +856,7 @@ PublisherStats Publisher::stats() const {
   s.open_records = open_records_.load() + sealed_records_;
   s.next_sequence = next_seq_.load();
   s.producer_recoveries = producer_recoveries_;
+  s.soft_bound_waits = soft_bound_waits_;
   s.topic_ready = topic_ready_;
   return s;
 }

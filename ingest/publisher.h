@@ -25,7 +25,11 @@
 //
 // Memory stays bounded: at most `max_in_flight_bytes` of batches are handed to librdkafka; the
 // rest waits on disk and is read back in order as deliveries free room. When the buffer holds
-// `buffer_max_bytes`, Add blocks (backpressure on the source); nothing is dropped.
+// `buffer_max_bytes`, Add blocks (backpressure on the source); nothing is dropped. An optional
+// soft bound (`soft_max_buffer_bytes`) blocks it much earlier, but only while the broker is
+// confirming: a source that can wait (re-readable input) then stays just ahead of Kafka instead of
+// piling up a backlog that the store must flush and compact; in an outage it lifts, and the
+// buffer fills up to buffer_max_bytes as before.
 //
 // Per-enterprise order is kept: batches are produced in sequence order, librdkafka's idempotent
 // producer keeps order per partition across retries, and messages never time out locally
@@ -80,6 +84,12 @@ struct PublisherOptions {
   absl::Duration linger = absl::Milliseconds(50);
   uint64_t buffer_max_bytes = uint64_t{1} << 30;
   uint64_t max_in_flight_bytes = uint64_t{64} << 20;
+  // Soft bound on unconfirmed bytes (buffered or being written), 0 = off. Applies only while the
+  // broker is confirming: started, topic ready, connected, and (with batches unconfirmed) a
+  // confirmation within `soft_stall`; otherwise only buffer_max_bytes does. The gateway sets it
+  // to half a memtable when the buffer has no WAL, so batches are deleted before a flush.
+  uint64_t soft_max_buffer_bytes = 0;
+  absl::Duration soft_stall = absl::Seconds(2);
   // Creates the topic before the first produce; retried every few seconds while it fails
   // (batches stay buffered meanwhile). Empty: the topic is assumed to exist.
   std::function<absl::Status()> ensure_topic;
@@ -99,6 +109,7 @@ struct PublisherStats {
   uint64_t open_records = 0;    // added, not sealed yet
   uint64_t next_sequence = 0;
   uint64_t producer_recoveries = 0;  // producers replaced after a fatal error
+  uint64_t soft_bound_waits = 0;     // seals that waited on soft_max_buffer_bytes
   bool topic_ready = false;
 };
 
@@ -220,6 +231,8 @@ class Publisher {
   // RESOURCE_EXHAUSTED with the batches left open), or (block = false) leaves the batches open.
   absl::Status SealLocked(bool block = true, absl::Time deadline = absl::InfiniteFuture())
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(open_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether the broker is confirming (the soft bound applies), see PublisherOptions.
+  bool ConfirmingLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Produces buffered batches while there is room in flight. REQUIRES: topic ready.
   void RefillLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ProduceLocked(uint64_t id, const std::string& key, const std::string& value, int records,
@@ -277,6 +290,9 @@ class Publisher {
   uint64_t batches_confirmed_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t delivery_errors_ ABSL_GUARDED_BY(mu_) = 0;
   bool topic_ready_ ABSL_GUARDED_BY(mu_) = false;
+  // Last confirmation, or when unconfirmed batches appeared after none (for soft_stall).
+  absl::Time last_progress_ ABSL_GUARDED_BY(mu_);
+  uint64_t soft_bound_waits_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool unblocked_ ABSL_GUARDED_BY(mu_) = false;  // Unblock(): no backpressure

@@ -1,16 +1,22 @@
-// Publisher unit tests on an in-memory store (no broker: Start is never called, so sealed groups
-// are written to the buffer and wait there).
+// Publisher unit tests on an in-memory store. Most never call Start (no broker: sealed groups are
+// written to the buffer and wait there); the soft-bound tests produce to librdkafka's mock cluster
+// (a fake broker in-process), whose partition leader and broker state they control.
 #include "ingest/publisher.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "librdkafka/rdkafka.h"
+#include "librdkafka/rdkafka_mock.h"
 
 namespace cybersyn::ingest {
 namespace {
@@ -161,6 +167,173 @@ TEST(PublisherTest, HandEncodedRecordIsByteIdenticalToProtobuf) {
     ASSERT_EQ(batch.records_size(), 1);
     EXPECT_EQ(batch.records(0).sequence(), seq);
   }
+}
+
+// librdkafka's mock cluster with one broker and one topic of one partition.
+class MockCluster {
+ public:
+  explicit MockCluster(const std::string& topic) : topic_(topic) {
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    char err[512];
+    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
+    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    cluster_ = rd_kafka_mock_cluster_new(rk_, 1);
+    rd_kafka_mock_topic_create(cluster_, topic.c_str(), 1, 1);
+  }
+  ~MockCluster() {
+    rd_kafka_mock_cluster_destroy(cluster_);
+    rd_kafka_destroy(rk_);
+  }
+  std::string bootstrap() const { return rd_kafka_mock_cluster_bootstraps(cluster_); }
+  // Leader -1: the broker answers metadata requests but takes no produce (nothing confirmed).
+  void SetLeader(int32_t broker) {
+    rd_kafka_mock_partition_set_leader(cluster_, topic_.c_str(), 0, broker);
+  }
+  void SetDown() { rd_kafka_mock_broker_set_down(cluster_, 1); }
+
+ private:
+  std::string topic_;
+  rd_kafka_t* rk_ = nullptr;
+  rd_kafka_mock_cluster_t* cluster_ = nullptr;
+};
+
+constexpr uint64_t kSoftBound = 64 << 10;
+constexpr int kSoftRecords = 5000;  // ~300 KB encoded, several times the soft bound
+
+PublisherOptions SoftBoundOptions(const std::string& bootstrap) {
+  PublisherOptions o;
+  o.gateway_id = "gw";
+  o.topic = "t.records";
+  o.client.bootstrap = bootstrap;
+  o.batch_max_records = 100;
+  o.linger = absl::Hours(1);
+  o.soft_max_buffer_bytes = kSoftBound;
+  o.soft_stall = absl::Hours(1);  // only the connection state lifts the bound here
+  return o;
+}
+
+// Adds kSoftRecords records and seals them, on its own thread.
+class Feeder {
+ public:
+  explicit Feeder(Publisher* p)
+      : thread_([this, p] {
+          for (int i = 0; i < kSoftRecords; ++i) {
+            if (!p->Add(MakeRecord(i), absl::StrCat("ent", i % 3)).ok()) break;
+          }
+          (void)p->SealAll();
+          done_.store(true);
+        }) {}
+  ~Feeder() { thread_.join(); }
+  bool done() const { return done_.load(); }
+  bool WaitDone(absl::Duration timeout) const {
+    const absl::Time end = absl::Now() + timeout;
+    while (!done() && absl::Now() < end) absl::SleepFor(absl::Milliseconds(10));
+    return done();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+template <typename F>
+bool WaitFor(F f, absl::Duration timeout) {
+  const absl::Time end = absl::Now() + timeout;
+  while (!f() && absl::Now() < end) absl::SleepFor(absl::Milliseconds(10));
+  return f();
+}
+
+// Starts a publisher on `cluster` with the partition leaderless, and feeds it until the source
+// is blocked on the soft bound with the unconfirmed bytes within it.
+void ExpectBlockedOnSoftBound(Publisher* p, const Feeder& feeder) {
+  ASSERT_TRUE(WaitFor([p] { return p->stats().soft_bound_waits > 0; }, absl::Seconds(20)))
+      << "the source never waited on the soft bound";
+  absl::SleepFor(absl::Milliseconds(300));
+  const PublisherStats s = p->stats();
+  EXPECT_FALSE(feeder.done()) << "Add should block while unconfirmed bytes exceed the soft bound";
+  EXPECT_LT(s.records_added, static_cast<uint64_t>(kSoftRecords));
+  EXPECT_GT(s.buffer_bytes, 0u);
+  EXPECT_LE(s.buffer_bytes, kSoftBound);
+  EXPECT_EQ(s.records_confirmed, 0u);
+}
+
+// While the broker is connected, Add blocks once the unconfirmed bytes would exceed the soft
+// bound, and resumes when confirmations free room.
+TEST(PublisherTest, SoftBoundBlocksWhileConnectedAndResumesOnConfirmations) {
+  MockCluster cluster("t.records");
+  MemoryKvStore store;
+  auto p = Publisher::Create(SoftBoundOptions(cluster.bootstrap()), &store);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE((*p)->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return (*p)->connected(); }, absl::Seconds(10)));
+  cluster.SetLeader(-1);
+  {
+    Feeder feeder(p->get());
+    ExpectBlockedOnSoftBound(p->get(), feeder);
+    cluster.SetLeader(1);
+    EXPECT_TRUE(feeder.WaitDone(absl::Seconds(30))) << "confirmations should unblock the source";
+  }
+  EXPECT_TRUE((*p)->WaitConfirmed(absl::Seconds(30)).ok());
+  EXPECT_EQ((*p)->stats().records_confirmed, static_cast<uint64_t>(kSoftRecords));
+  (*p)->Stop();
+}
+
+// A source blocked on the soft bound gets through when the broker goes away: store-and-forward
+// then buffers up to buffer_max_bytes as before.
+TEST(PublisherTest, SoftBoundLiftsWhenTheBrokerGoesAway) {
+  MockCluster cluster("t.records");
+  MemoryKvStore store;
+  auto p = Publisher::Create(SoftBoundOptions(cluster.bootstrap()), &store);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE((*p)->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return (*p)->connected(); }, absl::Seconds(10)));
+  cluster.SetLeader(-1);
+  {
+    Feeder feeder(p->get());
+    ExpectBlockedOnSoftBound(p->get(), feeder);
+    cluster.SetDown();
+    EXPECT_TRUE(feeder.WaitDone(absl::Seconds(15))) << "the outage should lift the soft bound";
+  }
+  const PublisherStats s = (*p)->stats();
+  EXPECT_FALSE((*p)->connected());
+  EXPECT_EQ(s.records_added, static_cast<uint64_t>(kSoftRecords));
+  EXPECT_EQ(s.buffer_records, static_cast<uint64_t>(kSoftRecords));
+  EXPECT_GT(s.buffer_bytes, kSoftBound);
+  (*p)->Stop(absl::ZeroDuration());
+}
+
+// Stop releases a source blocked on the soft bound (no deadlock on open_mu_).
+TEST(PublisherTest, StopReleasesASourceBlockedOnTheSoftBound) {
+  MockCluster cluster("t.records");
+  MemoryKvStore store;
+  auto p = Publisher::Create(SoftBoundOptions(cluster.bootstrap()), &store);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE((*p)->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return (*p)->connected(); }, absl::Seconds(10)));
+  cluster.SetLeader(-1);
+  Feeder feeder(p->get());
+  ExpectBlockedOnSoftBound(p->get(), feeder);
+  (*p)->Stop(absl::ZeroDuration());
+  EXPECT_TRUE(feeder.WaitDone(absl::Seconds(10))) << "Stop should release the blocked source";
+}
+
+// Without a connection to the broker the soft bound does not apply: the source fills the buffer.
+TEST(PublisherTest, SoftBoundDoesNotApplyWithoutAConnection) {
+  MemoryKvStore store;
+  auto p = Publisher::Create(SoftBoundOptions("127.0.0.1:1"), &store);  // nothing listens
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE((*p)->Start().ok());
+  {
+    Feeder feeder(p->get());
+    EXPECT_TRUE(feeder.WaitDone(absl::Seconds(20)));
+  }
+  ASSERT_TRUE((*p)->Persist(absl::Now() + absl::Seconds(10)).ok());
+  const PublisherStats s = (*p)->stats();
+  EXPECT_FALSE((*p)->connected());
+  EXPECT_EQ(s.soft_bound_waits, 0u);
+  EXPECT_EQ(s.buffer_records, static_cast<uint64_t>(kSoftRecords));
+  EXPECT_GT(s.buffer_bytes, kSoftBound);
+  (*p)->Stop(absl::ZeroDuration());
 }
 
 }  // namespace
