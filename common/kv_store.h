@@ -35,6 +35,10 @@ class WriteBatch {
   const std::vector<std::pair<std::string, std::optional<std::string>>>& ops() const {
     return ops_;
   }
+  // Moves the operations out (to reuse their strings after the write); leaves the batch empty.
+  std::vector<std::pair<std::string, std::optional<std::string>>> TakeOps() {
+    return std::exchange(ops_, {});
+  }
 
  private:
   std::vector<std::pair<std::string, std::optional<std::string>>> ops_;

@@ -303,6 +303,12 @@ class Publisher {
   std::function<std::string()> position_ ABSL_GUARDED_BY(open_mu_);
   std::atomic<bool> position_mode_{false};  // a position provider is set
 
+  // Cleared batch strings the writer thread returns for reuse (capacity kept), at most
+  // kSpareBatches. A leaf lock.
+  static constexpr size_t kSpareBatches = 16;
+  absl::Mutex spare_mu_;
+  std::vector<std::string> spare_ ABSL_GUARDED_BY(spare_mu_);
+
   // Delivery reports collected inside Poll (which may run on any producing thread).
   absl::Mutex dr_mu_;
   std::vector<std::pair<uint64_t, absl::Status>> reports_ ABSL_GUARDED_BY(dr_mu_);
@@ -317,6 +323,7 @@ class Publisher {
 
 // Encodes a Record the way RecordBatch field 3 carries it (for tests).
 std::string EncodeRecordForTest(const v1::Record& record, uint64_t sequence);
+std::string EncodeRecordForTest(const RecordRef& record, uint64_t sequence);
 
 }  // namespace cybersyn::ingest
 

@@ -162,6 +162,15 @@ TEST(PublisherTest, HandEncodedRecordIsByteIdenticalToProtobuf) {
     want += inner;
     EXPECT_EQ(EncodeRecordForTest(record, seq), want)
         << record.ShortDebugString() << " seq " << seq;
+    // The same bytes from a source's pre-encoded node and indicator (the simulator's path).
+    v1::Record node_indicator;
+    node_indicator.set_node(record.node());
+    node_indicator.set_indicator(record.indicator());
+    const std::string pre = node_indicator.SerializeAsString();
+    RecordRef ref = RecordRef::Of(record);
+    ref.node_indicator_pb = pre;
+    EXPECT_EQ(EncodeRecordForTest(ref, seq), want)
+        << "pre-encoded: " << record.ShortDebugString() << " seq " << seq;
     v1::RecordBatch batch;
     ASSERT_TRUE(batch.ParseFromString(want));
     ASSERT_EQ(batch.records_size(), 1);
