@@ -87,7 +87,7 @@ struct PublisherOptions {
   // Soft bound on unconfirmed bytes (buffered or being written), 0 = off. Applies only while the
   // broker is confirming: started, topic ready, connected, and (with batches unconfirmed) a
   // confirmation within `soft_stall`; otherwise only buffer_max_bytes does. The gateway sets it
-  // to half a memtable when the buffer has no WAL, so batches are deleted before a flush.
+  // to an eighth of a memtable when the buffer has no WAL, so batches are deleted before a flush.
   uint64_t soft_max_buffer_bytes = 0;
   absl::Duration soft_stall = absl::Seconds(2);
   // Creates the topic before the first produce; retried every few seconds while it fails
