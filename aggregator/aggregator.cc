@@ -94,6 +94,12 @@ struct Metrics {
                             .Help("Changelog entries replayed into local state")
                             .Register(r)
                             .Add({})),
+        legacy_dropped(prometheus::BuildCounter()
+                           .Name("cybersyn_aggregator_restore_legacy_windows_dropped_total")
+                           .Help("Rolled-up ancestor windows of an older version dropped on "
+                                 "restore (rebuilt from their children at close)")
+                           .Register(r)
+                           .Add({})),
         restoring(prometheus::BuildGauge()
                       .Name("cybersyn_aggregator_restoring_partitions")
                       .Help("Partitions whose state is being restored")
@@ -127,6 +133,7 @@ struct Metrics {
   prometheus::Gauge& rocksdb_memory;
   prometheus::Gauge& restore_seconds;
   prometheus::Counter& restore_entries;
+  prometheus::Counter& legacy_dropped;
   prometheus::Gauge& restoring;
   prometheus::Histogram& commit_seconds;
   prometheus::Family<prometheus::Gauge>& window_value;
@@ -909,8 +916,10 @@ absl::Status Aggregator::Impl::Restore(const std::vector<Task*>& tasks) {
   RETURN_IF_ERROR(flush());
   if (!assign.empty()) RETURN_IF_ERROR(restorer_->Assign({}));
   // Load the (now current) local state into memory.
+  uint64_t legacy_dropped = 0;
   for (Task* t : tasks) {
     const std::string sp = absl::StrCat(t->prefix, "s/");
+    const uint64_t legacy_before = t->windows ? t->windows->legacy_windows_dropped() : 0;
     absl::Status load_status;
     RETURN_IF_ERROR(store_->Scan(sp, [&](absl::string_view k, absl::string_view v) {
       k.remove_prefix(sp.size());
@@ -922,6 +931,7 @@ absl::Status Aggregator::Impl::Restore(const std::vector<Task*>& tasks) {
       return true;
     }));
     RETURN_IF_ERROR(load_status);
+    if (t->windows) legacy_dropped += t->windows->legacy_windows_dropped() - legacy_before;
     if (next.count(t)) t->changelog_next = next[t];
   }
   const double secs = absl::ToDoubleSeconds(absl::Now() - start);
@@ -929,6 +939,13 @@ absl::Status Aggregator::Impl::Restore(const std::vector<Task*>& tasks) {
   metrics_.restore_entries.Increment(static_cast<double>(entries));
   metrics_.restoring.Set(0);
   local_.restored_entries += entries;
+  if (legacy_dropped > 0) {
+    metrics_.legacy_dropped.Increment(static_cast<double>(legacy_dropped));
+    spdlog::warn(
+        "[aggregator] restore: dropped {} rolled-up ancestor window(s) of an older version "
+        "(they are rebuilt from their children's windows at close; tombstoned at the next commit)",
+        legacy_dropped);
+  }
   size_t open = 0;
   for (Task* t : tasks) open += t->windows ? t->windows->open_windows() : t->rollup->open_windows();
   spdlog::info(

@@ -45,9 +45,7 @@ absl::Status RollupWindows::Offer(const v1::WindowAggregate& child, int64_t now_
 }
 
 Stats RollupWindows::Merged(const Parent& p) const {
-  Stats s;
-  for (const auto& [c, ch] : p.children) s.Merge(ch.stats);
-  return s;
+  return MergeInNodeOrder(p.children, [](const Child& ch) -> const Stats& { return ch.stats; });
 }
 
 void RollupWindows::Emit(const Key& k, Parent& p, int64_t now_ms, std::vector<Emission>* out) {

@@ -1,6 +1,16 @@
 #include "aggregator/window_state.h"
 
 namespace cybersyn::aggregator {
+namespace {
+
+// The "last" order: event time, then value. A total order on what a window holds, so the last
+// value depends only on the window's records, never on their arrival order or on how windows
+// were merged (children into a parent, in any order, on any level).
+bool IsLater(int64_t t, double v, int64_t last_t, double last_v) {
+  return t > last_t || (t == last_t && v > last_v);
+}
+
+}  // namespace
 
 void Stats::Add(double value, int64_t event_time_ms) {
   ++count;
@@ -10,7 +20,7 @@ void Stats::Add(double value, int64_t event_time_ms) {
   const double delta = value - mean;
   mean += delta / static_cast<double>(count);
   m2 += delta * (value - mean);
-  if (event_time_ms >= last_event_time_ms) {
+  if (count == 1 || IsLater(event_time_ms, value, last_event_time_ms, last_value)) {
     last_value = value;
     last_event_time_ms = event_time_ms;
   }
@@ -32,7 +42,7 @@ void Stats::Merge(const Stats& other) {
   sum += other.sum;
   if (other.min < min) min = other.min;
   if (other.max > max) max = other.max;
-  if (other.last_event_time_ms > last_event_time_ms) {
+  if (IsLater(other.last_event_time_ms, other.last_value, last_event_time_ms, last_value)) {
     last_value = other.last_value;
     last_event_time_ms = other.last_event_time_ms;
   }

@@ -29,9 +29,11 @@ struct Stats {
   int64_t last_event_time_ms = std::numeric_limits<int64_t>::min();
 
   // Adds one observation. The last value is the one with the latest event time; among equal
-  // times the one added later wins (records are applied in partition order).
+  // times the largest value wins. That tie-break makes "last" a function of the window's
+  // records alone: independent of arrival order, batch boundaries, restarts, and of whether the
+  // window was built from records or merged from child windows.
   void Add(double value, int64_t event_time_ms);
-  // Merges `other` in (Chan et al.). Among equal last event times, `*this` keeps its own.
+  // Merges `other` in (Chan et al.); "last" by the same (event time, value) order as Add.
   void Merge(const Stats& other);
   // Population variance m2 / count (0 for an empty window).
   double Variance() const { return count == 0 ? 0.0 : m2 / static_cast<double>(count); }
@@ -50,6 +52,17 @@ Stats StatsFromProto(const v1::WindowState& state);
 // the caller's).
 void StatsToAggregate(const Stats& stats, Rollup rule, v1::WindowAggregate* out);
 Stats StatsFromAggregate(const v1::WindowAggregate& agg);
+
+// A parent window from its parts (its own window and its children's), merged in ascending node
+// index, so that the rounding of mean and variance does not depend on arrival order either.
+// `parts` iterates (node index, part) pairs in ascending node order; `stats_of(part)` returns
+// the part's Stats. Shared by stage 1 (unit -> enterprise, at close) and stage 2 (roll-up).
+template <typename Parts, typename StatsOf>
+Stats MergeInNodeOrder(const Parts& parts, StatsOf stats_of) {
+  Stats s;
+  for (const auto& [node, part] : parts) s.Merge(stats_of(part));
+  return s;
+}
 
 // Start of the tumbling window of size `window_ms` that contains `t_ms` (floor, also for
 // negative times). REQUIRES: window_ms > 0.

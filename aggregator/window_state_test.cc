@@ -47,6 +47,32 @@ TEST(StatsTest, MergeEqualsSequentialAdd) {
   EXPECT_DOUBLE_EQ(merged.last_value, v.back());
 }
 
+// Among equal event times the largest value is "last", for Add in any order and for Merge in
+// any order, so a parent built from children equals one built from the records.
+TEST(StatsTest, LastValueTieBreakIsOrderIndependent) {
+  Stats a, b;
+  a.Add(3, 10);
+  a.Add(7, 10);
+  a.Add(5, 10);
+  b.Add(5, 10);
+  b.Add(7, 10);
+  b.Add(3, 10);
+  EXPECT_DOUBLE_EQ(a.last_value, 7);
+  EXPECT_DOUBLE_EQ(b.last_value, 7);
+  Stats x, y;
+  x.Add(-1, 10);
+  y.Add(-2, 10);
+  Stats xy = x, yx = y;
+  xy.Merge(y);
+  yx.Merge(x);
+  EXPECT_DOUBLE_EQ(xy.last_value, -1);
+  EXPECT_DOUBLE_EQ(yx.last_value, -1);
+  Stats later;
+  later.Add(-5, 11);
+  xy.Merge(later);
+  EXPECT_DOUBLE_EQ(xy.last_value, -5);  // event time first
+}
+
 TEST(StatsTest, MergeWithEmptyIsIdentity) {
   Stats a;
   a.Add(3, 1);

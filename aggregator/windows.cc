@@ -1,7 +1,9 @@
 #include "aggregator/windows.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "absl/strings/match.h"
@@ -91,7 +93,13 @@ void DeriveIndices(const Model& model, int node, int64_t window_ms, int64_t star
 }
 
 PartitionWindows::PartitionWindows(const Model* model, int64_t now_ms)
-    : model_(model), last_offer_ms_(now_ms) {
+    : model_(model),
+      num_indicators_(static_cast<size_t>(model->num_indicators())),
+      num_windows_(static_cast<size_t>(model->num_windows())),
+      node_cache_(std::clamp<size_t>(
+          std::bit_ceil(2 * static_cast<size_t>(model->num_nodes())), 64, 4096)),
+      node_cache_shift_(64 - std::countr_zero(node_cache_.size())),
+      last_offer_ms_(now_ms) {
   const size_t slots =
       static_cast<size_t>(model_->num_nodes()) * model_->num_indicators() * model_->num_windows();
   if (slots <= (size_t{1} << 22)) slots_.resize(slots);  // at most 64 MiB
@@ -128,11 +136,7 @@ Outcome PartitionWindows::Offer(absl::string_view gateway_id, const v1::Record& 
   }
   partition_dirty_ = true;
 
-  if (r.node() != last_node_) {
-    last_node_ = r.node();
-    last_node_index_ = model_->NodeIndex(r.node());
-  }
-  const int node = last_node_index_;
+  const int node = NodeOf(r.node());
   if (node < 0) return Outcome::kUnknownNode;
   const Model::NodeInfo& info = model_->node(node);
   if (info.enterprise < 0) return Outcome::kNodeAboveEnterprise;
@@ -154,6 +158,24 @@ Outcome PartitionWindows::Offer(absl::string_view gateway_id, const v1::Record& 
   return Outcome::kApplied;
 }
 
+int PartitionWindows::NodeOf(absl::string_view path) {
+  // Hash: the length and the last (up to) 8 bytes, where sibling paths differ.
+  uint64_t tail = 0;
+  const size_t n = path.size();
+  if (n > 0) std::memcpy(&tail, path.data() + (n >= 8 ? n - 8 : 0), std::min<size_t>(n, 8));
+  // The product's top bits depend on every bit of the tail (fibonacci hashing).
+  const size_t h = static_cast<size_t>(((tail ^ n) * 0x9E3779B97F4A7C15ull) >> node_cache_shift_);
+  NodeCacheEntry& e = node_cache_[h];
+  if (e.size == n && std::memcmp(e.path, path.data(), n) == 0) return e.index;
+  const int i = model_->NodeIndex(path);
+  if (i >= 0 && n <= sizeof(e.path)) {
+    std::memcpy(e.path, path.data(), n);
+    e.size = static_cast<uint8_t>(n);
+    e.index = i;
+  }
+  return i;
+}
+
 PartitionWindows::Open& PartitionWindows::Window(const Key& k) {
   Slot* slot = SlotOf(k);
   Open* open;
@@ -173,23 +195,11 @@ PartitionWindows::Open& PartitionWindows::Window(const Key& k) {
 }
 
 void PartitionWindows::Apply(int node, int indicator, double value, int64_t t) {
-  const bool rolls_up = model_->indicator(indicator).rollup != Rollup::kNone;
+  // The own node only: ancestors up to the enterprise are built at close (see the header).
   for (int w = 0; w < model_->num_windows(); ++w) {
-    const int64_t start = model_->window_start(w, t);
-    int child = -1;
-    int n = node;
-    while (true) {
-      Open& open = Window(Key{n, static_cast<int16_t>(indicator), static_cast<int16_t>(w), start});
-      open.stats.Add(value, t);
-      if (child >= 0) {
-        auto pos = std::lower_bound(open.children.begin(), open.children.end(), child);
-        if (pos == open.children.end() || *pos != child) open.children.insert(pos, child);
-      }
-      const Model::NodeInfo& info = model_->node(n);
-      if (!rolls_up || n == info.enterprise) break;
-      child = n;
-      n = info.parent;
-    }
+    Window(Key{node, static_cast<int16_t>(indicator), static_cast<int16_t>(w),
+               model_->window_start(w, t)})
+        .stats.Add(value, t);
   }
 }
 
@@ -198,19 +208,77 @@ void PartitionWindows::CloseDue(int64_t now_ms, std::vector<Emission>* out) {
     const Stats* s[4] = {nullptr, nullptr, nullptr, nullptr};
   };
   std::map<std::tuple<int, int, int64_t>, RoleStats> roles;  // (node, window, start)
-  std::vector<std::pair<Key, Open>> closed;
+  // Every closing window and the ancestors built from them, sorted so that within one
+  // (window, start, indicator) a parent (smaller pre-order index) precedes its children.
+  struct Part {
+    Key key;
+    Stats stats;                                        // own records, then the merged result
+    std::vector<std::pair<int32_t, const Stats*>> kids;  // children's results, descending
+  };
+  auto less = [](const Key& a, const Key& b) {
+    return std::tie(a.window, a.start, a.indicator, a.node) <
+           std::tie(b.window, b.start, b.indicator, b.node);
+  };
+  std::vector<Part> closed;
   while (!by_end_.empty() && by_end_.begin()->first + model_->grace_ms() <= watermark_ms_) {
     for (const Key& k : by_end_.begin()->second) {
       auto it = windows_.find(k);
       if (it == windows_.end()) continue;
       if (Slot* slot = SlotOf(k); slot != nullptr && slot->open == &it->second) *slot = Slot{};
       if (it->second.persisted) deleted_.push_back(k);
-      closed.emplace_back(k, std::move(it->second));
+      closed.push_back(Part{k, it->second.stats, {}});
       windows_.erase(it);
     }
     by_end_.erase(by_end_.begin());
   }
-  for (const auto& [k, w] : closed) {
+  // An empty part for each ancestor up to the enterprise (merged into one entry per key below).
+  const size_t own = closed.size();
+  for (size_t i = 0; i < own; ++i) {
+    const Key k = closed[i].key;
+    if (model_->indicator(k.indicator).rollup == Rollup::kNone) continue;
+    for (int n = k.node; model_->node(n).enterprise >= 0 && n != model_->node(n).enterprise;) {
+      n = model_->node(n).parent;
+      closed.push_back(Part{Key{n, k.indicator, k.window, k.start}, Stats{}, {}});
+    }
+  }
+  std::sort(closed.begin(), closed.end(),
+            [&](const Part& a, const Part& b) { return less(a.key, b.key); });
+  size_t kept = 0;
+  for (size_t i = 0; i < closed.size(); ++i) {
+    if (kept > 0 && closed[kept - 1].key == closed[i].key) {
+      closed[kept - 1].stats.Merge(closed[i].stats);  // an own window and empty placeholders
+    } else {
+      if (kept != i) closed[kept] = std::move(closed[i]);
+      ++kept;
+    }
+  }
+  closed.resize(kept);  // no reallocation from here on: kids point into it
+  // Bottom-up: in descending order every child comes before its parent.
+  for (size_t i = closed.size(); i-- > 0;) {
+    Part& part = closed[i];
+    const Key& k = part.key;
+    if (!part.kids.empty()) {
+      // Own window first (the parent's index is below its children's), then children ascending.
+      std::vector<std::pair<int32_t, const Stats*>> parts;
+      parts.reserve(part.kids.size() + 1);
+      if (!part.stats.empty()) parts.emplace_back(k.node, &part.stats);
+      parts.insert(parts.end(), part.kids.rbegin(), part.kids.rend());
+      part.stats = MergeInNodeOrder(parts, [](const Stats* s) -> const Stats& { return *s; });
+    }
+    const Model::NodeInfo& info = model_->node(k.node);
+    if (model_->indicator(k.indicator).rollup == Rollup::kNone || k.node == info.enterprise ||
+        info.enterprise < 0) {
+      continue;
+    }
+    const Key pk{info.parent, k.indicator, k.window, k.start};
+    auto parent = std::lower_bound(closed.begin(), closed.begin() + static_cast<ptrdiff_t>(i), pk,
+                                   [&](const Part& a, const Key& b) { return less(a.key, b); });
+    if (parent == closed.begin() + static_cast<ptrdiff_t>(i) || !(parent->key == pk)) continue;
+    parent->kids.emplace_back(k.node, &part.stats);  // (always present: added above)
+  }
+  for (const Part& part : closed) {
+    const Key& k = part.key;
+    const Stats& stats = part.stats;
     const Model::NodeInfo& info = model_->node(k.node);
     const IndicatorConfig& ind = model_->indicator(k.indicator);
     const int64_t size = model_->window_ms(k.window);
@@ -221,12 +289,12 @@ void PartitionWindows::CloseDue(int64_t now_ms, std::vector<Emission>* out) {
     a.mutable_series()->set_window_ms(size);
     a.set_window_start_ms(k.start);
     a.set_window_end_ms(k.start + size);
-    StatsToAggregate(w.stats, ind.rollup, &a);
+    StatsToAggregate(stats, ind.rollup, &a);
     if (info.children == 0) {
-      a.set_children_reported(Clamp32(w.stats.count));
+      a.set_children_reported(Clamp32(stats.count));
       a.set_children_expected(0);
     } else {
-      a.set_children_reported(static_cast<uint32_t>(w.children.size()));
+      a.set_children_reported(static_cast<uint32_t>(part.kids.size()));
       a.set_children_expected(static_cast<uint32_t>(info.children));
     }
     a.set_level(info.depth);
@@ -237,7 +305,7 @@ void PartitionWindows::CloseDue(int64_t now_ms, std::vector<Emission>* out) {
     out->push_back(std::move(e));
     const Role r = ind.role;
     if (r != Role::kNone && model_->role_indicator(r) == k.indicator) {
-      roles[{k.node, k.window, k.start}].s[static_cast<int>(r)] = &w.stats;
+      roles[{k.node, k.window, k.start}].s[static_cast<int>(r)] = &stats;
     }
   }
   for (const auto& [k, rs] : roles) {
@@ -270,8 +338,7 @@ std::string PartitionWindows::WindowValue(const Key& k, const Open& w) const {
   s.set_indicator(model_->indicator(k.indicator).name);
   s.set_window_ms(model_->window_ms(k.window));
   s.set_window_start_ms(k.start);
-  StatsToProto(w.stats, &s);
-  for (int32_t c : w.children) s.add_children(model_->path(c));
+  StatsToProto(w.stats, &s);  // no children: an own-node window (see Load)
   std::string out(1, kValueTag);
   s.AppendToString(&out);
   return out;
@@ -290,6 +357,8 @@ std::string PartitionWindows::PartitionValue() const {
 void PartitionWindows::TakeChanges(std::vector<StateChange>* out) {
   for (const Key& k : deleted_) out->push_back({KeyString(k), ""});
   deleted_.clear();
+  for (std::string& key : legacy_deleted_) out->push_back({std::move(key), ""});
+  legacy_deleted_.clear();
   for (const Key& k : dirty_) {
     auto it = windows_.find(k);
     if (it == windows_.end() || !it->second.dirty) continue;  // closed since, or listed twice
@@ -334,18 +403,19 @@ absl::Status PartitionWindows::Load(absl::string_view key, absl::string_view val
     return absl::DataLossError(
         absl::StrCat("state entry ", key, ": window start ", s.window_start_ms(), " out of range"));
   }
+  if (s.children_size() > 0) {
+    // An older version's ancestor window: it holds its children's records, which their own
+    // windows hold too. Keeping it would count them twice; it is rebuilt from them at close.
+    ++legacy_windows_dropped_;
+    legacy_deleted_.emplace_back(key);
+    return absl::OkStatus();
+  }
   const Key k{node, static_cast<int16_t>(indicator), static_cast<int16_t>(window),
               s.window_start_ms()};
   auto [it, inserted] = windows_.try_emplace(k);
   if (inserted) by_end_[k.start + model_->window_ms(window)].push_back(k);
   it->second.stats = StatsFromProto(s);
   it->second.persisted = true;
-  it->second.children.clear();
-  for (const std::string& c : s.children()) {
-    const int ci = model_->NodeIndex(c);
-    if (ci >= 0) it->second.children.push_back(ci);
-  }
-  std::sort(it->second.children.begin(), it->second.children.end());
   return absl::OkStatus();
 }
 

@@ -1,7 +1,21 @@
 // Event-time tumbling windows of one input partition (aggregator stage 1): validation, dedup on
-// (gateway id, sequence), window assignment for every configured size at the record's node and
-// each ancestor down to its enterprise (records are keyed by enterprise, so that roll-up is local
-// to the partition), the watermark, closing, and the state changes to persist.
+// (gateway id, sequence), window assignment for every configured size at the record's own node,
+// the watermark, closing, and the state changes to persist.
+//
+// Roll-up to the enterprise: records are keyed by enterprise, so every node from a unit up to
+// its enterprise lives in one partition. Only the record's own node keeps a window (the state and
+// the changelog hold own-node windows only); when windows close, each ancestor's window up to the
+// enterprise is built from its children's closing windows (and its own, when records name the
+// ancestor itself), merged in ascending node order like stage 2 (MergeInNodeOrder). All windows
+// of one size and start end together, so every part of a parent closes in the same CloseDue.
+//   - Completeness of an ancestor = its direct children with a window at close (children that
+//     had a record in the window, directly or below them); of a unit = its record count.
+//   - Last value = by (event time, value), see Stats::Add: independent of arrival order.
+//   - Restore from an older version, which persisted ancestor windows holding their children's
+//     records too (recognisable by a non-empty children list): such an entry is dropped on Load
+//     (counted in legacy_windows_dropped(), tombstoned by the next TakeChanges) and rebuilt from
+//     the children at close, so nothing is counted twice. Records that named that ancestor
+//     itself within that one window are lost with it.
 //
 // Time: the watermark is max(event time seen) - allowed_lateness, advanced record by record so
 // that whether a record is late depends only on the partition's content, never on how it was
@@ -98,12 +112,16 @@ class PartitionWindows {
   // window both opened and closed since the last call appears in neither.
   void TakeChanges(std::vector<StateChange>* out);
   // Applies one persisted entry (restore). Entries for nodes, indicators or window sizes no
-  // longer configured are dropped with OK; unparseable entries are DATA_LOSS.
+  // longer configured are dropped with OK, and so are an older version's rolled-up ancestor
+  // windows (counted, tombstoned by the next TakeChanges); unparseable entries are DATA_LOSS.
   absl::Status Load(absl::string_view key, absl::string_view value);
+  // Rolled-up ancestor windows of an older version that Load dropped.
+  uint64_t legacy_windows_dropped() const { return legacy_windows_dropped_; }
 
   int64_t watermark_ms() const { return watermark_ms_; }
   size_t open_windows() const { return windows_.size(); }
-  // Open window of (node path, indicator, window_ms) containing t, or null (for tests).
+  // Open window of (node path, indicator, window_ms) containing t, or null (for tests). Holds
+  // the node's own records only: ancestors are built at close.
   const Stats* FindForTest(absl::string_view node, absl::string_view indicator, int64_t window_ms,
                            int64_t t_ms) const;
 
@@ -120,8 +138,7 @@ class PartitionWindows {
     }
   };
   struct Open {
-    Stats stats;
-    std::vector<int32_t> children;  // node indices, sorted, distinct
+    Stats stats;  // the node's own records
     bool dirty = false;             // listed in dirty_ (changed since the last TakeChanges)
     // Handed out by TakeChanges or loaded: closing needs a tombstone. A window that opens and
     // closes between two TakeChanges (a catching-up partition) never reaches the changelog.
@@ -138,8 +155,7 @@ class PartitionWindows {
   Open& Window(const Key& k);
   Slot* SlotOf(const Key& k) {
     if (slots_.empty()) return nullptr;
-    return &slots_[(static_cast<size_t>(k.node) * model_->num_indicators() + k.indicator) *
-                       model_->num_windows() +
+    return &slots_[(static_cast<size_t>(k.node) * num_indicators_ + k.indicator) * num_windows_ +
                    k.window];
   }
   int IndicatorIndex(absl::string_view name) const;
@@ -148,6 +164,8 @@ class PartitionWindows {
   std::string PartitionValue() const;
 
   const Model* model_;
+  size_t num_indicators_;  // the model's, for SlotOf
+  size_t num_windows_;
   int64_t max_event_time_ms_ = kMinEventTimeMs;
   int64_t watermark_ms_ = kMinEventTimeMs;
   // "<gateway id>|<enterprise index>" -> highest sequence seen.
@@ -158,8 +176,17 @@ class PartitionWindows {
   uint64_t* last_hwm_ = nullptr;
   std::string last_gateway_;
   int last_key_enterprise_ = -2;
-  std::string last_node_;  // NodeIndex cache: consecutive records often name the same unit
-  int last_node_index_ = -1;
+  // NodeIndex cache, direct-mapped by a cheap hash of the path. An entry holds a copy of the
+  // path (checked on a hit) so that a hit touches only the cache, not the hierarchy's nodes;
+  // longer paths always take the hash-map lookup.
+  struct NodeCacheEntry {
+    char path[27];
+    uint8_t size = 0xff;  // 0xff: empty
+    int32_t index = -1;
+  };
+  int NodeOf(absl::string_view path);
+  std::vector<NodeCacheEntry> node_cache_;  // a power of two >= 2 x nodes, in [64, 4096]
+  int node_cache_shift_;  // 64 - log2(node_cache_.size())
   // Pointer-stable (Slot and Apply hold pointers into it).
   absl::node_hash_map<Key, Open> windows_;
   std::vector<Slot> slots_;  // by (node, indicator, window); empty when that would be too big
@@ -168,6 +195,8 @@ class PartitionWindows {
 
   std::vector<Key> dirty_;  // windows whose Open::dirty is set (some may have closed since)
   std::vector<Key> deleted_;
+  std::vector<std::string> legacy_deleted_;  // keys of dropped legacy entries, to tombstone
+  uint64_t legacy_windows_dropped_ = 0;
   bool partition_dirty_ = false;
 };
 

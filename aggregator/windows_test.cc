@@ -3,6 +3,7 @@
 #include <limits>
 #include <map>
 
+#include "absl/strings/str_cat.h"
 #include "aggregator/internal/test_config.h"
 #include "common/clock.h"
 #include "cybersyn/v1/state.pb.h"
@@ -63,12 +64,181 @@ TEST_F(WindowsTest, AssignsEverySizeAndRollsUpToEnterprise) {
   ASSERT_NE(unit, nullptr);
   EXPECT_EQ(unit->count, 2u);
   EXPECT_DOUBLE_EQ(unit->sum, 6);
-  const Stats* ent = w_.FindForTest("cl/tex/yarur", "output", 10 * kMin, kT0);
-  ASSERT_NE(ent, nullptr);
-  EXPECT_EQ(ent->count, 3u);
-  EXPECT_DOUBLE_EQ(ent->sum, 9);
+  // Only own-node windows are state: the enterprise's is built from them at close.
+  EXPECT_EQ(w_.FindForTest("cl/tex/yarur", "output", 10 * kMin, kT0), nullptr);
   EXPECT_EQ(w_.FindForTest("cl/tex", "output", kMin, kT0), nullptr);  // stage 2's job
-  EXPECT_EQ(w_.open_windows(), 6u);                                   // 3 nodes x 2 sizes
+  EXPECT_EQ(w_.open_windows(), 4u);                                   // 2 units x 2 sizes
+  std::vector<Emission> out;
+  w_.AdvanceIdle(now_ + 10'000, true, &out);
+  ASSERT_THAT(out, SizeIs(6));  // (2 units + enterprise) x 2 sizes
+  const v1::WindowAggregate* ent = Find(out, "cl/tex/yarur", "output", 10 * kMin);
+  ASSERT_NE(ent, nullptr);
+  EXPECT_EQ(ent->count(), 3u);
+  EXPECT_DOUBLE_EQ(ent->sum(), 9);
+  EXPECT_DOUBLE_EQ(ent->mean(), 3);
+  EXPECT_DOUBLE_EQ(ent->variance(), 2.0 / 3);
+  EXPECT_EQ(ent->children_reported(), 2u);
+  EXPECT_EQ(ent->children_expected(), 2u);
+  EXPECT_EQ(ent->level(), 2u);
+  EXPECT_EQ(ent->last_event_time_ms(), kT0 + 2000);
+  EXPECT_DOUBLE_EQ(ent->last_value(), 4);
+  for (const Emission& e : out) {
+    const bool enterprise = e.aggregate.series().node() == "cl/tex/yarur";
+    EXPECT_EQ(e.rollup_parent, enterprise ? "cl/tex" : "") << e.aggregate.ShortDebugString();
+  }
+}
+
+// A record naming the enterprise itself goes to the enterprise's own window, which merges with
+// its children's at close; completeness still counts children only.
+TEST_F(WindowsTest, EnterpriseOwnRecordsMergeWithItsChildren) {
+  ASSERT_EQ(Offer("cl/tex/yarur", "output", 10, kT0 + 10, 1), Outcome::kApplied);
+  ASSERT_EQ(Offer("cl/tex/yarur/spin", "output", 2, kT0, 2), Outcome::kApplied);
+  ASSERT_EQ(Offer("cl/tex/yarur", "peak", 7, kT0, 3), Outcome::kApplied);  // no child at all
+  EXPECT_EQ(w_.open_windows(), 6u);
+  std::vector<Emission> out;
+  w_.AdvanceIdle(now_ + 10'000, true, &out);
+  const v1::WindowAggregate* ent = Find(out, "cl/tex/yarur", "output", kMin);
+  ASSERT_NE(ent, nullptr);
+  EXPECT_EQ(ent->count(), 2u);
+  EXPECT_DOUBLE_EQ(ent->sum(), 12);
+  EXPECT_DOUBLE_EQ(ent->min(), 2);
+  EXPECT_DOUBLE_EQ(ent->last_value(), 10);
+  EXPECT_EQ(ent->children_reported(), 1u);
+  const v1::WindowAggregate* peak = Find(out, "cl/tex/yarur", "peak", kMin);
+  ASSERT_NE(peak, nullptr);
+  EXPECT_EQ(peak->count(), 1u);
+  EXPECT_EQ(peak->children_reported(), 0u);
+  EXPECT_EQ(out.size(), 6u);  // spin/output, yarur/output, yarur/peak x 2 sizes
+}
+
+// "Last" among equal event times is the largest value, at every level, whatever the order in
+// which the records (or the children's windows) arrived.
+TEST_F(WindowsTest, LastValueTieBreakDoesNotDependOnArrivalOrder) {
+  auto run = [&](bool spin_first) {
+    PartitionWindows w(&model_, now_);
+    auto offer = [&](const std::string& node, double v, uint64_t seq) {
+      v1::Record r;
+      r.set_node(node);
+      r.set_indicator("level");
+      r.set_value(v);
+      r.set_event_time_ms(kT0 + 5);
+      r.set_sequence(seq);
+      return w.Offer("gw", r, model_.NodeIndex("cl/tex/yarur"), now_);
+    };
+    if (spin_first) {
+      EXPECT_EQ(offer("cl/tex/yarur/spin", 9, 1), Outcome::kApplied);
+      EXPECT_EQ(offer("cl/tex/yarur/spin", 1, 2), Outcome::kApplied);
+      EXPECT_EQ(offer("cl/tex/yarur/weave", 5, 3), Outcome::kApplied);
+    } else {
+      EXPECT_EQ(offer("cl/tex/yarur/weave", 5, 1), Outcome::kApplied);
+      EXPECT_EQ(offer("cl/tex/yarur/spin", 1, 2), Outcome::kApplied);
+      EXPECT_EQ(offer("cl/tex/yarur/spin", 9, 3), Outcome::kApplied);
+    }
+    std::vector<Emission> out;
+    w.AdvanceIdle(now_ + 10'000, true, &out);
+    std::map<std::string, double> last;
+    for (const Emission& e : out) {
+      if (e.aggregate.series().window_ms() == kMin) {
+        last[e.aggregate.series().node()] = e.aggregate.value();
+      }
+    }
+    return last;
+  };
+  const std::map<std::string, double> a = run(true);
+  EXPECT_EQ(a, run(false));
+  EXPECT_DOUBLE_EQ(a.at("cl/tex/yarur/spin"), 9);
+  EXPECT_DOUBLE_EQ(a.at("cl/tex/yarur/weave"), 5);
+  EXPECT_DOUBLE_EQ(a.at("cl/tex/yarur"), 9);
+}
+
+// An older version persisted the enterprise's window too (with its children's records and a
+// children list). Restoring such a state drops it (counted, tombstoned) and rebuilds the
+// enterprise from the units at close: nothing is counted twice.
+TEST_F(WindowsTest, LegacyAncestorWindowsAreDroppedOnLoad) {
+  ASSERT_EQ(Offer("cl/tex/yarur/spin", "output", 2, kT0, 1), Outcome::kApplied);
+  ASSERT_EQ(Offer("cl/tex/yarur/weave", "output", 3, kT0 + 1, 2), Outcome::kApplied);
+  std::vector<StateChange> changes;
+  w_.TakeChanges(&changes);
+  ASSERT_EQ(changes.size(), 5u);  // 2 units x 2 sizes + the partition entry
+  // The old version's enterprise window for the 1m size.
+  v1::WindowState legacy;
+  legacy.set_node("cl/tex/yarur");
+  legacy.set_indicator("output");
+  legacy.set_window_ms(kMin);
+  legacy.set_window_start_ms(WindowStart(kT0, kMin));
+  legacy.set_count(2);
+  legacy.set_sum(5);
+  legacy.add_children("cl/tex/yarur/spin");
+  legacy.add_children("cl/tex/yarur/weave");
+  const std::string legacy_key =
+      absl::StrCat("w/", kMin, "/", WindowStart(kT0, kMin), "/output/cl/tex/yarur");
+  changes.insert(changes.begin() + 1, {legacy_key, "S" + legacy.SerializeAsString()});
+  PartitionWindows copy(&model_, now_);
+  for (const StateChange& c : changes) ASSERT_TRUE(copy.Load(c.key, c.value).ok()) << c.key;
+  EXPECT_EQ(copy.legacy_windows_dropped(), 1u);
+  EXPECT_EQ(copy.open_windows(), 4u);
+  std::vector<StateChange> tombstones;
+  copy.TakeChanges(&tombstones);
+  ASSERT_THAT(tombstones, SizeIs(1));
+  EXPECT_EQ(tombstones[0].key, legacy_key);
+  EXPECT_EQ(tombstones[0].value, "");
+  std::vector<Emission> out;
+  copy.AdvanceIdle(now_ + 10'000, true, &out);
+  const v1::WindowAggregate* ent = Find(out, "cl/tex/yarur", "output", kMin);
+  ASSERT_NE(ent, nullptr);
+  EXPECT_EQ(ent->count(), 2u);
+  EXPECT_DOUBLE_EQ(ent->sum(), 5);
+  EXPECT_EQ(ent->children_reported(), 2u);
+}
+
+// Levels between the unit and the enterprise are built at close too, bottom-up.
+TEST(WindowsDeepTest, IntermediateLevelsAreBuiltFromTheirChildren) {
+  auto c = std::make_shared<Config>(*testing::TestConfig());
+  std::vector<LevelSpec> levels = {{"nation", absl::Minutes(60), absl::Hours(5)},
+                                   {"sector", absl::Minutes(40), absl::Hours(4)},
+                                   {"enterprise", absl::Minutes(20), absl::Hours(3)},
+                                   {"plant", absl::Minutes(15), absl::Hours(3)},
+                                   {"unit", absl::Minutes(10), absl::Hours(2)}};
+  auto h = Hierarchy::FromPaths(levels, {"cl/tex/yarur/p1/spin", "cl/tex/yarur/p1/weave",
+                                         "cl/tex/yarur/p2/spin", "cl/tex/sumar/p1/spin"});
+  ASSERT_TRUE(h.ok()) << h.status();
+  c->hierarchy = std::make_shared<Hierarchy>(std::move(*h));
+  Model model(c);
+  const int64_t now = kT0 + 3'600'000;
+  PartitionWindows w(&model, now);
+  uint64_t seq = 0;
+  auto offer = [&](const std::string& node, double v) {
+    v1::Record r;
+    r.set_node(node);
+    r.set_indicator("output");
+    r.set_value(v);
+    r.set_event_time_ms(kT0);
+    r.set_sequence(++seq);
+    return w.Offer("gw", r, model.NodeIndex("cl/tex/yarur"), now);
+  };
+  ASSERT_EQ(offer("cl/tex/yarur/p1/spin", 1), Outcome::kApplied);
+  ASSERT_EQ(offer("cl/tex/yarur/p1/weave", 2), Outcome::kApplied);
+  ASSERT_EQ(offer("cl/tex/yarur/p2/spin", 4), Outcome::kApplied);
+  ASSERT_EQ(offer("cl/tex/yarur/p2", 8), Outcome::kApplied);  // at the plant itself
+  EXPECT_EQ(w.open_windows(), 8u);
+  std::vector<Emission> out;
+  w.AdvanceIdle(now + 10'000, true, &out);
+  std::map<std::string, const v1::WindowAggregate*> m;
+  for (const Emission& e : out) {
+    if (e.aggregate.series().window_ms() == kMin) m[e.aggregate.series().node()] = &e.aggregate;
+  }
+  ASSERT_THAT(m, SizeIs(6));  // 3 units, 2 plants (p2's own window merged in), the enterprise
+  EXPECT_DOUBLE_EQ(m.at("cl/tex/yarur/p1")->sum(), 3);
+  EXPECT_EQ(m.at("cl/tex/yarur/p1")->children_reported(), 2u);
+  EXPECT_EQ(m.at("cl/tex/yarur/p1")->level(), 3u);
+  EXPECT_DOUBLE_EQ(m.at("cl/tex/yarur/p2")->sum(), 12);
+  EXPECT_EQ(m.at("cl/tex/yarur/p2")->count(), 2u);
+  EXPECT_EQ(m.at("cl/tex/yarur/p2")->children_reported(), 1u);
+  EXPECT_EQ(m.at("cl/tex/yarur/p2")->children_expected(), 1u);
+  EXPECT_DOUBLE_EQ(m.at("cl/tex/yarur")->sum(), 15);
+  EXPECT_EQ(m.at("cl/tex/yarur")->count(), 4u);
+  EXPECT_EQ(m.at("cl/tex/yarur")->children_reported(), 2u);
+  EXPECT_DOUBLE_EQ(m.at("cl/tex/yarur")->max(), 8);
 }
 
 TEST_F(WindowsTest, NoneRuleStaysAtItsNode) {
@@ -83,6 +253,26 @@ TEST_F(WindowsTest, DuplicatesAreDroppedPerGateway) {
   EXPECT_EQ(Offer("cl/tex/yarur/spin", "output", 1, kT0, 4), Outcome::kDuplicate);
   EXPECT_EQ(Offer("cl/tex/yarur/spin", "output", 1, kT0, 5, "other"), Outcome::kApplied);
   EXPECT_EQ(w_.FindForTest("cl/tex/yarur/spin", "output", kMin, kT0)->count, 2u);
+}
+
+// The node-name cache (direct-mapped, by a hash of the path) must never confuse two nodes:
+// records interleaved over every unit land in their own unit's window.
+TEST_F(WindowsTest, InterleavedNodesEachGetTheirOwnRecords) {
+  uint64_t seq = 0;
+  const std::vector<std::string> units = testing::TestUnits();
+  for (int round = 0; round < 3; ++round) {
+    for (size_t u = 0; u < units.size(); ++u) {
+      for (size_t k = 0; k <= u; ++k) {
+        ASSERT_EQ(Offer(units[u], "output", 1, kT0, ++seq), Outcome::kApplied) << units[u];
+      }
+      EXPECT_EQ(Offer(units[u] + "x", "output", 1, kT0, ++seq), Outcome::kUnknownNode);
+    }
+  }
+  for (size_t u = 0; u < units.size(); ++u) {
+    const Stats* s = w_.FindForTest(units[u], "output", kMin, kT0);
+    ASSERT_NE(s, nullptr) << units[u];
+    EXPECT_EQ(s->count, 3 * (u + 1)) << units[u];
+  }
 }
 
 TEST_F(WindowsTest, ValidatesRecords) {
@@ -128,7 +318,11 @@ TEST_F(WindowsTest, WatermarkClosesAfterLatenessAndGrace) {
   EXPECT_EQ(u->window_end_ms(), end);
   EXPECT_EQ(u->level(), 3u);
   EXPECT_EQ(u->children_reported(), 2u);  // records, at a unit
-  EXPECT_TRUE(closed[0].rollup_parent.empty() || closed[1].rollup_parent == "cl/tex");
+  // Emitted in (window, start, indicator, node) order: the enterprise (lower pre-order index)
+  // comes first; only its emission feeds stage 2.
+  EXPECT_EQ(closed[0].aggregate.series().node(), "cl/tex/yarur");
+  EXPECT_EQ(closed[0].rollup_parent, "cl/tex");
+  EXPECT_EQ(closed[1].rollup_parent, "");
   const v1::WindowAggregate* e = Find(closed, "cl/tex/yarur", "output", kMin);
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->children_reported(), 1u);
@@ -206,7 +400,7 @@ TEST_F(WindowsTest, ChangesRestoreTheSameState) {
   w_.TakeChanges(&after);
   int deletes = 0;
   for (const auto& c : after) deletes += c.value.empty();
-  EXPECT_EQ(deletes, 8);  // 2 series x (unit + enterprise) x 2 sizes
+  EXPECT_EQ(deletes, 4);  // 2 series x 2 sizes (own-node windows only)
   EXPECT_THAT(copy.Load("w/bad", "S\xff\xff"),
               ::testing::Not(::testing::Property(&absl::Status::ok, true)));
 }
@@ -229,7 +423,7 @@ TEST_F(WindowsTest, WindowsOpenedAndClosedBetweenCommitsLeaveNoChangelogEntries)
   std::vector<StateChange> first;
   w_.TakeChanges(&first);
   apply(first);
-  EXPECT_EQ(store.size(), 5u);  // (unit + enterprise) x 2 sizes + the partition entry
+  EXPECT_EQ(store.size(), 3u);  // the unit's windows x 2 sizes + the partition entry
   // The next minute's windows open, then everything closes, before the next commit.
   ASSERT_EQ(Offer("cl/tex/yarur/spin", "output", 2, kT0 + kMin, 2), Outcome::kApplied);
   std::vector<Emission> closed;
@@ -252,7 +446,7 @@ TEST_F(WindowsTest, WindowsOpenedAndClosedBetweenCommitsLeaveNoChangelogEntries)
     deletes += c.value.empty();
     window_puts += !c.value.empty() && c.key != kPartitionStateKey;
   }
-  EXPECT_EQ(deletes, 4);  // only the four windows the first commit persisted
+  EXPECT_EQ(deletes, 2);  // only the two windows the first commit persisted
   EXPECT_EQ(window_puts, 0);
   apply(after);
   EXPECT_THAT(store, SizeIs(1));  // just the partition entry

@@ -283,7 +283,9 @@ int main(int argc, char** argv) {
   std::filesystem::remove_all(dir);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  // Series with state: unit series plus their enterprise series (2 window sizes each).
+  // Series stage 1 aggregates: unit series plus their enterprise series (2 window sizes each).
+  // Only the units' windows are persisted (enterprises are built at close); the denominator
+  // stays the same so that figures compare across versions.
   const size_t state_series =
       series + eos_cfg->hierarchy->NodesAtDepth(2).size() * eos_cfg->indicators.size();
   std::printf(
