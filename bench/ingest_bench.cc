@@ -27,6 +27,8 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
@@ -105,6 +107,10 @@ int Main(int argc, char** argv) {
   app.add_flag("--deadlock-detection", deadlock_detection,
                "keep abseil's lock-order checks on every Lock (as in tests; the cybersyn binary "
                "turns them off)");
+  bool keep_topics = false;
+  app.add_flag("--keep-topics", keep_topics,
+               "leave the run's topics on the broker (by default they are deleted at the end: "
+               "each run writes several times the records' bytes to the broker's disk)");
   CLI11_PARSE(app, argc, argv);
   // As in the cybersyn binary (cli/main.cc): no lock-order graph on every absl::Mutex::Lock.
   if (!deadlock_detection) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -117,6 +123,18 @@ int Main(int argc, char** argv) {
 
   const std::string prefix =
       absl::StrCat("bench-", ::getpid(), "-", absl::ToUnixSeconds(absl::Now()));
+  absl::Cleanup delete_topics = [&] {
+    if (keep_topics) return;
+    std::vector<std::string> ours;
+    if (auto info = DescribeCluster({brokers, {}}); info.ok()) {
+      for (const auto& [name, partitions] : info->topics) {
+        if (absl::StartsWith(name, prefix)) ours.push_back(name);
+      }
+    }
+    if (absl::Status s = DeleteTopics({brokers, {}}, ours); !s.ok()) {
+      std::cerr << "ingest_bench: could not delete the bench topics: " << s << "\n";
+    }
+  };
   std::string yaml = ingest::SyntheticConfigYaml(4, 5, 10, brokers);
   yaml = absl::StrReplaceAll(
       yaml, {{"  partitions: 8\n",

@@ -71,6 +71,47 @@ std::vector<TopicSpec> DeploymentTopics(const TopicNames& names, int partitions,
   };
 }
 
+absl::Status DeleteTopics(const KafkaClientOptions& client, const std::vector<std::string>& names,
+                          absl::Duration timeout) {
+  if (names.empty()) return absl::OkStatus();
+  auto rk_or = NewHandle(client);
+  if (!rk_or.ok()) return rk_or.status();
+  rd_kafka_t* rk = rk_or->get();
+  char err[512];
+  std::vector<rd_kafka_DeleteTopic_t*> topics;
+  for (const std::string& n : names) topics.push_back(rd_kafka_DeleteTopic_new(n.c_str()));
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DELETETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(
+      opts, static_cast<int>(absl::ToInt64Milliseconds(timeout)), err, sizeof(err));
+  rd_kafka_DeleteTopics(rk, topics.data(), topics.size(), opts, queue);
+  rd_kafka_event_t* ev =
+      rd_kafka_queue_poll(queue, static_cast<int>(absl::ToInt64Milliseconds(timeout)) + 5000);
+  absl::Status status = absl::OkStatus();
+  if (ev == nullptr) {
+    status = absl::DeadlineExceededError("delete topics: no answer from the cluster");
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status =
+        absl::UnavailableError(absl::StrCat("delete topics: ", rd_kafka_event_error_string(ev)));
+  } else {
+    const rd_kafka_DeleteTopics_result_t* res = rd_kafka_event_DeleteTopics_result(ev);
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_DeleteTopics_result_topics(res, &n);
+    for (size_t i = 0; i < n && status.ok(); ++i) {
+      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        status = KafkaStatus(static_cast<RdKafka::ErrorCode>(e),
+                             absl::StrCat("delete topic ", rd_kafka_topic_result_name(results[i])));
+      }
+    }
+  }
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_DeleteTopic_destroy_array(topics.data(), topics.size());
+  return status;
+}
+
 absl::Status EnsureTopics(const KafkaClientOptions& client, const std::vector<TopicSpec>& requested,
                           absl::Duration timeout) {
   // Only ask to create what is missing: cheaper, and works against clusters that do not

@@ -26,6 +26,11 @@ struct TopicSpec {
 absl::Status EnsureTopics(const KafkaClientOptions& client, const std::vector<TopicSpec>& topics,
                           absl::Duration timeout = absl::Seconds(30));
 
+// Deletes the named topics (and their data). A topic that does not exist is not an error.
+// For benchmarks and tests that fill a broker's disk with throwaway topics.
+absl::Status DeleteTopics(const KafkaClientOptions& client, const std::vector<std::string>& names,
+                          absl::Duration timeout = absl::Seconds(30));
+
 // Creates topics; either EnsureTopics bound to a cluster or an embedded broker's own creator.
 using TopicEnsurer = std::function<absl::Status(const std::vector<TopicSpec>&)>;
 

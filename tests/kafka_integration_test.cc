@@ -1,6 +1,7 @@
 // The Kafka layer against a real Apache Kafka 4.x broker (KRaft) started by the CTest fixture.
 #include <iostream>
 
+#include "absl/time/clock.h"
 #include "common/kafka_admin.h"
 #include "common/kafka_consumer.h"
 #include "common/kafka_producer.h"
@@ -31,6 +32,23 @@ TEST_F(RealKafkaTest, BrokerIsKafka4) {
   auto info = DescribeCluster(client());
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->brokers, 1);
+}
+
+TEST_F(RealKafkaTest, DeleteTopicsRemovesThemAndIgnoresMissingOnes) {
+  const std::string a = testing::UniqueName("delete-a");
+  const std::string b = testing::UniqueName("delete-b");
+  ASSERT_TRUE(EnsureTopics(client(), {{a, 1, 1, {}}, {b, 1, 1, {}}}).ok());
+  ASSERT_TRUE(DeleteTopics(client(), {a, testing::UniqueName("never-created")}).ok());
+  // Metadata catches up with the controller shortly after the answer.
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    auto info = DescribeCluster(client());
+    ASSERT_TRUE(info.ok()) << info.status();
+    gone = info->topics.count(a) == 0;
+    EXPECT_EQ(info->topics.count(b), 1u);
+    if (!gone) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(gone) << a << " still listed 10 s after DeleteTopics";
 }
 
 TEST_F(RealKafkaTest, RecordBatchesRoundTripIntactExactlyOnce) {
