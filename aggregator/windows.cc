@@ -96,8 +96,8 @@ PartitionWindows::PartitionWindows(const Model* model, int64_t now_ms)
     : model_(model),
       num_indicators_(static_cast<size_t>(model->num_indicators())),
       num_windows_(static_cast<size_t>(model->num_windows())),
-      node_cache_(std::clamp<size_t>(
-          std::bit_ceil(2 * static_cast<size_t>(model->num_nodes())), 64, 4096)),
+      node_cache_(
+          std::clamp<size_t>(std::bit_ceil(2 * static_cast<size_t>(model->num_nodes())), 64, 4096)),
       node_cache_shift_(64 - std::countr_zero(node_cache_.size())),
       last_offer_ms_(now_ms) {
   const size_t slots =
@@ -212,7 +212,7 @@ void PartitionWindows::CloseDue(int64_t now_ms, std::vector<Emission>* out) {
   // (window, start, indicator) a parent (smaller pre-order index) precedes its children.
   struct Part {
     Key key;
-    Stats stats;                                        // own records, then the merged result
+    Stats stats;                                         // own records, then the merged result
     std::vector<std::pair<int32_t, const Stats*>> kids;  // children's results, descending
   };
   auto less = [](const Key& a, const Key& b) {

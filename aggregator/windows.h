@@ -138,8 +138,8 @@ class PartitionWindows {
     }
   };
   struct Open {
-    Stats stats;  // the node's own records
-    bool dirty = false;             // listed in dirty_ (changed since the last TakeChanges)
+    Stats stats;         // the node's own records
+    bool dirty = false;  // listed in dirty_ (changed since the last TakeChanges)
     // Handed out by TakeChanges or loaded: closing needs a tombstone. A window that opens and
     // closes between two TakeChanges (a catching-up partition) never reaches the changelog.
     bool persisted = false;
@@ -186,7 +186,7 @@ class PartitionWindows {
   };
   int NodeOf(absl::string_view path);
   std::vector<NodeCacheEntry> node_cache_;  // a power of two >= 2 x nodes, in [64, 4096]
-  int node_cache_shift_;  // 64 - log2(node_cache_.size())
+  int node_cache_shift_;                    // 64 - log2(node_cache_.size())
   // Pointer-stable (Slot and Apply hold pointers into it).
   absl::node_hash_map<Key, Open> windows_;
   std::vector<Slot> slots_;  // by (node, indicator, window); empty when that would be too big

@@ -306,8 +306,8 @@ int RunDemo(const DemoArgs& args) {
       gs.accepted, gs.confirmed,
       gs.buffer_records == 0 ? ""
                              : absl::StrFormat(" (%d still in the disk buffer)", gs.buffer_records),
-      ac.emitted, raised, escalated, acknowledged, resolved,
-      fmt(first_signal), fmt(first_escalation));
+      ac.emitted, raised, escalated, acknowledged, resolved, fmt(first_signal),
+      fmt(first_escalation));
   return 0;
 }
 

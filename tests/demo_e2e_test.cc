@@ -198,8 +198,7 @@ TEST(DemoE2eTest, SignalsRiseAndClimbAndTheCliWorksAgainstIt) {
   EXPECT_GT(std::stoi(m[1]), 0);
   EXPECT_GT(std::stoi(m[2]), 0);
   // The embedded broker is up at the end, so everything accepted is confirmed before the summary.
-  ASSERT_TRUE(
-      std::regex_search(text, m, std::regex(R"(records accepted (\d+), confirmed (\d+);)")))
+  ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(records accepted (\d+), confirmed (\d+);)")))
       << text;
   EXPECT_GT(std::stoll(m[1]), 0);
   EXPECT_EQ(m[1], m[2]) << text;
