@@ -1,6 +1,7 @@
 #include "common/kafka_admin.h"
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -71,43 +72,64 @@ std::vector<TopicSpec> DeploymentTopics(const TopicNames& names, int partitions,
   };
 }
 
-absl::Status DeleteTopics(const KafkaClientOptions& client, const std::vector<std::string>& names,
-                          absl::Duration timeout) {
-  if (names.empty()) return absl::OkStatus();
-  auto rk_or = NewHandle(client);
-  if (!rk_or.ok()) return rk_or.status();
-  rd_kafka_t* rk = rk_or->get();
+namespace {
+
+// Runs one topic admin request, which `issue` sends on the given options and queue, and checks
+// each topic's result; `also_ok` counts as success (the topic already exists / is already gone).
+// `verb` names the operation in errors ("create", "delete").
+absl::Status RunTopicAdmin(
+    rd_kafka_t* rk, rd_kafka_admin_op_t op, absl::string_view verb, rd_kafka_resp_err_t also_ok,
+    absl::Duration timeout,
+    const std::function<void(rd_kafka_AdminOptions_t*, rd_kafka_queue_t*)>& issue) {
   char err[512];
-  std::vector<rd_kafka_DeleteTopic_t*> topics;
-  for (const std::string& n : names) topics.push_back(rd_kafka_DeleteTopic_new(n.c_str()));
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
-  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DELETETOPICS);
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, op);
   rd_kafka_AdminOptions_set_operation_timeout(
       opts, static_cast<int>(absl::ToInt64Milliseconds(timeout)), err, sizeof(err));
-  rd_kafka_DeleteTopics(rk, topics.data(), topics.size(), opts, queue);
+  issue(opts, queue);
   rd_kafka_event_t* ev =
       rd_kafka_queue_poll(queue, static_cast<int>(absl::ToInt64Milliseconds(timeout)) + 5000);
   absl::Status status = absl::OkStatus();
   if (ev == nullptr) {
-    status = absl::DeadlineExceededError("delete topics: no answer from the cluster");
+    status = absl::DeadlineExceededError(absl::StrCat(verb, " topics: no answer from the cluster"));
   } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     status =
-        absl::UnavailableError(absl::StrCat("delete topics: ", rd_kafka_event_error_string(ev)));
+        absl::UnavailableError(absl::StrCat(verb, " topics: ", rd_kafka_event_error_string(ev)));
   } else {
-    const rd_kafka_DeleteTopics_result_t* res = rd_kafka_event_DeleteTopics_result(ev);
     size_t n = 0;
-    const rd_kafka_topic_result_t** results = rd_kafka_DeleteTopics_result_topics(res, &n);
+    const rd_kafka_topic_result_t** results =
+        op == RD_KAFKA_ADMIN_OP_CREATETOPICS
+            ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n)
+            : rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
     for (size_t i = 0; i < n && status.ok(); ++i) {
       rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
-      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != also_ok) {
         status = KafkaStatus(static_cast<RdKafka::ErrorCode>(e),
-                             absl::StrCat("delete topic ", rd_kafka_topic_result_name(results[i])));
+                             absl::StrCat(verb, " topic ", rd_kafka_topic_result_name(results[i])));
       }
     }
   }
   if (ev != nullptr) rd_kafka_event_destroy(ev);
   rd_kafka_AdminOptions_destroy(opts);
   rd_kafka_queue_destroy(queue);
+  return status;
+}
+
+}  // namespace
+
+absl::Status DeleteTopics(const KafkaClientOptions& client, const std::vector<std::string>& names,
+                          absl::Duration timeout) {
+  if (names.empty()) return absl::OkStatus();
+  auto rk_or = NewHandle(client);
+  if (!rk_or.ok()) return rk_or.status();
+  rd_kafka_t* rk = rk_or->get();
+  std::vector<rd_kafka_DeleteTopic_t*> topics;
+  for (const std::string& n : names) topics.push_back(rd_kafka_DeleteTopic_new(n.c_str()));
+  absl::Status status = RunTopicAdmin(
+      rk, RD_KAFKA_ADMIN_OP_DELETETOPICS, "delete", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+      timeout, [&](rd_kafka_AdminOptions_t* opts, rd_kafka_queue_t* queue) {
+        rd_kafka_DeleteTopics(rk, topics.data(), topics.size(), opts, queue);
+      });
   rd_kafka_DeleteTopic_destroy_array(topics.data(), topics.size());
   return status;
 }
@@ -137,34 +159,11 @@ absl::Status EnsureTopics(const KafkaClientOptions& client, const std::vector<To
     for (const auto& [k, v] : t.configs) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
     new_topics.push_back(nt);
   }
-  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
-  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(
-      opts, static_cast<int>(absl::ToInt64Milliseconds(timeout)), err, sizeof(err));
-  rd_kafka_CreateTopics(rk, new_topics.data(), new_topics.size(), opts, queue);
-  rd_kafka_event_t* ev =
-      rd_kafka_queue_poll(queue, static_cast<int>(absl::ToInt64Milliseconds(timeout)) + 5000);
-  absl::Status status = absl::OkStatus();
-  if (ev == nullptr) {
-    status = absl::DeadlineExceededError("create topics: no answer from the cluster");
-  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    status =
-        absl::UnavailableError(absl::StrCat("create topics: ", rd_kafka_event_error_string(ev)));
-  } else {
-    const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
-    size_t n = 0;
-    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
-    for (size_t i = 0; i < n && status.ok(); ++i) {
-      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
-      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        status = KafkaStatus(static_cast<RdKafka::ErrorCode>(e),
-                             absl::StrCat("create topic ", rd_kafka_topic_result_name(results[i])));
-      }
-    }
-  }
-  if (ev != nullptr) rd_kafka_event_destroy(ev);
-  rd_kafka_AdminOptions_destroy(opts);
-  rd_kafka_queue_destroy(queue);
+  absl::Status status = RunTopicAdmin(
+      rk, RD_KAFKA_ADMIN_OP_CREATETOPICS, "create", RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS, timeout,
+      [&](rd_kafka_AdminOptions_t* opts, rd_kafka_queue_t* queue) {
+        rd_kafka_CreateTopics(rk, new_topics.data(), new_topics.size(), opts, queue);
+      });
   rd_kafka_NewTopic_destroy_array(new_topics.data(), new_topics.size());
   if (!status.ok()) return status;
   // The controller answers before every broker's metadata shows the topic: wait until it does,
