@@ -111,7 +111,20 @@ int Main(int argc, char** argv) {
   app.add_flag("--keep-topics", keep_topics,
                "leave the run's topics on the broker (by default they are deleted at the end: "
                "each run writes several times the records' bytes to the broker's disk)");
+  std::vector<std::string> producer_settings;
+  app.add_option("--producer", producer_settings,
+                 "KEY=VALUE librdkafka producer setting for both the gateway and the baseline "
+                 "(repeatable), e.g. --producer linger.ms=10");
   CLI11_PARSE(app, argc, argv);
+  std::map<std::string, std::string> producer_overrides;
+  for (const std::string& kv : producer_settings) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "ingest_bench: --producer " << kv << ": expected KEY=VALUE\n";
+      return 2;
+    }
+    producer_overrides[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   // As in the cybersyn binary (cli/main.cc): no lock-order graph on every absl::Mutex::Lock.
   if (!deadlock_detection) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // The machine is shared: say how busy it was.
@@ -160,6 +173,7 @@ int Main(int argc, char** argv) {
     o.config = config;
     o.buffer_dir = buffer;
     o.buffer_wal = *ingest::ParseBufferWal(buffer_wal);
+    o.producer_overrides = producer_overrides;
     const std::string identity =
         absl::StrCat("sim:bench:seed=", ingest::SimulatorPreset("bench")->seed);
     o.input.identity = identity;
@@ -279,12 +293,14 @@ int Main(int argc, char** argv) {
                     {"queue.buffering.max.kbytes", "131072"},
                     {"queue.buffering.max.messages", "1000000"},
                     {"message.max.bytes", "1000000"}};
+    for (const auto& [k, v] : producer_overrides) po.overrides[k] = v;
     uint64_t failed = 0;
     po.on_delivery = [&](const DeliveryReport& r) { failed += !r.status.ok(); };
     auto p = KafkaProducer::Create(po);
     if (!p.ok()) return 1;
     (void)(*p)->Produce(base_topic, -1, "warmup", "x");
     (void)(*p)->Flush(absl::Seconds(30));
+    const std::map<std::string, double> threads0 = ThreadCpu();
     const absl::Time t0 = absl::Now();
     const double cpu0 = CpuSeconds();
     for (const auto& [k, v] : messages) {
@@ -299,6 +315,16 @@ int Main(int argc, char** argv) {
     baseline_rps = total_records / secs;
     baseline_cpu = CpuSeconds() - cpu0;
     const double cpu = baseline_cpu;
+    std::string split;
+    for (const auto& [name, total] : ThreadCpu()) {
+      const auto before = threads0.find(name);
+      const double used = total - (before == threads0.end() ? 0.0 : before->second);
+      if (used >= 0.01) {
+        absl::StrAppend(&split, split.empty() ? "" : ", ", name == "main (source)" ? "main" : name,
+                        " ", absl::StrFormat("%.2f", used));
+      }
+    }
+    std::cout << "          CPU s by thread: " << split << "\n";
     std::cout << absl::StrFormat(
         "baseline: %llu records in %.2f s = %.0f records/s (%llu failed; %.2f CPU s)\n",
         static_cast<unsigned long long>(total_records), secs, baseline_rps,

@@ -188,9 +188,9 @@ absl::Status RocksDbStore::Scan(
   return FromRocks(it->status(), "RocksDB scan");
 }
 
-absl::Status RocksDbStore::Flush() {
+absl::Status RocksDbStore::Flush(bool wait) {
   rocksdb::FlushOptions fo;
-  fo.wait = true;
+  fo.wait = wait;
   return FromRocks(db_->Flush(fo), absl::StrCat("flushing RocksDB store ", options_.path));
 }
 

@@ -71,8 +71,9 @@ class RocksDbStore : public KvStore {
                     const std::function<bool(absl::string_view, absl::string_view)>& fn) override;
   uint64_t ApproximateBytes() override;
   // Writes the memtables to SST files and waits (what makes writes of a disable_wal store
-  // durable; closing the store does it too, but cannot report a failure).
-  absl::Status Flush();
+  // durable; closing the store does it too, but cannot report a failure). wait = false only
+  // schedules the flush (on RocksDB's background thread).
+  absl::Status Flush(bool wait = true);
   // Bytes RocksDB holds in memory now (block cache incl. memtables, table readers).
   uint64_t MemoryUsageBytes();
   // Writes refused so far because the device was (nearly) full.

@@ -159,15 +159,27 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   po.max_in_flight_bytes = g->options_.max_in_flight_bytes;
   if (!wal->wal) {
     // A re-readable source can wait: while the broker confirms, keep the unconfirmed backlog
-    // within an eighth of a memtable, so batches are deleted before a flush writes them
-    // (otherwise an unpaced source runs far ahead, and flushes and compactions eat the WAL's
-    // saving). An eighth (4 MiB) rather than a half: librdkafka's own CPU per record also fell by
-    // half with the shorter queue (ingest_bench: 0.19 vs 0.34 CPU s per 3M, median of 4-5 runs);
-    // a sixteenth was no better and a 32nd throttled throughput.
+    // within an eighth of a memtable (4 MiB). An unpaced source otherwise runs far ahead, and
+    // librdkafka's own CPU per record fell by half with the shorter queue (ingest_bench: 0.19 vs
+    // 0.34 CPU s per 3M, median of 4-5 runs); a sixteenth was no better and a 32nd throttled
+    // throughput. (It also kept batches out of memtable flushes while they went through RocksDB;
+    // with them held in memory, 2, 8 and 16 MiB measured no better than 4.)
     po.soft_max_buffer_bytes = sizing.write_buffer_bytes / 8;
+    // And the batches the broker is confirming are not written to the store at all: without a
+    // log, a memtable is no safer than memory (publisher.h, "Holding in memory"). A flush every
+    // two memtables' worth of confirmed bytes bounds what a crash re-reads, as the memtable
+    // flushes did when the batches went through them.
+    po.hold_unconfirmed_in_memory = true;
+    RocksDbStore* rocks = g->rocks_;
+    po.flush_store = [rocks] {
+      if (absl::Status s = rocks->Flush(/*wait=*/false); !s.ok()) {
+        spdlog::warn("gateway buffer: {}", s.ToString());
+      }
+    };
+    po.flush_every_bytes = 2 * sizing.write_buffer_bytes;
     spdlog::info(
-        "gateway buffer {}: while the broker confirms, the source waits above {} MiB "
-        "unconfirmed (an eighth of a memtable)",
+        "gateway buffer {}: while the broker confirms, batches are sent from memory (only a "
+        "checkpoint is written) and the source waits above {} MiB unconfirmed",
         dir, po.soft_max_buffer_bytes >> 20);
   }
   po.ensure_topic = std::move(ensure);
@@ -412,7 +424,7 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
         continue;
       }
       if (first_event < 0) first_event = record.event_time_ms;
-      if (absl::Status s = appender ? appender->Add(record, enterprise->path)
+      if (absl::Status s = appender ? appender->Add(record, enterprise->path, enterprise)
                                     : publisher_->Add(record, enterprise->path);
           !s.ok()) {
         accepted_.fetch_add(added, std::memory_order_relaxed);

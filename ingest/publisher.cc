@@ -91,7 +91,7 @@ uint64_t DoubleBits(double d) {
 }
 
 // The encoded size of `r` as a Record message (without the enclosing tag and length).
-size_t RecordSize(const RecordRef& r, uint64_t seq) {
+inline size_t RecordSize(const RecordRef& r, uint64_t seq) {
   size_t n = 0;
   if (!r.node_indicator_pb.empty()) {
     n += r.node_indicator_pb.size();
@@ -111,13 +111,10 @@ size_t RecordSize(const RecordRef& r, uint64_t seq) {
   return n;
 }
 
-// Appends `r` with `seq` as RecordBatch field 3 (hand-rolled: the hot path of the gateway), the
-// same bytes as SerializeToString of the Record with that sequence (publisher_test checks it).
-// `size` is RecordSize(r, seq); the bytes are written through a pointer into the grown string.
-void AppendRecord(std::string* s, const RecordRef& r, uint64_t seq, size_t size) {
-  const size_t old = s->size();
-  s->resize(old + 1 + VarintSize(size) + size);
-  char* p = s->data() + old;
+// Writes `r` with `seq` as RecordBatch field 3 at `p` (hand-rolled: the hot path of the
+// gateway), the same bytes as SerializeToString of the Record with that sequence (publisher_test
+// checks it); returns the end. `size` is RecordSize(r, seq); 1 + VarintSize(size) + size bytes.
+inline char* EncodeRecord(char* p, const RecordRef& r, uint64_t seq, size_t size) {
   *p++ = 0x1A;
   p = PutVarintRaw(p, size);
   if (!r.node_indicator_pb.empty()) {
@@ -147,6 +144,13 @@ void AppendRecord(std::string* s, const RecordRef& r, uint64_t seq, size_t size)
       p = PutStringRaw(p, 0x12, v);
     }
   }
+  return p;
+}
+
+void AppendRecord(std::string* s, const RecordRef& r, uint64_t seq, size_t size) {
+  const size_t old = s->size();
+  s->resize(old + 1 + VarintSize(size) + size);
+  EncodeRecord(s->data() + old, r, seq, size);
 }
 
 // Buffer values: "<enterprise>\n<records>\n<RecordBatch bytes>".
@@ -186,12 +190,31 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(PublisherOptions op
   p->options_ = std::move(options);
   p->store_ = store;
   absl::MutexLock l(&p->mu_);
+  std::optional<uint64_t> stored_next;
+  if (absl::StatusOr<std::string> v = store->Get(kNextSeqKey); v.ok()) {
+    uint64_t next = 0;
+    if (!absl::SimpleAtoi(*v, &next)) {
+      return absl::DataLossError(absl::StrCat("buffer: bad next sequence \"", *v, "\""));
+    }
+    p->next_seq_.store(next);
+    p->durable_seq_ = next;
+    stored_next = next;
+  } else if (!absl::IsNotFound(v.status())) {
+    return v.status();
+  }
   absl::Status bad;
+  WriteBatch redundant;
   absl::Status s = store->Scan(kBatchPrefix, [&](absl::string_view key, absl::string_view value) {
     StoredBatch b;
     if (!ParseStored(value, &b)) {
       bad = absl::DataLossError(absl::StrCat("buffer entry ", BatchId(key), " is corrupt"));
       return false;
+    }
+    if (stored_next && BatchId(key) >= *stored_next) {
+      // Written after the stored checkpoint (a run that held batches in memory crashed): the
+      // source is re-read from before it, with the same numbers, so it is sent again anyway.
+      redundant.Delete(key);
+      return true;
     }
     p->pending_.push_back({BatchId(key), value.size(), b.records});
     p->buffer_bytes_ += value.size();
@@ -201,15 +224,13 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(PublisherOptions op
   });
   if (!s.ok()) return s;
   if (!bad.ok()) return bad;
-  if (absl::StatusOr<std::string> v = store->Get(kNextSeqKey); v.ok()) {
-    uint64_t next = 0;
-    if (!absl::SimpleAtoi(*v, &next)) {
-      return absl::DataLossError(absl::StrCat("buffer: bad next sequence \"", *v, "\""));
-    }
-    p->next_seq_.store(next);
-    p->durable_seq_ = next;
-  } else if (!absl::IsNotFound(v.status())) {
-    return v.status();
+  if (!redundant.empty()) {
+    spdlog::info(
+        "gateway buffer: {} batches past the stored position (next sequence {}) are dropped: "
+        "the source is re-read from there",
+        redundant.size(), *stored_next);
+    if (absl::Status w = store->Write(redundant); !w.ok()) return w;
+    p->redundant_dropped_ = redundant.size();
   }
   if (absl::StatusOr<std::string> v = store->Get(kSourceKey); v.ok()) {
     const size_t nl = v->find('\n');
@@ -237,6 +258,10 @@ void Publisher::SetPositionProvider(std::string identity, std::function<std::str
   identity_ = std::move(identity);
   position_ = std::move(position);
   position_mode_.store(true);
+  if (!prev_end_ && open_.empty()) {
+    // Where the source is now: the start of the first group.
+    prev_end_ = Checkpoint{absl::StrCat(identity_, "\n", position_()), next_seq_.load()};
+  }
 }
 
 absl::Status Publisher::SkipSequences(uint64_t n) {
@@ -317,7 +342,7 @@ absl::Status Publisher::Add(const RecordRef& record, absl::string_view enterpris
 }
 
 absl::Status Publisher::AddLocked(const RecordRef& record, absl::string_view enterprise,
-                                  absl::Time deadline) {
+                                  absl::Time deadline, const void* token) {
   if (stop_adding_.load(std::memory_order_relaxed)) {
     return absl::CancelledError("publisher stopped");
   }
@@ -331,14 +356,14 @@ absl::Status Publisher::AddLocked(const RecordRef& record, absl::string_view ent
   const size_t header = enterprise.size() + kCountDigits + 2;
   constexpr size_t kNone = ~size_t{0};
   size_t index = kNone;
-  if (last_open_ < open_.size() && open_[last_open_].enterprise == enterprise) {
+  if (last_open_ < open_.size() &&
+      ((token != nullptr && token == last_token_) || open_[last_open_].enterprise == enterprise)) {
     index = last_open_;
   } else if (auto it = open_index_.find(enterprise); it != open_index_.end()) {
     index = it->second;
   }
   bool split = false;
-  if (index != kNone &&
-      open_[index].bytes.size() - header + framed + 12 > options_.batch_max_bytes) {
+  if (index != kNone && open_[index].used - header + framed + 12 > options_.batch_max_bytes) {
     if (!overflow_open_) {
       // The batch is full: it stays in the group, closed, the record starts a new batch of its
       // enterprise and the group is sealed right after it is in. Sealing before adding would
@@ -376,13 +401,21 @@ absl::Status Publisher::AddLocked(const RecordRef& record, absl::string_view ent
     b.bytes.push_back('\n');
     PutString(&b.bytes, 0x0A, enterprise);
     PutString(&b.bytes, 0x12, options_.gateway_id);
+    // Records are written through a pointer into room made once per batch: a resize per record
+    // (length bookkeeping and a small memset) was a tenth of the source thread.
+    b.used = b.bytes.size();
+    b.bytes.resize(b.bytes.capacity());
     open_.push_back(std::move(b));
     index = open_.size() - 1;
     open_index_.emplace(open_.back().enterprise, index);
   }
   last_open_ = index;
+  last_token_ = token;
   OpenBatch& b = open_[index];
-  AppendRecord(&b.bytes, record, seq, size);
+  if (b.used + framed > b.bytes.size()) [[unlikely]] {
+    b.bytes.resize(std::max(2 * b.bytes.size(), b.used + framed));
+  }
+  b.used = EncodeRecord(b.bytes.data() + b.used, record, seq, size) - b.bytes.data();
   ++b.records;
   // Written under open_mu_ only: plain stores, no locked read-modify-write per record.
   next_seq_.store(seq + 1, std::memory_order_relaxed);
@@ -445,7 +478,7 @@ absl::Status Publisher::SealLocked(bool block, absl::Time deadline) {
   // so the size is recomputed after each wait.
   if (open_.empty()) return absl::OkStatus();
   uint64_t total = 0;
-  for (const OpenBatch& b : open_) total += b.bytes.size() + 24;
+  for (const OpenBatch& b : open_) total += b.used + 24;
   {
     absl::MutexLock l(&mu_);
     bool counted = false;  // in soft_bound_waits_
@@ -483,6 +516,7 @@ absl::Status Publisher::SealLocked(bool block, absl::Time deadline) {
   const int64_t produced_at = options_.clock->NowMillis();
   SealedGroup g;
   for (OpenBatch& b : open_) {
+    b.bytes.resize(b.used);
     b.bytes.push_back(0x20);
     PutVarint(&b.bytes, static_cast<uint64_t>(produced_at));
     char digits[kCountDigits + 1];
@@ -494,8 +528,13 @@ absl::Status Publisher::SealLocked(bool block, absl::Time deadline) {
   g.batches = std::move(open_);
   g.next_seq = next_seq_.load();
   if (position_) g.position = absl::StrCat(identity_, "\n", position_());
+  if (options_.hold_unconfirmed_in_memory && g.position) {
+    g.start = std::move(prev_end_);
+    prev_end_ = Checkpoint{*g.position, g.next_seq};
+  }
   open_.clear();
   open_index_.clear();
+  last_token_ = nullptr;
   overflow_open_ = false;
   absl::MutexLock l(&mu_);
   sealed_bytes_ += g.bytes;
@@ -509,24 +548,53 @@ absl::Status Publisher::SealLocked(bool block, absl::Time deadline) {
 void Publisher::WriterLoop() {
   while (true) {
     SealedGroup g;
+    std::optional<Checkpoint> cp;  // stored instead of the group's end (holding in memory)
     {
       absl::MutexLock l(&mu_);
       while (sealed_.empty() && !writer_quit_) sealed_cv_.Wait(&mu_);
       if (sealed_.empty()) return;
       g = std::move(sealed_.front());
       sealed_.pop_front();
+      if (g.start) {
+        const absl::Time now = options_.clock->Now();
+        if (started_ && topic_ready_ && !producer_broken_ && pending_.empty() &&
+            in_flight_bytes_ < options_.max_in_flight_bytes && now >= retry_failed_after_ &&
+            ConfirmingLocked(now)) {
+          HoldLocked(g, now);
+          continue;
+        }
+      }
       writing_ = true;
+      if (options_.hold_unconfirmed_in_memory && g.position) {
+        // The stored position may not pass a group still held in memory.
+        if (!held_groups_.empty()) {
+          cp = held_groups_.front().start;
+        } else {
+          cp = Checkpoint{*g.position, g.next_seq};
+        }
+      }
     }
     // The disk write happens outside the lock: the source keeps encoding meanwhile.
     // The batch bytes move into the write (no copy); they are produced from there afterwards.
     WriteBatch wb;
     for (OpenBatch& b : g.batches) wb.PutOwned(BatchKey(b.first_seq), std::move(b.bytes));
-    wb.Put(kNextSeqKey, absl::StrCat(g.next_seq));
-    if (g.position) wb.Put(kSourceKey, *g.position);
+    if (cp) {
+      wb.Put(kNextSeqKey, absl::StrCat(cp->next_seq));
+      wb.Put(kSourceKey, cp->position);
+    } else {
+      wb.Put(kNextSeqKey, absl::StrCat(g.next_seq));
+      if (g.position) wb.Put(kSourceKey, *g.position);
+    }
     const absl::Status s = store_->Write(wb);
     absl::MutexLock l(&mu_);
     writing_ = false;
-    if (s.ok()) durable_seq_ = g.next_seq;
+    if (s.ok()) {
+      durable_seq_ = g.next_seq;
+      ++groups_stored_;
+      if (options_.hold_unconfirmed_in_memory && g.position) {
+        written_end_ = Checkpoint{*g.position, g.next_seq};
+      }
+    }
     sealed_bytes_ -= g.bytes;
     sealed_records_ -= g.records;
     if (!s.ok()) {
@@ -570,6 +638,61 @@ void Publisher::WriterLoop() {
   }
 }
 
+void Publisher::HoldLocked(SealedGroup& g, absl::Time now) {
+  if (buffer_batches_ == 0) last_progress_ = now;  // the stall clock starts now
+  const uint64_t group = held_groups_base_ + held_groups_.size();
+  HeldGroup hg{*g.start, 0};
+  for (OpenBatch& b : g.batches) {
+    const uint64_t size = b.bytes.size();
+    auto [it, inserted] = held_.try_emplace(b.first_seq, HeldBatch{std::move(b.bytes), group});
+    if (!inserted) continue;  // cannot happen: ids are sequence numbers
+    buffer_bytes_ += size;
+    buffer_records_ += b.records;
+    ++buffer_batches_;
+    ++hg.unconfirmed;
+    bool produced = false;
+    if (pending_.empty() && in_flight_bytes_ < options_.max_in_flight_bytes) {
+      produced = ProduceLocked(b.first_seq, b.enterprise, it->second.value, b.records, now);
+    }
+    if (!produced) pending_.push_back({b.first_seq, size, b.records});
+  }
+  held_groups_.push_back(std::move(hg));
+  written_end_ = Checkpoint{*g.position, g.next_seq};
+  durable_seq_ = g.next_seq;
+  sealed_bytes_ -= g.bytes;
+  sealed_records_ -= g.records;
+  ++groups_held_;
+  room_cv_.SignalAll();
+}
+
+std::optional<Publisher::Checkpoint> Publisher::CheckpointLocked() const {
+  if (!held_groups_.empty()) return held_groups_.front().start;
+  return written_end_;
+}
+
+void Publisher::StoreHeld() {
+  WriteBatch wb;
+  {
+    absl::MutexLock l(&mu_);
+    if (held_.empty()) return;
+    for (const auto& [id, h] : held_) wb.Put(BatchKey(id), h.value);
+    if (written_end_) {
+      wb.Put(kNextSeqKey, absl::StrCat(written_end_->next_seq));
+      wb.Put(kSourceKey, written_end_->position);
+    }
+  }
+  if (absl::Status s = store_->Write(wb); !s.ok()) {
+    // The stored checkpoint is older than these batches: the next run re-reads them.
+    spdlog::error("gateway buffer: writing {} unconfirmed batches held in memory: {}", wb.size(),
+                  s.ToString());
+    return;
+  }
+  absl::MutexLock l(&mu_);
+  held_.clear();
+  held_groups_base_ += held_groups_.size();
+  held_groups_.clear();
+}
+
 bool Publisher::ProduceLocked(uint64_t id, const std::string& key, const std::string& value,
                               int records, absl::Time sealed_at) {
   StoredBatch b;
@@ -596,6 +719,13 @@ void Publisher::RefillLocked() {
   if (now < retry_failed_after_) return;
   while (!pending_.empty() && in_flight_bytes_ < options_.max_in_flight_bytes) {
     const Pending p = pending_.front();
+    if (auto h = held_.find(p.id); h != held_.end()) {
+      StoredBatch b;
+      if (!ParseStored(h->second.value, &b)) return;
+      if (!ProduceLocked(p.id, std::string(b.enterprise), h->second.value, p.records, now)) return;
+      pending_.pop_front();
+      continue;
+    }
     absl::StatusOr<std::string> v = store_->Get(BatchKey(p.id));
     if (!v.ok()) {
       spdlog::error("gateway buffer: reading batch {}: {}", p.id, v.status().ToString());
@@ -716,18 +846,67 @@ void Publisher::DeliveryLoop() {
       reports.swap(reports_);
     }
     if (!reports.empty()) {
+      // Confirmed batches held in memory are dropped here (no store delete); when the oldest
+      // held groups complete, the stored checkpoint moves on, in the same write as the deletes.
+      std::vector<bool> was_held(reports.size(), false);
+      std::optional<Checkpoint> cp;
+      std::vector<std::string> freed;
+      {
+        absl::MutexLock l(&mu_);
+        if (!held_.empty()) {
+          bool completed = false;
+          for (size_t i = 0; i < reports.size(); ++i) {
+            const auto& [id, status] = reports[i];
+            if (!status.ok() || !in_flight_.contains(id)) continue;
+            auto h = held_.find(id);
+            if (h == held_.end()) continue;
+            was_held[i] = true;
+            held_confirmed_since_flush_ += h->second.value.size();
+            HeldGroup& hg = held_groups_[h->second.group - held_groups_base_];
+            completed |= --hg.unconfirmed == 0;
+            freed.push_back(std::move(h->second.value));
+            held_.erase(h);
+          }
+          if (completed) {
+            while (!held_groups_.empty() && held_groups_.front().unconfirmed == 0) {
+              held_groups_.pop_front();
+              ++held_groups_base_;
+            }
+            cp = CheckpointLocked();
+          }
+        }
+      }
+      if (!freed.empty()) {
+        absl::MutexLock sl(&spare_mu_);
+        for (std::string& v : freed) {
+          if (spare_.size() >= kSpareBatches || v.capacity() > (2u << 20)) break;
+          v.clear();
+          spare_.push_back(std::move(v));
+        }
+      }
       WriteBatch deletes;
-      for (const auto& [id, status] : reports) {
-        if (status.ok()) deletes.Delete(BatchKey(id));
+      for (size_t i = 0; i < reports.size(); ++i) {
+        if (reports[i].second.ok() && !was_held[i]) deletes.Delete(BatchKey(reports[i].first));
+      }
+      if (cp) {
+        deletes.Put(kNextSeqKey, absl::StrCat(cp->next_seq));
+        deletes.Put(kSourceKey, cp->position);
       }
       absl::Status ws = deletes.empty() ? absl::OkStatus() : store_->Write(deletes);
+      if (ws.ok() && options_.flush_store &&
+          held_confirmed_since_flush_ >= options_.flush_every_bytes) {
+        // Bounds what a crash re-reads: the store has no log, only its flushes survive.
+        options_.flush_store();
+        held_confirmed_since_flush_ = 0;
+      }
       if (!ws.ok()) spdlog::error("gateway buffer: deleting confirmed batches: {}", ws.ToString());
       std::vector<std::tuple<absl::Status, int, absl::Duration>> notes;
       {
         absl::MutexLock l(&mu_);
         const absl::Time now = options_.clock->Now();
         std::vector<Pending> failed;
-        for (const auto& [id, status] : reports) {
+        for (size_t i = 0; i < reports.size(); ++i) {
+          const auto& [id, status] = reports[i];
           auto it = in_flight_.find(id);
           if (it == in_flight_.end()) continue;
           const InFlight f = it->second;
@@ -735,7 +914,7 @@ void Publisher::DeliveryLoop() {
           in_flight_bytes_ -= f.bytes;
           notes.emplace_back(status, f.records, now - f.sealed_at);
           if (status.ok()) last_progress_ = now;
-          if (status.ok() && ws.ok()) {
+          if (status.ok() && (ws.ok() || was_held[i])) {
             buffer_bytes_ -= f.bytes;
             buffer_records_ -= f.records;
             --buffer_batches_;
@@ -869,6 +1048,7 @@ void Publisher::Stop(absl::Duration grace) {
     producer_->Poll(absl::ZeroDuration());
     producer_.reset();
   }
+  StoreHeld();
 }
 
 PublisherStats Publisher::stats() const {
@@ -885,6 +1065,10 @@ PublisherStats Publisher::stats() const {
   s.next_sequence = next_seq_.load();
   s.producer_recoveries = producer_recoveries_;
   s.soft_bound_waits = soft_bound_waits_;
+  s.held_batches = held_.size();
+  s.groups_held = groups_held_;
+  s.groups_stored = groups_stored_;
+  s.redundant_dropped = redundant_dropped_;
   s.topic_ready = topic_ready_;
   return s;
 }

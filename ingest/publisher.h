@@ -31,6 +31,21 @@
 // piling up a backlog that the store must flush and compact; in an outage it lifts, and the
 // buffer fills up to buffer_max_bytes as before.
 //
+// Holding in memory (`hold_unconfirmed_in_memory`, for a buffer without a write-ahead log: a
+// re-readable source with a position provider): while the broker is confirming, a sealed group is
+// produced from memory and never written to the store; the store then holds a checkpoint instead,
+// the source position and next sequence number at the start of the oldest group not fully
+// confirmed (or after the newest group when none is open), rewritten as groups complete. A
+// WAL-less store keeps only its last flush, so unconfirmed batches in its memtable were no safer
+// than in memory: a crash made the source re-read from the flushed position either way, and now
+// it re-reads from the flushed checkpoint, with the same sequence numbers. Groups that cannot be
+// produced at once (broker away, stalled, in-flight limit) are written to the store as before,
+// with the checkpoint. Stored batches at or past the stored next sequence number are redundant
+// with that re-read (a checkpoint before them was stored), so Create deletes them. Stop writes the
+// batches still held to the store, with the checkpoint after the last group, so the next run
+// (any input) starts as after a run with the store. `flush_store` is called after every
+// `flush_every_bytes` of confirmed held bytes, so that a crash re-reads a bounded stretch.
+//
 // Per-enterprise order is kept: batches are produced in sequence order, librdkafka's idempotent
 // producer keeps order per partition across retries, and messages never time out locally
 // (message.timeout.ms=0), so an outage only delays them. A batch that fails permanently must not
@@ -90,6 +105,11 @@ struct PublisherOptions {
   // to an eighth of a memtable when the buffer has no WAL, so batches are deleted before a flush.
   uint64_t soft_max_buffer_bytes = 0;
   absl::Duration soft_stall = absl::Seconds(2);
+  // See the header comment. REQUIRES a position provider (SetPositionProvider) to take effect:
+  // without one every group is written to the store.
+  bool hold_unconfirmed_in_memory = false;
+  std::function<void()> flush_store;  // may be empty
+  uint64_t flush_every_bytes = uint64_t{64} << 20;
   // Creates the topic before the first produce; retried every few seconds while it fails
   // (batches stay buffered meanwhile). Empty: the topic is assumed to exist.
   std::function<absl::Status()> ensure_topic;
@@ -110,6 +130,10 @@ struct PublisherStats {
   uint64_t next_sequence = 0;
   uint64_t producer_recoveries = 0;  // producers replaced after a fatal error
   uint64_t soft_bound_waits = 0;     // seals that waited on soft_max_buffer_bytes
+  uint64_t held_batches = 0;         // unconfirmed batches held in memory, not in the store
+  uint64_t groups_held = 0;          // sealed groups produced from memory (ever)
+  uint64_t groups_stored = 0;        // sealed groups written to the store (ever)
+  uint64_t redundant_dropped = 0;    // stored batches Create found past the checkpoint
   bool topic_ready = false;
 };
 
@@ -158,9 +182,12 @@ class Publisher {
     ~Appender() ABSL_UNLOCK_FUNCTION() { p_->open_mu_.Unlock(); }
     Appender(const Appender&) = delete;
     Appender& operator=(const Appender&) = delete;
-    // As Publisher::Add.
-    absl::Status Add(const RecordRef& record, absl::string_view enterprise) {
-      return p_->AddLocked(record, enterprise);
+    // As Publisher::Add. `token`, when not null, stands for `enterprise` (the same token always
+    // with the same enterprise, e.g. its hierarchy node): a run of records of one enterprise
+    // then skips comparing the path per record.
+    absl::Status Add(const RecordRef& record, absl::string_view enterprise,
+                     const void* token = nullptr) {
+      return p_->AddLocked(record, enterprise, absl::InfiniteFuture(), token);
     }
     absl::Status Add(const v1::Record& record, absl::string_view enterprise) {
       return p_->AddLocked(RecordRef::Of(record), enterprise);
@@ -201,14 +228,21 @@ class Publisher {
     std::string enterprise;
     // The buffer value being built in place: "<enterprise>\n<10-digit record count>\n" and the
     // encoded RecordBatch so far (fields 1, 2 and every record); the count is filled at seal.
+    // Only the first `used` bytes are written; the rest is room for the next records (cut at seal).
     std::string bytes;
+    size_t used = 0;
     int records = 0;
     uint64_t first_seq = 0;
+  };
+  struct Checkpoint {      // where a re-read resumes: source position and next sequence number
+    std::string position;  // "<identity>\n<position>"
+    uint64_t next_seq = 0;
   };
   struct SealedGroup {  // sealed together, written to the buffer in one write
     std::vector<OpenBatch> batches;
     uint64_t next_seq = 0;
     std::optional<std::string> position;  // "<identity>\n<position>"
+    std::optional<Checkpoint> start;      // the previous group's end (hold_unconfirmed_in_memory)
     uint64_t bytes = 0;
     uint64_t records = 0;
   };
@@ -222,10 +256,18 @@ class Publisher {
     int records = 0;
     absl::Time sealed_at;
   };
+  struct HeldBatch {    // produced from memory, not in the store
+    std::string value;  // as the store would hold it
+    uint64_t group = 0;
+  };
+  struct HeldGroup {
+    Checkpoint start;
+    int unconfirmed = 0;  // its batches still in held_
+  };
 
   Publisher() = default;
   absl::Status AddLocked(const RecordRef& record, absl::string_view enterprise,
-                         absl::Time deadline = absl::InfiniteFuture())
+                         absl::Time deadline = absl::InfiniteFuture(), const void* token = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(open_mu_);
   // Seals every open batch; when the buffer is full waits for room (until `deadline`, then
   // RESOURCE_EXHAUSTED with the batches left open), or (block = false) leaves the batches open.
@@ -244,6 +286,12 @@ class Publisher {
   void DeliveryLoop();
   void MonitorLoop();
   void OnReport(const DeliveryReport& report);
+  // Where a crash may resume now (hold_unconfirmed_in_memory); empty before the first group.
+  std::optional<Checkpoint> CheckpointLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Registers `g` as held and produces it. REQUIRES: the broker is confirming.
+  void HoldLocked(SealedGroup& g, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stop: writes the batches still held to the store, with the checkpoint after the last group.
+  void StoreHeld();
 
   PublisherOptions options_;
   KvStore* store_ = nullptr;
@@ -257,6 +305,7 @@ class Publisher {
   // Index in open_ of the batch the last record went to: records come in runs per enterprise,
   // so this saves most lookups (hashing the path) in open_index_.
   size_t last_open_ ABSL_GUARDED_BY(open_mu_) = 0;
+  const void* last_token_ ABSL_GUARDED_BY(open_mu_) = nullptr;  // the token of that record
   // A batch reached max_bytes and the seal after its overflowing record did not happen yet (the
   // buffer is full): the next overflow seals before adding instead, so open batches stay bounded.
   bool overflow_open_ ABSL_GUARDED_BY(open_mu_) = false;
@@ -300,6 +349,18 @@ class Publisher {
   absl::Time retry_failed_after_ ABSL_GUARDED_BY(mu_);
   std::optional<std::pair<std::string, std::string>> stored_position_;
   std::string identity_ ABSL_GUARDED_BY(open_mu_);
+  // The end of the last sealed group (the next group's start), once a position provider is set.
+  std::optional<Checkpoint> prev_end_ ABSL_GUARDED_BY(open_mu_);
+  // Held batches by id, held groups from held_groups_base_ on (front: the oldest open one).
+  absl::flat_hash_map<uint64_t, HeldBatch> held_ ABSL_GUARDED_BY(mu_);
+  std::deque<HeldGroup> held_groups_ ABSL_GUARDED_BY(mu_);
+  uint64_t held_groups_base_ ABSL_GUARDED_BY(mu_) = 0;
+  // The end of the newest group held, or written to the store (after the write).
+  std::optional<Checkpoint> written_end_ ABSL_GUARDED_BY(mu_);
+  uint64_t groups_held_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t groups_stored_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t redundant_dropped_ = 0;           // set by Create
+  uint64_t held_confirmed_since_flush_ = 0;  // delivery thread only
   std::function<std::string()> position_ ABSL_GUARDED_BY(open_mu_);
   std::atomic<bool> position_mode_{false};  // a position provider is set
 

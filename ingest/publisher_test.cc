@@ -199,6 +199,7 @@ class MockCluster {
     rd_kafka_mock_partition_set_leader(cluster_, topic_.c_str(), 0, broker);
   }
   void SetDown() { rd_kafka_mock_broker_set_down(cluster_, 1); }
+  void SetUp() { rd_kafka_mock_broker_set_up(cluster_, 1); }
 
  private:
   std::string topic_;
@@ -343,6 +344,158 @@ TEST(PublisherTest, SoftBoundDoesNotApplyWithoutAConnection) {
   EXPECT_EQ(s.buffer_records, static_cast<uint64_t>(kSoftRecords));
   EXPECT_GT(s.buffer_bytes, kSoftBound);
   (*p)->Stop(absl::ZeroDuration());
+}
+
+// Holding in memory (a buffer without a write-ahead log): the batches the broker confirms never
+// reach the store; the store holds a checkpoint (source position, next sequence number) that never
+// passes a record that is neither confirmed nor stored, and a crash copy of the store resumes
+// from it, dropping the batches stored past it (the re-read sends them again).
+class HoldingInMemory : public ::testing::Test {
+ protected:
+  static uint64_t StoredBatches(KvStore& store) {
+    uint64_t n = 0;
+    EXPECT_TRUE(store.Scan("b/", [&n](absl::string_view, absl::string_view) { return ++n; }).ok());
+    return n;
+  }
+  static std::string Get(KvStore& store, absl::string_view key) {
+    absl::StatusOr<std::string> v = store.Get(key);
+    return v.ok() ? *v : std::string("<") + std::string(v.status().message()) + ">";
+  }
+  // A copy of the store as it is now: what a crash would leave if the store flushed just now.
+  static std::unique_ptr<MemoryKvStore> Copy(KvStore& store) {
+    auto copy = std::make_unique<MemoryKvStore>();
+    WriteBatch all;
+    EXPECT_TRUE(store
+                    .Scan("",
+                          [&all](absl::string_view k, absl::string_view v) {
+                            all.Put(k, v);
+                            return true;
+                          })
+                    .ok());
+    EXPECT_TRUE(copy->Write(all).ok());
+    return copy;
+  }
+  PublisherOptions Options(const std::string& bootstrap) {
+    PublisherOptions o = SoftBoundOptions(bootstrap);
+    o.soft_max_buffer_bytes = 0;  // the phases below add without blocking
+    o.hold_unconfirmed_in_memory = true;
+    o.flush_store = [this] { flushes_.fetch_add(1); };
+    o.flush_every_bytes = 1;  // after every confirmation round that completes a group
+    return o;
+  }
+  void Open(const std::string& bootstrap) {
+    auto p = Publisher::Create(Options(bootstrap), &store_);
+    ASSERT_TRUE(p.ok()) << p.status();
+    p_ = *std::move(p);
+    p_->SetPositionProvider("test:source", [this] { return absl::StrCat(read_); });
+    ASSERT_TRUE(p_->Start().ok());
+    ASSERT_TRUE(WaitFor([&] { return p_->connected(); }, absl::Seconds(10)));
+  }
+  // Adds records [read_, to) as a source at position read_ would, then seals.
+  void AddUpTo(int to) {
+    for (int i = static_cast<int>(read_); i < to; ++i) {
+      ++read_;  // the source is past the record when the gateway adds it
+      Publisher::Appender a(p_.get());
+      ASSERT_TRUE(a.Add(MakeRecord(i), absl::StrCat("ent", i % 3)).ok());
+    }
+    ASSERT_TRUE(p_->SealAll().ok());
+  }
+
+  MemoryKvStore store_;
+  std::unique_ptr<Publisher> p_;
+  uint64_t read_ = 0;
+  std::atomic<int> flushes_{0};
+};
+
+TEST_F(HoldingInMemory, ConfirmedBatchesNeverReachTheStoreAndACrashCopyResumesAtTheCheckpoint) {
+  MockCluster cluster("t.records");
+  Open(cluster.bootstrap());
+  // 1. The broker confirms: nothing but the checkpoint is stored, and it follows the groups.
+  AddUpTo(300);
+  ASSERT_TRUE(p_->WaitConfirmed(absl::Seconds(30)).ok());
+  PublisherStats s = p_->stats();
+  EXPECT_GT(s.groups_held, 0u);
+  EXPECT_EQ(s.groups_stored, 0u);
+  EXPECT_EQ(StoredBatches(store_), 0u);
+  EXPECT_EQ(Get(store_, "m/source"), "test:source\n300");
+  EXPECT_EQ(Get(store_, "m/next_seq"), "301");
+  EXPECT_GT(flushes_.load(), 0) << "confirmed held bytes should ask the store to flush";
+
+  // 2. The broker stops confirming (leaderless, still connected): the new groups are held, the
+  // checkpoint stays at their start.
+  cluster.SetLeader(-1);
+  AddUpTo(600);
+  ASSERT_TRUE(WaitFor([&] { return p_->stats().held_batches > 0 && p_->stats().open_records == 0; },
+                      absl::Seconds(10)));
+  s = p_->stats();
+  EXPECT_EQ(s.buffer_records, 300u);
+  EXPECT_EQ(StoredBatches(store_), 0u);
+  EXPECT_EQ(Get(store_, "m/source"), "test:source\n300");
+
+  // 3. The broker goes away: new groups are written to the store, and the stored checkpoint still
+  // does not pass the held ones.
+  cluster.SetDown();
+  ASSERT_TRUE(WaitFor([&] { return !p_->connected(); }, absl::Seconds(10)));
+  AddUpTo(900);
+  ASSERT_TRUE(
+      WaitFor([&] { return p_->stats().groups_stored > 0 && p_->stats().open_records == 0; },
+              absl::Seconds(10)));
+  const uint64_t stored = StoredBatches(store_);
+  EXPECT_GT(stored, 0u);
+  EXPECT_EQ(Get(store_, "m/source"), "test:source\n300");
+  EXPECT_EQ(Get(store_, "m/next_seq"), "301");
+
+  // A crash now: the next run resumes at record 300 with sequence 301 and re-reads everything
+  // after it, so the batches stored past the checkpoint are dropped rather than sent twice over.
+  {
+    std::unique_ptr<MemoryKvStore> crashed = Copy(store_);
+    auto next = Publisher::Create(Options(cluster.bootstrap()), crashed.get());
+    ASSERT_TRUE(next.ok()) << next.status();
+    const auto position = (*next)->StoredPosition();
+    ASSERT_TRUE(position.has_value());
+    EXPECT_EQ(position->second, "300");
+    const PublisherStats n = (*next)->stats();
+    EXPECT_EQ(n.next_sequence, 301u);
+    EXPECT_EQ(n.redundant_dropped, stored);
+    EXPECT_EQ(n.buffer_batches, 0u);
+    EXPECT_EQ(StoredBatches(*crashed), 0u);
+    (*next)->Stop(absl::ZeroDuration());
+  }
+
+  // 4. The broker returns: everything is confirmed, the store is empty but for the checkpoint
+  // after the last record.
+  cluster.SetUp();
+  cluster.SetLeader(1);
+  ASSERT_TRUE(p_->WaitConfirmed(absl::Seconds(60)).ok());
+  EXPECT_EQ(p_->stats().records_confirmed, 900u);
+  p_->Stop();
+  EXPECT_EQ(StoredBatches(store_), 0u);
+  EXPECT_EQ(Get(store_, "m/source"), "test:source\n900");
+  EXPECT_EQ(Get(store_, "m/next_seq"), "901");
+}
+
+// Stop writes the batches still held to the store with the checkpoint after the last group: the
+// next run (of any input) finds them all and numbers on from there.
+TEST_F(HoldingInMemory, StopStoresTheUnconfirmedHeldBatches) {
+  MockCluster cluster("t.records");
+  Open(cluster.bootstrap());
+  cluster.SetLeader(-1);
+  AddUpTo(300);
+  ASSERT_TRUE(WaitFor([&] { return p_->stats().held_batches > 0 && p_->stats().open_records == 0; },
+                      absl::Seconds(10)));
+  const uint64_t held = p_->stats().held_batches;
+  EXPECT_EQ(StoredBatches(store_), 0u);
+  p_->Stop(absl::ZeroDuration());
+  EXPECT_EQ(StoredBatches(store_), held);
+  EXPECT_EQ(Get(store_, "m/source"), "test:source\n300");
+  EXPECT_EQ(Get(store_, "m/next_seq"), "301");
+  auto next = Publisher::Create(Options(cluster.bootstrap()), &store_);
+  ASSERT_TRUE(next.ok()) << next.status();
+  const PublisherStats n = (*next)->stats();
+  EXPECT_EQ(n.buffer_records, 300u);
+  EXPECT_EQ(n.redundant_dropped, 0u);
+  EXPECT_EQ(n.next_sequence, 301u);
+  (*next)->Stop(absl::ZeroDuration());
 }
 
 }  // namespace
