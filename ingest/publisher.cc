@@ -41,12 +41,28 @@ uint64_t BatchId(absl::string_view key) {
 }
 
 inline size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
+  // 7 bits per byte: 1 + floor(log2(v) / 7), without a loop (v | 1: log2 of 0 is undefined).
+  return 1 + static_cast<size_t>((63 - __builtin_clzll(v | 1)) / 7);
+}
+
+// memcpy for the short strings of a record (tens of bytes) without a libc call: two overlapping
+// fixed-size copies, which the compiler inlines. A call per record was 6% of the source thread.
+inline char* CopyShort(char* dst, absl::string_view src) {
+  const size_t n = src.size();
+  const char* s = src.data();
+  if (n >= 16 && n <= 32) {
+    std::memcpy(dst, s, 16);
+    std::memcpy(dst + n - 16, s + n - 16, 16);
+  } else if (n >= 8 && n < 16) {
+    std::memcpy(dst, s, 8);
+    std::memcpy(dst + n - 8, s + n - 8, 8);
+  } else if (n > 32 && n <= 64) {
+    std::memcpy(dst, s, 32);
+    std::memcpy(dst + n - 32, s + n - 32, 32);
+  } else {
+    std::memcpy(dst, s, n);
   }
-  return n;
+  return dst + n;
 }
 
 inline char* PutVarintRaw(char* p, uint64_t v) {
@@ -91,7 +107,7 @@ uint64_t DoubleBits(double d) {
 }
 
 // The encoded size of `r` as a Record message (without the enclosing tag and length).
-inline size_t RecordSize(const RecordRef& r, uint64_t seq) {
+[[gnu::always_inline]] inline size_t RecordSize(const RecordRef& r, uint64_t seq) {
   size_t n = 0;
   if (!r.node_indicator_pb.empty()) {
     n += r.node_indicator_pb.size();
@@ -118,8 +134,7 @@ inline char* EncodeRecord(char* p, const RecordRef& r, uint64_t seq, size_t size
   *p++ = 0x1A;
   p = PutVarintRaw(p, size);
   if (!r.node_indicator_pb.empty()) {
-    std::memcpy(p, r.node_indicator_pb.data(), r.node_indicator_pb.size());
-    p += r.node_indicator_pb.size();
+    p = CopyShort(p, r.node_indicator_pb);
   } else {
     if (!r.node.empty()) p = PutStringRaw(p, 0x0A, r.node);
     if (!r.indicator.empty()) p = PutStringRaw(p, 0x12, r.indicator);
@@ -391,20 +406,24 @@ absl::Status Publisher::AddLocked(const RecordRef& record, absl::string_view ent
         spare_.pop_back();
       }
     }
-    b.bytes.reserve(
-        header +
-        std::min<uint64_t>(options_.batch_max_bytes,
-                           static_cast<uint64_t>(options_.batch_max_records) * (framed + 2) + 64));
-    b.bytes.append(enterprise.data(), enterprise.size());
-    b.bytes.push_back('\n');
-    b.bytes.append(kCountDigits, '0');
-    b.bytes.push_back('\n');
-    PutString(&b.bytes, 0x0A, enterprise);
-    PutString(&b.bytes, 0x12, options_.gateway_id);
     // Records are written through a pointer into room made once per batch: a resize per record
-    // (length bookkeeping and a small memset) was a tenth of the source thread.
-    b.used = b.bytes.size();
-    b.bytes.resize(b.bytes.capacity());
+    // (length bookkeeping and a small memset) was a tenth of the source thread. A recycled string
+    // keeps its size, so only growth is zero-filled.
+    const size_t room =
+        2 * header + 2 * options_.gateway_id.size() + 32 +
+        std::min<uint64_t>(options_.batch_max_bytes,
+                           static_cast<uint64_t>(options_.batch_max_records) * (framed + 2) + 64);
+    if (b.bytes.size() < room) b.bytes.resize(room);
+    char* p = b.bytes.data();
+    std::memcpy(p, enterprise.data(), enterprise.size());
+    p += enterprise.size();
+    *p++ = '\n';
+    std::memset(p, '0', kCountDigits);
+    p += kCountDigits;
+    *p++ = '\n';
+    p = PutStringRaw(p, 0x0A, enterprise);
+    p = PutStringRaw(p, 0x12, options_.gateway_id);
+    b.used = p - b.bytes.data();
     open_.push_back(std::move(b));
     index = open_.size() - 1;
     open_index_.emplace(open_.back().enterprise, index);
@@ -632,7 +651,7 @@ void Publisher::WriterLoop() {
     absl::MutexLock sl(&spare_mu_);
     for (auto& [key, value] : wb.TakeOps()) {
       if (spare_.size() >= kSpareBatches || !value || value->capacity() > (2u << 20)) continue;
-      value->clear();
+      // Not cleared: the next batch overwrites it, and keeping its size saves zero-filling.
       spare_.push_back(std::move(*value));
     }
   }
@@ -880,7 +899,6 @@ void Publisher::DeliveryLoop() {
         absl::MutexLock sl(&spare_mu_);
         for (std::string& v : freed) {
           if (spare_.size() >= kSpareBatches || v.capacity() > (2u << 20)) break;
-          v.clear();
           spare_.push_back(std::move(v));
         }
       }
