@@ -105,6 +105,24 @@ std::string ThreadSplit(const std::map<std::string, double>& before) {
   return split;
 }
 
+// CPU seconds (user + system) the process `pid` has used, 0 if unknown (e.g. pid 0).
+double ProcessCpuSeconds(int pid) {
+  if (pid <= 0) return 0;
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  std::getline(stat, line);
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -118,12 +136,14 @@ struct Settings {
   std::string buffer_wal;
   double rate = 0;
   std::map<std::string, std::string> producer_overrides;
+  int broker_pid = 0;  // the broker's CPU per phase is printed when set
 };
 
 struct Measured {
   double rps = 0;
   double cpu = 0;         // CPU s of the process during the run
   double source_cpu = 0;  // the gateway's source thread
+  double broker_cpu = 0;  // the broker's process (--broker-pid)
   std::string topic;
 };
 
@@ -165,6 +185,7 @@ absl::StatusOr<Measured> RunGateway(const Settings& st, const std::string& prefi
     return s;
   }
   const std::map<std::string, double> threads0 = ThreadCpu();
+  const double broker0 = ProcessCpuSeconds(st.broker_pid);
   const absl::Time t0 = absl::Now();
   const double cpu0 = CpuSeconds();
   const double thread_cpu0 = ThreadCpuSeconds();
@@ -187,9 +208,12 @@ absl::StatusOr<Measured> RunGateway(const Settings& st, const std::string& prefi
   }
   const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
   m.cpu = CpuSeconds() - cpu0;
+  m.broker_cpu = ProcessCpuSeconds(st.broker_pid) - broker0;
   // Where the CPU went, per thread (the unnamed "ingest_bench" ones are the publisher's writer,
   // delivery and monitor threads; "main" runs the source).
-  std::cout << "          CPU s by thread: " << ThreadSplit(threads0) << "\n";
+  std::cout << "          CPU s by thread: " << ThreadSplit(threads0)
+            << (st.broker_pid > 0 ? absl::StrFormat("; broker process %.2f", m.broker_cpu) : "")
+            << "\n";
   m.rps = summary->accepted / secs;
   std::cout << absl::StrFormat(
       "gateway:  %llu records in %.2f s = %.0f records/s (source done after %.2f s; %.2f CPU "
@@ -263,6 +287,7 @@ absl::StatusOr<Measured> RunBaseline(const Settings& st, const std::string& pref
   (void)(*p)->Produce(m.topic, -1, "warmup", "x");
   (void)(*p)->Flush(absl::Seconds(30));
   const std::map<std::string, double> threads0 = ThreadCpu();
+  const double broker0 = ProcessCpuSeconds(st.broker_pid);
   const absl::Time t0 = absl::Now();
   const double cpu0 = CpuSeconds();
   for (const auto& [k, v] : msgs) {
@@ -273,7 +298,10 @@ absl::StatusOr<Measured> RunBaseline(const Settings& st, const std::string& pref
   const double secs = absl::ToDoubleSeconds(absl::Now() - t0);
   m.rps = records / secs;
   m.cpu = CpuSeconds() - cpu0;
-  std::cout << "          CPU s by thread: " << ThreadSplit(threads0) << "\n";
+  m.broker_cpu = ProcessCpuSeconds(st.broker_pid) - broker0;
+  std::cout << "          CPU s by thread: " << ThreadSplit(threads0)
+            << (st.broker_pid > 0 ? absl::StrFormat("; broker process %.2f", m.broker_cpu) : "")
+            << "\n";
   std::cout << absl::StrFormat(
       "baseline: %llu records in %.2f s = %.0f records/s (%llu failed; %.2f CPU s)\n",
       static_cast<unsigned long long>(records), secs, m.rps,
@@ -311,6 +339,9 @@ int Main(int argc, char** argv) {
   app.add_flag("--keep-topics", keep_topics,
                "leave the run's topics on the broker (by default they are deleted at the end: "
                "each run writes several times the records' bytes to the broker's disk)");
+  app.add_option("--broker-pid", st.broker_pid,
+                 "the local broker's process id: prints the CPU it used in each phase (both share "
+                 "the machine's cores with it)");
   std::vector<std::string> producer_settings;
   app.add_option("--producer", producer_settings,
                  "KEY=VALUE librdkafka producer setting for both the gateway and the baseline "
