@@ -693,7 +693,10 @@ void Publisher::StoreHeld() {
   WriteBatch wb;
   {
     absl::MutexLock l(&mu_);
-    if (held_.empty()) return;
+    // Also with nothing held: a spill's write can land after the delivery thread's newer
+    // checkpoint and leave an older one stored, which the next run (of another input, after this
+    // clean stop) would number from.
+    if (held_.empty() && !(options_.hold_unconfirmed_in_memory && written_end_)) return;
     for (const auto& [id, h] : held_) wb.Put(BatchKey(id), h.value);
     if (written_end_) {
       wb.Put(kNextSeqKey, absl::StrCat(written_end_->next_seq));

@@ -290,7 +290,8 @@ class Publisher {
   std::optional<Checkpoint> CheckpointLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Registers `g` as held and produces it. REQUIRES: the broker is confirming.
   void HoldLocked(SealedGroup& g, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Stop: writes the batches still held to the store, with the checkpoint after the last group.
+  // Stop: writes the batches still held to the store, with the checkpoint after the last group
+  // (also when none is held).
   void StoreHeld();
 
   PublisherOptions options_;

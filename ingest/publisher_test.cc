@@ -474,6 +474,24 @@ TEST_F(HoldingInMemory, ConfirmedBatchesNeverReachTheStoreAndACrashCopyResumesAt
   EXPECT_EQ(Get(store_, "m/next_seq"), "901");
 }
 
+// A spill's checkpoint write can land after the delivery thread's newer one and leave an older
+// checkpoint stored. Stop writes the final one even with nothing held, or the next run (of another
+// input, after this clean stop) would number its records from the older one.
+TEST_F(HoldingInMemory, StopWritesTheFinalCheckpointEvenWithNothingHeld) {
+  MockCluster cluster("t.records");
+  Open(cluster.bootstrap());
+  AddUpTo(300);
+  ASSERT_TRUE(p_->WaitConfirmed(absl::Seconds(30)).ok());
+  ASSERT_EQ(p_->stats().held_batches, 0u);
+  WriteBatch stale;  // as a late spill write would leave it
+  stale.Put("m/next_seq", "101");
+  stale.Put("m/source", "test:source\n100");
+  ASSERT_TRUE(store_.Write(stale).ok());
+  p_->Stop();
+  EXPECT_EQ(Get(store_, "m/source"), "test:source\n300");
+  EXPECT_EQ(Get(store_, "m/next_seq"), "301");
+}
+
 // Stop writes the batches still held to the store with the checkpoint after the last group: the
 // next run (of any input) finds them all and numbers on from there.
 TEST_F(HoldingInMemory, StopStoresTheUnconfirmedHeldBatches) {
