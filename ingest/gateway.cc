@@ -42,7 +42,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                               .Add({});
   g->buffer_bytes_metric_ = &prometheus::BuildGauge()
                                  .Name("cybersyn_gateway_buffer_bytes")
-                                 .Help("Bytes of unconfirmed batches in the disk buffer")
+                                 .Help(
+                                     "Bytes of unconfirmed batches in the disk buffer (or held in "
+                                     "memory instead, see cybersyn_gateway_buffer_held_bytes)")
                                  .Register(reg)
                                  .Add({});
   g->buffer_records_metric_ = &prometheus::BuildGauge()
@@ -50,6 +52,15 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                                    .Help("Unconfirmed records in the disk buffer")
                                    .Register(reg)
                                    .Add({});
+  g->buffer_held_metric_ =
+      &prometheus::BuildGauge()
+           .Name("cybersyn_gateway_buffer_held_bytes")
+           .Help(
+               "Bytes of unconfirmed batches held in memory instead of the disk buffer (a buffer "
+               "without its write-ahead log, whose input is re-read after a crash); part of "
+               "cybersyn_gateway_buffer_bytes")
+           .Register(reg)
+           .Add({});
   g->connected_metric_ = &prometheus::BuildGauge()
                               .Name("cybersyn_gateway_broker_connected")
                               .Help("1 while the Kafka cluster answers, else 0")
@@ -282,6 +293,7 @@ void Gateway::ExportLoop() {
       const PublisherStats s = publisher_->stats();
       buffer_bytes_metric_->Set(static_cast<double>(s.buffer_bytes));
       buffer_records_metric_->Set(static_cast<double>(s.buffer_records));
+      buffer_held_metric_->Set(static_cast<double>(s.held_bytes));
       connected_metric_->Set(publisher_->connected() ? 1 : 0);
     }
     for (int i = 0; i < 5 && !quit_.load(); ++i) absl::SleepFor(absl::Milliseconds(100));

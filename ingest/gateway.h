@@ -171,6 +171,7 @@ class Gateway {
   prometheus::Family<prometheus::Counter>* rejected_family_ = nullptr;
   prometheus::Gauge* buffer_bytes_metric_ = nullptr;
   prometheus::Gauge* buffer_records_metric_ = nullptr;
+  prometheus::Gauge* buffer_held_metric_ = nullptr;
   prometheus::Gauge* connected_metric_ = nullptr;
   prometheus::Histogram* latency_metric_ = nullptr;
 

@@ -666,6 +666,7 @@ void Publisher::HoldLocked(SealedGroup& g, absl::Time now) {
     auto [it, inserted] = held_.try_emplace(b.first_seq, HeldBatch{std::move(b.bytes), group});
     if (!inserted) continue;  // cannot happen: ids are sequence numbers
     buffer_bytes_ += size;
+    held_bytes_ += size;
     buffer_records_ += b.records;
     ++buffer_batches_;
     ++hg.unconfirmed;
@@ -711,6 +712,7 @@ void Publisher::StoreHeld() {
   }
   absl::MutexLock l(&mu_);
   held_.clear();
+  held_bytes_ = 0;
   held_groups_base_ += held_groups_.size();
   held_groups_.clear();
 }
@@ -884,6 +886,7 @@ void Publisher::DeliveryLoop() {
             if (h == held_.end()) continue;
             was_held[i] = true;
             held_confirmed_since_flush_ += h->second.value.size();
+            held_bytes_ -= h->second.value.size();
             HeldGroup& hg = held_groups_[h->second.group - held_groups_base_];
             completed |= --hg.unconfirmed == 0;
             freed.push_back(std::move(h->second.value));
@@ -1087,6 +1090,7 @@ PublisherStats Publisher::stats() const {
   s.producer_recoveries = producer_recoveries_;
   s.soft_bound_waits = soft_bound_waits_;
   s.held_batches = held_.size();
+  s.held_bytes = held_bytes_;
   s.groups_held = groups_held_;
   s.groups_stored = groups_stored_;
   s.redundant_dropped = redundant_dropped_;

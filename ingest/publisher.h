@@ -131,6 +131,7 @@ struct PublisherStats {
   uint64_t producer_recoveries = 0;  // producers replaced after a fatal error
   uint64_t soft_bound_waits = 0;     // seals that waited on soft_max_buffer_bytes
   uint64_t held_batches = 0;         // unconfirmed batches held in memory, not in the store
+  uint64_t held_bytes = 0;           // their bytes (part of buffer_bytes)
   uint64_t groups_held = 0;          // sealed groups produced from memory (ever)
   uint64_t groups_stored = 0;        // sealed groups written to the store (ever)
   uint64_t redundant_dropped = 0;    // stored batches Create found past the checkpoint
@@ -355,6 +356,7 @@ class Publisher {
   // Held batches by id, held groups from held_groups_base_ on (front: the oldest open one).
   absl::flat_hash_map<uint64_t, HeldBatch> held_ ABSL_GUARDED_BY(mu_);
   std::deque<HeldGroup> held_groups_ ABSL_GUARDED_BY(mu_);
+  uint64_t held_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t held_groups_base_ ABSL_GUARDED_BY(mu_) = 0;
   // The end of the newest group held, or written to the store (after the write).
   std::optional<Checkpoint> written_end_ ABSL_GUARDED_BY(mu_);

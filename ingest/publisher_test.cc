@@ -304,6 +304,8 @@ TEST(PublisherTest, SoftBoundLiftsWhenTheBrokerGoesAway) {
     cluster.SetDown();
     EXPECT_TRUE(feeder.WaitDone(absl::Seconds(15))) << "the outage should lift the soft bound";
   }
+  // The last sealed groups may still be on their way to the buffer (the writer thread).
+  EXPECT_TRUE(WaitFor([&] { return (*p)->stats().open_records == 0; }, absl::Seconds(10)));
   const PublisherStats s = (*p)->stats();
   EXPECT_FALSE((*p)->connected());
   EXPECT_EQ(s.records_added, static_cast<uint64_t>(kSoftRecords));
@@ -429,6 +431,8 @@ TEST_F(HoldingInMemory, ConfirmedBatchesNeverReachTheStoreAndACrashCopyResumesAt
                       absl::Seconds(10)));
   s = p_->stats();
   EXPECT_EQ(s.buffer_records, 300u);
+  EXPECT_GT(s.held_bytes, 0u);
+  EXPECT_EQ(s.held_bytes, s.buffer_bytes) << "all of it held in memory";
   EXPECT_EQ(StoredBatches(store_), 0u);
   EXPECT_EQ(Get(store_, "m/source"), "test:source\n300");
 
@@ -468,6 +472,7 @@ TEST_F(HoldingInMemory, ConfirmedBatchesNeverReachTheStoreAndACrashCopyResumesAt
   cluster.SetLeader(1);
   ASSERT_TRUE(p_->WaitConfirmed(absl::Seconds(60)).ok());
   EXPECT_EQ(p_->stats().records_confirmed, 900u);
+  EXPECT_EQ(p_->stats().held_bytes, 0u);
   p_->Stop();
   EXPECT_EQ(StoredBatches(store_), 0u);
   EXPECT_EQ(Get(store_, "m/source"), "test:source\n900");
