@@ -64,29 +64,33 @@ double ThreadCpuSeconds() {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+// User + system CPU seconds from a /proc/.../stat file (fields 14 and 15), 0 if unreadable.
+double StatCpuSeconds(const std::string& path) {
+  std::ifstream stat(path);
+  std::string line;
+  std::getline(stat, line);
+  const size_t close = line.rfind(')');  // the command name may contain spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 // CPU seconds (user + system) of every live thread of this process, by thread name, with the
 // writer and delivery threads of the publisher named by their order ("ingest_bench" threads).
 std::map<std::string, double> ThreadCpu() {
   std::map<std::string, double> out;
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
   for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
     std::ifstream comm(e.path() / "comm");
     std::string name;
     std::getline(comm, name);
-    std::ifstream stat(e.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    const size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    std::string field;
-    double utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      if (i == 14) utime = std::stod(field);
-      if (i == 15) stime = std::stod(field);
-    }
     if (e.path().filename() == std::to_string(::getpid())) name = "main";
-    out[name] += (utime + stime) / tick;
+    out[name] += StatCpuSeconds((e.path() / "stat").string());
   }
   return out;
 }
@@ -107,20 +111,7 @@ std::string ThreadSplit(const std::map<std::string, double>& before) {
 
 // CPU seconds (user + system) the process `pid` has used, 0 if unknown (e.g. pid 0).
 double ProcessCpuSeconds(int pid) {
-  if (pid <= 0) return 0;
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  std::getline(stat, line);
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  double utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stod(field);
-    if (i == 15) stime = std::stod(field);
-  }
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return pid <= 0 ? 0 : StatCpuSeconds(absl::StrCat("/proc/", pid, "/stat"));
 }
 
 double Median(std::vector<double> v) {
