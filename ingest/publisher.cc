@@ -92,12 +92,6 @@ inline void PutVarint(std::string* s, uint64_t v) {
   s->append(buf, n);
 }
 
-inline void PutString(std::string* s, char tag, absl::string_view v) {
-  s->push_back(tag);
-  PutVarint(s, v.size());
-  s->append(v.data(), v.size());
-}
-
 inline size_t StringFieldSize(size_t len) { return 1 + VarintSize(len) + len; }
 
 uint64_t DoubleBits(double d) {
@@ -576,9 +570,7 @@ void Publisher::WriterLoop() {
       sealed_.pop_front();
       if (g.start) {
         const absl::Time now = options_.clock->Now();
-        if (started_ && topic_ready_ && !producer_broken_ && pending_.empty() &&
-            in_flight_bytes_ < options_.max_in_flight_bytes && now >= retry_failed_after_ &&
-            ConfirmingLocked(now)) {
+        if (CanProduceNowLocked(now) && ConfirmingLocked(now)) {
           HoldLocked(g, now);
           continue;
         }
@@ -638,8 +630,7 @@ void Publisher::WriterLoop() {
       buffer_records_ += b.records;
       ++buffer_batches_;
       bool produced = false;
-      if (started_ && topic_ready_ && !producer_broken_ && pending_.empty() &&
-          in_flight_bytes_ < options_.max_in_flight_bytes && now >= retry_failed_after_) {
+      if (CanProduceNowLocked(now)) {
         produced = ProduceLocked(b.first_seq, b.enterprise, bytes, b.records, now);
       }
       if (!produced) pending_.push_back({b.first_seq, bytes.size(), b.records});
@@ -732,6 +723,11 @@ bool Publisher::ProduceLocked(uint64_t id, const std::string& key, const std::st
   return true;
 }
 
+bool Publisher::CanProduceNowLocked(absl::Time now) const {
+  return started_ && topic_ready_ && !producer_broken_ && pending_.empty() &&
+         in_flight_bytes_ < options_.max_in_flight_bytes && now >= retry_failed_after_;
+}
+
 bool Publisher::ConfirmingLocked(absl::Time now) const {
   return started_ && topic_ready_ && !producer_broken_ && connected_.load() &&
          (buffer_batches_ == 0 || now - last_progress_ < options_.soft_stall);
@@ -743,21 +739,22 @@ void Publisher::RefillLocked() {
   if (now < retry_failed_after_) return;
   while (!pending_.empty() && in_flight_bytes_ < options_.max_in_flight_bytes) {
     const Pending p = pending_.front();
+    // Held in memory, or read back from the store.
+    const std::string* value = nullptr;
+    absl::StatusOr<std::string> stored;
     if (auto h = held_.find(p.id); h != held_.end()) {
-      StoredBatch b;
-      if (!ParseStored(h->second.value, &b)) return;
-      if (!ProduceLocked(p.id, std::string(b.enterprise), h->second.value, p.records, now)) return;
-      pending_.pop_front();
-      continue;
-    }
-    absl::StatusOr<std::string> v = store_->Get(BatchKey(p.id));
-    if (!v.ok()) {
-      spdlog::error("gateway buffer: reading batch {}: {}", p.id, v.status().ToString());
-      return;
+      value = &h->second.value;
+    } else {
+      stored = store_->Get(BatchKey(p.id));
+      if (!stored.ok()) {
+        spdlog::error("gateway buffer: reading batch {}: {}", p.id, stored.status().ToString());
+        return;
+      }
+      value = &*stored;
     }
     StoredBatch b;
-    if (!ParseStored(*v, &b)) return;
-    if (!ProduceLocked(p.id, std::string(b.enterprise), *v, p.records, now)) return;
+    if (!ParseStored(*value, &b)) return;
+    if (!ProduceLocked(p.id, std::string(b.enterprise), *value, p.records, now)) return;
     pending_.pop_front();
   }
 }

@@ -274,6 +274,9 @@ class Publisher {
   // RESOURCE_EXHAUSTED with the batches left open), or (block = false) leaves the batches open.
   absl::Status SealLocked(bool block = true, absl::Time deadline = absl::InfiniteFuture())
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(open_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether a sealed batch may go to the producer right away (nothing waits before it, room in
+  // flight, no failure backoff).
+  bool CanProduceNowLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the broker is confirming (the soft bound applies), see PublisherOptions.
   bool ConfirmingLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Produces buffered batches while there is room in flight. REQUIRES: topic ready.
