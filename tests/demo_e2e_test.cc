@@ -31,7 +31,7 @@ std::string Slurp(const std::string& path) {
 }
 
 struct CliRun {
-  int code;
+  int code = -1;  // -1: not run
   std::string out;
   std::string err;
 };
