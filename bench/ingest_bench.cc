@@ -43,6 +43,7 @@
 #include "common/kafka_consumer.h"
 #include "common/kafka_producer.h"
 #include "ingest/gateway.h"
+#include "ingest/publisher.h"
 
 namespace cybersyn {
 namespace {
@@ -263,14 +264,10 @@ absl::StatusOr<Measured> RunBaseline(const Settings& st, const std::string& pref
   ProducerOptions po;
   po.client = {st.brokers, {}};
   po.idempotent = true;
-  // The gateway's producer settings (Publisher::CreateProducer).
-  po.overrides = {{"message.timeout.ms", "0"},
-                  {"enable.gapless.guarantee", "true"},
-                  {"linger.ms", "5"},
-                  {"queue.buffering.max.kbytes", "131072"},
-                  {"queue.buffering.max.messages", "1000000"},
-                  {"message.max.bytes", "1000000"}};
-  for (const auto& [k, v] : st.producer_overrides) po.overrides[k] = v;
+  // The gateway's producer settings, with the same --producer overrides.
+  ingest::PublisherOptions gateway;
+  gateway.producer_overrides = st.producer_overrides;
+  po.overrides = ingest::Publisher::ProducerSettings(gateway);
   uint64_t failed = 0;
   po.on_delivery = [&](const DeliveryReport& r) { failed += !r.status.ok(); };
   auto p = KafkaProducer::Create(po);
@@ -359,18 +356,22 @@ int Main(int argc, char** argv) {
 
   const std::string prefix =
       absl::StrCat("bench-", ::getpid(), "-", absl::ToUnixSeconds(absl::Now()));
-  absl::Cleanup delete_topics = [&] {
+  // Each pair writes several times the records' bytes to the broker's disk. Its topics are
+  // deleted right after it, so that the page cache drops their dirty pages (the local broker
+  // deletes files after 1 s) instead of writing GBs back while later pairs run.
+  const auto delete_topics = [&](const std::string& run_prefix) {
     if (keep_topics) return;
     std::vector<std::string> ours;
     if (auto info = DescribeCluster({st.brokers, {}}); info.ok()) {
       for (const auto& [name, partitions] : info->topics) {
-        if (absl::StartsWith(name, prefix)) ours.push_back(name);
+        if (absl::StartsWith(name, run_prefix)) ours.push_back(name);
       }
     }
     if (absl::Status s = DeleteTopics({st.brokers, {}}, ours); !s.ok()) {
       std::cerr << "ingest_bench: could not delete the bench topics: " << s << "\n";
     }
   };
+  absl::Cleanup delete_all = [&] { delete_topics(prefix); };
 
   std::vector<double> ratios, cpu_ratios, gateway_rps, baseline_rps;
   std::vector<std::pair<std::string, std::string>> messages;
@@ -383,7 +384,10 @@ int Main(int argc, char** argv) {
       std::cerr << "ingest_bench: gateway: " << g.status() << "\n";
       return 1;
     }
-    if (gateway_only) continue;
+    if (gateway_only) {
+      delete_topics(absl::StrCat(run, "."));
+      continue;
+    }
     if (messages.empty()) {
       auto read = ReadBack(st, g->topic, &total_records);
       if (!read.ok()) {
@@ -406,6 +410,7 @@ int Main(int argc, char** argv) {
     std::cout << absl::StrFormat("CPU per record gateway/baseline: %.2f (%.0f / %.0f ns)\n",
                                  cpu_ratios.back(), g->cpu / st.records * 1e9,
                                  b->cpu / total_records * 1e9);
+    delete_topics(absl::StrCat(run, "."));  // the baseline's messages are in memory
   }
   if (gateway_only || pairs == 1) return 0;
   std::string all;

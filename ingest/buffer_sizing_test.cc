@@ -29,6 +29,19 @@ TEST(GatewayBufferSizingTest, SmallDiskOrSmallBufferKeepTheCompactSettings) {
   }
 }
 
+TEST(GatewayBufferSizingTest, SoftBoundHoldsTwoProduceBatchesPerPartitionInUse) {
+  constexpr uint64_t kBatch = 1'000'000;  // librdkafka's batch.size
+  // The bench: 4 partitions, 20 enterprises.
+  EXPECT_EQ(SoftBoundBytes(4, 20, kBatch, 4 * kMiB, 32 * kMiB), 8'000'000u);
+  // Records are keyed by enterprise: 3 enterprises use at most 3 of 64 partitions.
+  EXPECT_EQ(SoftBoundBytes(64, 3, kBatch, 4 * kMiB, 32 * kMiB), 6'000'000u);
+  // Never below the floor, nor above the ceiling.
+  EXPECT_EQ(SoftBoundBytes(1, 20, kBatch, 4 * kMiB, 32 * kMiB), 4 * kMiB);
+  EXPECT_EQ(SoftBoundBytes(0, 0, kBatch, 4 * kMiB, 32 * kMiB), 4 * kMiB);
+  EXPECT_EQ(SoftBoundBytes(64, 100, kBatch, 4 * kMiB, 32 * kMiB), 32 * kMiB);
+  EXPECT_EQ(SoftBoundBytes(64, 100, kBatch, 4 * kMiB, 2 * kMiB), 4 * kMiB);
+}
+
 TEST(GatewayBufferSizingTest, FreeDiskBytesOfARealDirectoryAndOfAMissingOne) {
   EXPECT_GT(FreeDiskBytes(std::filesystem::temp_directory_path().string()), 0u);
   EXPECT_EQ(FreeDiskBytes("/nonexistent/cybersyn/buffer"), 0u);

@@ -1,8 +1,10 @@
 #include "ingest/gateway.h"
 
 #include <filesystem>
+#include <map>
 #include <optional>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/kafka_admin.h"
@@ -170,12 +172,24 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   po.max_in_flight_bytes = g->options_.max_in_flight_bytes;
   if (!wal->wal) {
     // A re-readable source can wait: while the broker confirms, keep the unconfirmed backlog
-    // within an eighth of a memtable (4 MiB). An unpaced source otherwise runs far ahead, and
-    // librdkafka's own CPU per record fell by half with the shorter queue (ingest_bench: 0.19 vs
-    // 0.34 CPU s per 3M, median of 4-5 runs); a sixteenth was no better and a 32nd throttled
-    // throughput. (It also kept batches out of memtable flushes while they went through RocksDB;
-    // with them held in memory, 2, 8 and 16 MiB measured no better than 4.)
-    po.soft_max_buffer_bytes = sizing.write_buffer_bytes / 8;
+    // short. An unpaced source otherwise runs far ahead, and librdkafka's own CPU per record
+    // fell by half with the shorter queue (ingest_bench: 0.19 vs 0.34 CPU s per 3M). Enough for
+    // two full produce batches per partition in use (buffer_sizing.h), at least an eighth of a
+    // memtable (4 MiB), at most half the in-flight bound (the rest would spill to the store).
+    const std::map<std::string, std::string> settings = Publisher::ProducerSettings(po);
+    uint64_t produce_batch = 1'000'000;  // librdkafka's default batch.size
+    for (const std::map<std::string, std::string>* props :
+         {static_cast<const std::map<std::string, std::string>*>(&client.properties), &settings}) {
+      if (auto it = props->find("batch.size"); it != props->end()) {
+        (void)absl::SimpleAtoi(it->second, &produce_batch);
+      }
+    }
+    const int depth = config.hierarchy->LevelIndex(Hierarchy::kEnterpriseLevel);
+    const int enterprises =
+        depth < 0 ? 1 : static_cast<int>(config.hierarchy->NodesAtDepth(depth).size());
+    po.soft_max_buffer_bytes =
+        SoftBoundBytes(config.kafka.partitions, enterprises, produce_batch,
+                       sizing.write_buffer_bytes / 8, po.max_in_flight_bytes / 2);
     // And the batches the broker is confirming are not written to the store at all: without a
     // log, a memtable is no safer than memory (publisher.h, "Holding in memory"). A flush every
     // two memtables' worth of confirmed bytes bounds what a crash re-reads, as the memtable
@@ -190,8 +204,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
     po.flush_every_bytes = 2 * sizing.write_buffer_bytes;
     spdlog::info(
         "gateway buffer {}: while the broker confirms, batches are sent from memory (only a "
-        "checkpoint is written) and the source waits above {} MiB unconfirmed",
-        dir, po.soft_max_buffer_bytes >> 20);
+        "checkpoint is written) and the source waits above {:.1f} MiB unconfirmed",
+        dir, static_cast<double>(po.soft_max_buffer_bytes) / (1 << 20));
   }
   po.ensure_topic = std::move(ensure);
   po.clock = g->options_.clock;

@@ -146,6 +146,10 @@ class Publisher {
                                                            KvStore* store);
   ~Publisher();  // Stop()
 
+  // The librdkafka settings of the publisher's producer, on top of options.client: its defaults,
+  // then options.producer_overrides (ingest_bench gives its baseline producer the same).
+  static std::map<std::string, std::string> ProducerSettings(const PublisherOptions& options);
+
   // The source identity and position stored by the last seal of an earlier run, if any.
   std::optional<std::pair<std::string, std::string>> StoredPosition() const;
   // Makes seals store `identity` and the position `position()` returns (called on the thread
