@@ -15,3 +15,4 @@ cybersyn_cc_test(NAME gateway_test SRCS gateway_test.cc DEPS cybersyn::ingest
 cybersyn_cc_test(NAME publisher_test SRCS publisher_test.cc DEPS cybersyn::ingest)
 cybersyn_cc_test(NAME buffer_sizing_test SRCS buffer_sizing_test.cc DEPS cybersyn::ingest)
 cybersyn_cc_test(NAME buffer_wal_test SRCS buffer_wal_test.cc DEPS cybersyn::ingest)
+cybersyn_cc_test(NAME varint_test SRCS varint_test.cc DEPS cybersyn::ingest)

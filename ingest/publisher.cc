@@ -1,6 +1,7 @@
 #include "ingest/publisher.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <cstring>
 #include <tuple>
@@ -65,15 +66,6 @@ inline char* CopyShort(char* dst, absl::string_view src) {
   return dst + n;
 }
 
-inline char* PutVarintRaw(char* p, uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<char>(v);
-  return p;
-}
-
 inline char* PutStringRaw(char* p, char tag, absl::string_view v) {
   *p++ = tag;
   p = PutVarintRaw(p, v.size());
@@ -100,8 +92,15 @@ uint64_t DoubleBits(double d) {
   return bits;
 }
 
+// The varints of a record that the encoder copies instead of encoding (varint.h): null when the
+// field is 0 (left out, as protobuf does).
+struct RecordVarints {
+  const EncodedVarint* time = nullptr;  // event_time_ms
+  const EncodedVarint* seq = nullptr;   // sequence
+};
+
 // The encoded size of `r` as a Record message (without the enclosing tag and length).
-[[gnu::always_inline]] inline size_t RecordSize(const RecordRef& r, uint64_t seq) {
+[[gnu::always_inline]] inline size_t RecordSize(const RecordRef& r, RecordVarints v) {
   size_t n = 0;
   if (!r.node_indicator_pb.empty()) {
     n += r.node_indicator_pb.size();
@@ -110,8 +109,8 @@ uint64_t DoubleBits(double d) {
     if (!r.indicator.empty()) n += StringFieldSize(r.indicator.size());
   }
   if (DoubleBits(r.value) != 0) n += 9;
-  if (r.event_time_ms != 0) n += 1 + VarintSize(static_cast<uint64_t>(r.event_time_ms));
-  if (seq != 0) n += 1 + VarintSize(seq);
+  if (v.time != nullptr) n += 1 + v.time->size;
+  if (v.seq != nullptr) n += 1 + v.seq->size;
   if (r.labels != nullptr) {
     for (const auto& [k, v] : *r.labels) {
       const size_t entry = StringFieldSize(k.size()) + StringFieldSize(v.size());
@@ -121,10 +120,12 @@ uint64_t DoubleBits(double d) {
   return n;
 }
 
-// Writes `r` with `seq` as RecordBatch field 3 at `p` (hand-rolled: the hot path of the
+// Writes `r` with its varints as RecordBatch field 3 at `p` (hand-rolled: the hot path of the
 // gateway), the same bytes as SerializeToString of the Record with that sequence (publisher_test
-// checks it); returns the end. `size` is RecordSize(r, seq); 1 + VarintSize(size) + size bytes.
-inline char* EncodeRecord(char* p, const RecordRef& r, uint64_t seq, size_t size) {
+// checks it); returns the end. `size` is RecordSize(r, v); 1 + VarintSize(size) + size bytes are
+// written, and up to kEncodeSlack bytes after them may be overwritten.
+constexpr size_t kEncodeSlack = 16;
+inline char* EncodeRecord(char* p, const RecordRef& r, RecordVarints v, size_t size) {
   *p++ = 0x1A;
   p = PutVarintRaw(p, size);
   if (!r.node_indicator_pb.empty()) {
@@ -134,16 +135,21 @@ inline char* EncodeRecord(char* p, const RecordRef& r, uint64_t seq, size_t size
     if (!r.indicator.empty()) p = PutStringRaw(p, 0x12, r.indicator);
   }
   if (const uint64_t bits = DoubleBits(r.value); bits != 0) {
-    *p++ = 0x19;
-    for (int i = 0; i < 8; ++i) *p++ = static_cast<char>((bits >> (8 * i)) & 0xff);
+    *p++ = 0x19;  // fixed64, little-endian
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(p, &bits, 8);
+      p += 8;
+    } else {
+      for (int i = 0; i < 8; ++i) *p++ = static_cast<char>((bits >> (8 * i)) & 0xff);
+    }
   }
-  if (r.event_time_ms != 0) {
+  if (v.time != nullptr) {
     *p++ = 0x20;
-    p = PutVarintRaw(p, static_cast<uint64_t>(r.event_time_ms));
+    p = v.time->CopyTo(p);
   }
-  if (seq != 0) {
+  if (v.seq != nullptr) {
     *p++ = 0x30;
-    p = PutVarintRaw(p, seq);
+    p = v.seq->CopyTo(p);
   }
   if (r.labels != nullptr) {
     for (const auto& [k, v] : *r.labels) {
@@ -154,12 +160,6 @@ inline char* EncodeRecord(char* p, const RecordRef& r, uint64_t seq, size_t size
     }
   }
   return p;
-}
-
-void AppendRecord(std::string* s, const RecordRef& r, uint64_t seq, size_t size) {
-  const size_t old = s->size();
-  s->resize(old + 1 + VarintSize(size) + size);
-  EncodeRecord(s->data() + old, r, seq, size);
 }
 
 // Buffer values: "<enterprise>\n<records>\n<RecordBatch bytes>".
@@ -186,8 +186,14 @@ std::string EncodeRecordForTest(const v1::Record& record, uint64_t sequence) {
 }
 
 std::string EncodeRecordForTest(const RecordRef& r, uint64_t sequence) {
-  std::string s;
-  AppendRecord(&s, r, sequence, RecordSize(r, sequence));
+  EncodedVarint time, seq;
+  time.Set(static_cast<uint64_t>(r.event_time_ms));
+  seq.Set(sequence);
+  const RecordVarints v{r.event_time_ms != 0 ? &time : nullptr, sequence != 0 ? &seq : nullptr};
+  const size_t size = RecordSize(r, v);
+  const size_t framed = 1 + VarintSize(size) + size;
+  std::string s(framed + kEncodeSlack, '\0');
+  s.resize(EncodeRecord(s.data(), r, v, size) - s.data());
   return s;
 }
 
@@ -370,8 +376,17 @@ absl::Status Publisher::AddLocked(const RecordRef& record, absl::string_view ent
     return write_error_;
   }
   const uint64_t seq = next_seq_.load(std::memory_order_relaxed);
-  const size_t size = RecordSize(record, seq);
-  const size_t framed = 1 + VarintSize(size) + size;
+  if (seq_varint_.value != seq) [[unlikely]] {
+    seq_varint_.Set(seq);  // the first record, or after SkipSequences
+  }
+  RecordVarints varints{nullptr, seq != 0 ? &seq_varint_ : nullptr};
+  if (record.event_time_ms != 0) {
+    const uint64_t t = static_cast<uint64_t>(record.event_time_ms);
+    if (time_varint_.value != t) time_varint_.Set(t);
+    varints.time = &time_varint_;
+  }
+  const size_t size = RecordSize(record, varints);
+  const size_t framed = 1 + (size < 0x80 ? 1 : VarintSize(size)) + size;
   const size_t header = enterprise.size() + kCountDigits + 2;
   constexpr size_t kNone = ~size_t{0};
   size_t index = kNone;
@@ -435,13 +450,14 @@ absl::Status Publisher::AddLocked(const RecordRef& record, absl::string_view ent
   last_open_ = index;
   last_token_ = token;
   OpenBatch& b = open_[index];
-  if (b.used + framed > b.bytes.size()) [[unlikely]] {
-    b.bytes.resize(std::max(2 * b.bytes.size(), b.used + framed));
+  if (b.used + framed + kEncodeSlack > b.bytes.size()) [[unlikely]] {
+    b.bytes.resize(std::max(2 * b.bytes.size(), b.used + framed + kEncodeSlack));
   }
-  b.used = EncodeRecord(b.bytes.data() + b.used, record, seq, size) - b.bytes.data();
+  b.used = EncodeRecord(b.bytes.data() + b.used, record, varints, size) - b.bytes.data();
   ++b.records;
   // Written under open_mu_ only: plain stores, no locked read-modify-write per record.
   next_seq_.store(seq + 1, std::memory_order_relaxed);
+  seq_varint_.Increment();
   records_added_.store(records_added_.load(std::memory_order_relaxed) + 1,
                        std::memory_order_relaxed);
   open_records_.store(open_records_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

@@ -86,6 +86,7 @@
 #include "common/kv_store.h"
 #include "cybersyn/v1/record.pb.h"
 #include "ingest/record_ref.h"
+#include "ingest/varint.h"
 
 namespace cybersyn::ingest {
 
@@ -315,6 +316,9 @@ class Publisher {
   // so this saves most lookups (hashing the path) in open_index_.
   size_t last_open_ ABSL_GUARDED_BY(open_mu_) = 0;
   const void* last_token_ ABSL_GUARDED_BY(open_mu_) = nullptr;  // the token of that record
+  // The encodings of next_seq_ and of the last record's event time (varint.h).
+  EncodedVarint seq_varint_ ABSL_GUARDED_BY(open_mu_);
+  EncodedVarint time_varint_ ABSL_GUARDED_BY(open_mu_);
   // A batch reached max_bytes and the seal after its overflowing record did not happen yet (the
   // buffer is full): the next overflow seals before adding instead, so open batches stay bounded.
   bool overflow_open_ ABSL_GUARDED_BY(open_mu_) = false;
