@@ -423,6 +423,7 @@ absl::Status Publisher::AddLocked(const RecordRef& record, absl::string_view ent
       if (!spare_.empty()) {
         b.bytes = std::move(spare_.back());
         spare_.pop_back();
+        spare_bytes_ -= b.bytes.capacity();
       }
     }
     // Records are written through a pointer into room made once per batch: a resize per record
@@ -667,11 +668,16 @@ void Publisher::WriterLoop() {
     // batch (a tenth of its CPU).
     absl::MutexLock sl(&spare_mu_);
     for (auto& [key, value] : wb.TakeOps()) {
-      if (spare_.size() >= kSpareBatches || !value || value->capacity() > (2u << 20)) continue;
-      // Not cleared: the next batch overwrites it, and keeping its size saves zero-filling.
-      spare_.push_back(std::move(*value));
+      if (value) KeepSpareLocked(std::move(*value));
     }
   }
+}
+
+void Publisher::KeepSpareLocked(std::string&& s) {
+  if (s.capacity() > (2u << 20) || spare_bytes_ + s.capacity() > kSpareBytes) return;
+  spare_bytes_ += s.capacity();
+  // Not cleared: the next batch overwrites it, and keeping its size saves zero-filling.
+  spare_.push_back(std::move(s));
 }
 
 void Publisher::HoldLocked(SealedGroup& g, absl::Time now) {
@@ -926,10 +932,7 @@ void Publisher::DeliveryLoop() {
       }
       if (!freed.empty()) {
         absl::MutexLock sl(&spare_mu_);
-        for (std::string& v : freed) {
-          if (spare_.size() >= kSpareBatches || v.capacity() > (2u << 20)) break;
-          spare_.push_back(std::move(v));
-        }
+        for (std::string& v : freed) KeepSpareLocked(std::move(v));
       }
       WriteBatch deletes;
       for (size_t i = 0; i < reports.size(); ++i) {

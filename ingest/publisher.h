@@ -378,11 +378,16 @@ class Publisher {
   std::function<std::string()> position_ ABSL_GUARDED_BY(open_mu_);
   std::atomic<bool> position_mode_{false};  // a position provider is set
 
-  // Cleared batch strings the writer thread returns for reuse (capacity kept), at most
-  // kSpareBatches. A leaf lock.
-  static constexpr size_t kSpareBatches = 16;
+  // Batch strings the writer and delivery threads return for reuse (capacity kept), up to
+  // kSpareBytes of capacity: enough for the batches a soft bound of 8 MB keeps in flight, which
+  // come back in bursts (16 strings left the source allocating, zero-filling and page-faulting
+  // new ones for most batches). A leaf lock.
+  static constexpr uint64_t kSpareBytes = uint64_t{16} << 20;
   absl::Mutex spare_mu_;
   std::vector<std::string> spare_ ABSL_GUARDED_BY(spare_mu_);
+  uint64_t spare_bytes_ ABSL_GUARDED_BY(spare_mu_) = 0;  // their capacities
+  // Keeps `s` in spare_ if the budget allows (else it is freed). REQUIRES: spare_mu_ held.
+  void KeepSpareLocked(std::string&& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(spare_mu_);
 
   // Delivery reports collected inside Poll (which may run on any producing thread).
   absl::Mutex dr_mu_;
