@@ -103,7 +103,7 @@ struct PublisherOptions {
   // Soft bound on unconfirmed bytes (buffered or being written), 0 = off. Applies only while the
   // broker is confirming: started, topic ready, connected, and (with batches unconfirmed) a
   // confirmation within `soft_stall`; otherwise only buffer_max_bytes does. The gateway sets it
-  // to an eighth of a memtable when the buffer has no WAL, so batches are deleted before a flush.
+  // when the buffer has no WAL, to two produce batches per partition in use (SoftBoundBytes).
   uint64_t soft_max_buffer_bytes = 0;
   absl::Duration soft_stall = absl::Seconds(2);
   // See the header comment. REQUIRES a position provider (SetPositionProvider) to take effect:
