@@ -176,13 +176,12 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
     // fell by half with the shorter queue (ingest_bench: 0.19 vs 0.34 CPU s per 3M). Enough for
     // two full produce batches per partition in use (buffer_sizing.h), at least an eighth of a
     // memtable (4 MiB), at most half the in-flight bound (the rest would spill to the store).
-    const std::map<std::string, std::string> settings = Publisher::ProducerSettings(po);
+    // The producer's effective settings: the client's, overridden by the publisher's.
+    std::map<std::string, std::string> settings = client.properties;
+    for (const auto& [k, v] : Publisher::ProducerSettings(po)) settings[k] = v;
     uint64_t produce_batch = 1'000'000;  // librdkafka's default batch.size
-    for (const std::map<std::string, std::string>* props :
-         {static_cast<const std::map<std::string, std::string>*>(&client.properties), &settings}) {
-      if (auto it = props->find("batch.size"); it != props->end()) {
-        (void)absl::SimpleAtoi(it->second, &produce_batch);
-      }
+    if (auto it = settings.find("batch.size"); it != settings.end()) {
+      (void)absl::SimpleAtoi(it->second, &produce_batch);
     }
     const int depth = config.hierarchy->LevelIndex(Hierarchy::kEnterpriseLevel);
     const int enterprises =

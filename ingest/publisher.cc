@@ -75,13 +75,7 @@ inline char* PutStringRaw(char* p, char tag, absl::string_view v) {
 
 inline void PutVarint(std::string* s, uint64_t v) {
   char buf[10];
-  int n = 0;
-  while (v >= 0x80) {
-    buf[n++] = static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  buf[n++] = static_cast<char>(v);
-  s->append(buf, n);
+  s->append(buf, PutVarintRaw(buf, v) - buf);
 }
 
 inline size_t StringFieldSize(size_t len) { return 1 + VarintSize(len) + len; }

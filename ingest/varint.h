@@ -1,6 +1,6 @@
 // EncodedVarint: a protobuf varint encoded once and copied into many records. The gateway's
 // encoder writes two per record: the event time, which repeats across the records of one tick of
-// a source, and the sequence number, which goes up by one (Increment touches only its first byte,
+// a source, and the sequence number, which goes up by one (Increment changes only its first byte
 // 127 times in 128). Encoding both per record was a fifth of the encoder's time.
 #ifndef CYBERSYN_INGEST_VARINT_H_
 #define CYBERSYN_INGEST_VARINT_H_
