@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "alerter/detector.h"
+#include "alerter/detectors/detector.h"
 #include "alerter/no_data.h"
 #include "alerter/signal_book.h"
 #include "common/kafka_consumer.h"

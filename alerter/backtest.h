@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "alerter/detector.h"
+#include "alerter/detectors/detector.h"
 
 namespace cybersyn::alerter {
 

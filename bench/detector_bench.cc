@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "alerter/detector.h"
-#include "alerter/internal/synthetic.h"
+#include "alerter/detectors/detector.h"
+#include "alerter/detectors/internal/synthetic.h"
 #include "benchmark/benchmark.h"
 
 namespace cybersyn::alerter {

@@ -24,8 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "alerter/detector.h"
-#include "alerter/internal/synthetic.h"
+#include "alerter/detectors/detector.h"
+#include "alerter/detectors/internal/synthetic.h"
 
 #ifndef CYBERSYN_SOURCE_DIR
 #define CYBERSYN_SOURCE_DIR "."

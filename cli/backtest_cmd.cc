@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "alerter/backtest.h"
-#include "alerter/detector.h"
+#include "alerter/detectors/detector.h"
 #include "cli/command.h"
 #include "common/config.h"
 

@@ -7,7 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "alerter/detector.h"
+#include "alerter/detectors/detector.h"
 #include "common/kafka_consumer.h"
 #include "common/rocksdb_store.h"
 #include "cybersyn/v1/aggregate.pb.h"

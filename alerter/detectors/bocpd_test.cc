@@ -1,6 +1,6 @@
-#include "alerter/bocpd.h"
+#include "alerter/detectors/bocpd.h"
 
-#include "alerter/internal/synthetic.h"
+#include "alerter/detectors/internal/synthetic.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -20,8 +20,8 @@
 //
 // Thread-safety: a Detector is a plain value-like object without internal locking; one thread at
 // a time may call its methods. Different detectors are independent.
-#ifndef CYBERSYN_ALERTER_DETECTOR_H_
-#define CYBERSYN_ALERTER_DETECTOR_H_
+#ifndef CYBERSYN_ALERTER_DETECTORS_DETECTOR_H_
+#define CYBERSYN_ALERTER_DETECTORS_DETECTOR_H_
 
 #include <cstdint>
 #include <limits>
@@ -127,4 +127,4 @@ std::string KindLabel(SignalKind kind, Direction direction);
 
 }  // namespace cybersyn::alerter
 
-#endif  // CYBERSYN_ALERTER_DETECTOR_H_
+#endif  // CYBERSYN_ALERTER_DETECTORS_DETECTOR_H_

@@ -1,4 +1,4 @@
-#include "alerter/cyberstride.h"
+#include "alerter/detectors/cyberstride.h"
 
 #include <algorithm>
 #include <bit>

@@ -1,4 +1,4 @@
-#include "alerter/threshold.h"
+#include "alerter/detectors/threshold.h"
 
 #include <algorithm>
 #include <cmath>

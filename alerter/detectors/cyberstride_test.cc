@@ -1,11 +1,11 @@
-#include "alerter/cyberstride.h"
+#include "alerter/detectors/cyberstride.h"
 
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <set>
 
-#include "alerter/internal/synthetic.h"
+#include "alerter/detectors/internal/synthetic.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -1,6 +1,6 @@
-#include "alerter/ewma.h"
+#include "alerter/detectors/cusum.h"
 
-#include "alerter/internal/synthetic.h"
+#include "alerter/detectors/internal/synthetic.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -9,8 +9,8 @@ namespace {
 
 using internal::Fault;
 
-TEST(Ewma, PersistentShiftSignalsOnceWithDirection) {
-  auto det = MakeDetector("ewma", {});
+TEST(Cusum, PersistentShiftSignalsOnceWithDirection) {
+  auto det = MakeDetector("cusum", {});
   ASSERT_TRUE(det.ok());
   internal::SyntheticSpec spec{Fault::kStep, 600, 300, -4.0, 1e-3, 1.0, 0.0, 5};
   auto v = internal::RunSeries(**det, internal::Generate(spec));
@@ -21,8 +21,8 @@ TEST(Ewma, PersistentShiftSignalsOnceWithDirection) {
   EXPECT_EQ(internal::CountSignals(v, 300, 600), 1);
 }
 
-TEST(Ewma, NoSignalDuringWarmupAndNoForecastBeforeBaseline) {
-  auto det = MakeDetector("ewma", {{"warmup", 40}});
+TEST(Cusum, NoSignalDuringWarmupAndNoForecastBeforeBaseline) {
+  auto det = MakeDetector("cusum", {{"warmup", 40}});
   ASSERT_TRUE(det.ok());
   internal::SyntheticSpec spec{Fault::kStep, 100, 35, 10.0, 1.0, 0.0, 0.0, 5};
   auto v = internal::RunSeries(**det, internal::Generate(spec));
@@ -31,10 +31,10 @@ TEST(Ewma, NoSignalDuringWarmupAndNoForecastBeforeBaseline) {
   EXPECT_FALSE(std::isnan(v[60].forecast));
 }
 
-TEST(Ewma, LambdaOutOfRangeIsRejected) {
-  auto det = MakeDetector("ewma", {{"lambda", 0}});
+TEST(Cusum, LambdaOutOfRangeIsRejected) {
+  auto det = MakeDetector("cusum", {{"h", -1}});
   ASSERT_FALSE(det.ok());
-  EXPECT_THAT(det.status().message(), ::testing::HasSubstr("'lambda'"));
+  EXPECT_THAT(det.status().message(), ::testing::HasSubstr("'h'"));
 }
 
 }  // namespace

@@ -9,14 +9,14 @@
 // (`track`, see WarmupBaseline::Track), so a noisy 30-value warm-up does not fix the
 // false-signal rate for the life of the series.
 // Thread-safety: none (see Detector).
-#ifndef CYBERSYN_ALERTER_CUSUM_H_
-#define CYBERSYN_ALERTER_CUSUM_H_
+#ifndef CYBERSYN_ALERTER_DETECTORS_CUSUM_H_
+#define CYBERSYN_ALERTER_DETECTORS_CUSUM_H_
 
 #include <memory>
 #include <vector>
 
-#include "alerter/detector.h"
-#include "alerter/internal/detector_util.h"
+#include "alerter/detectors/detector.h"
+#include "alerter/detectors/internal/detector_util.h"
 
 namespace cybersyn::alerter {
 
@@ -45,4 +45,4 @@ class CusumDetector final : public Detector {
 
 }  // namespace cybersyn::alerter
 
-#endif  // CYBERSYN_ALERTER_CUSUM_H_
+#endif  // CYBERSYN_ALERTER_DETECTORS_CUSUM_H_

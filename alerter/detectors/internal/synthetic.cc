@@ -1,4 +1,4 @@
-#include "alerter/internal/synthetic.h"
+#include "alerter/detectors/internal/synthetic.h"
 
 #include <cmath>
 #include <random>

@@ -8,14 +8,14 @@
 // warm-up does not fix the false-signal rate for the life of the series. The default limit
 // (3.9) is set for rare false signals (about one per 10,000 in-control values). Signals are
 // classified as steps with a direction. Thread-safety: none (see Detector).
-#ifndef CYBERSYN_ALERTER_EWMA_H_
-#define CYBERSYN_ALERTER_EWMA_H_
+#ifndef CYBERSYN_ALERTER_DETECTORS_EWMA_H_
+#define CYBERSYN_ALERTER_DETECTORS_EWMA_H_
 
 #include <memory>
 #include <vector>
 
-#include "alerter/detector.h"
-#include "alerter/internal/detector_util.h"
+#include "alerter/detectors/detector.h"
+#include "alerter/detectors/internal/detector_util.h"
 
 namespace cybersyn::alerter {
 
@@ -44,4 +44,4 @@ class EwmaDetector final : public Detector {
 
 }  // namespace cybersyn::alerter
 
-#endif  // CYBERSYN_ALERTER_EWMA_H_
+#endif  // CYBERSYN_ALERTER_DETECTORS_EWMA_H_

@@ -7,14 +7,14 @@
 // so memory and time per observation are bounded. The score is P(r_t <= window), the posterior
 // probability that a change happened in the last `window` observations.
 // Thread-safety: none (see Detector).
-#ifndef CYBERSYN_ALERTER_BOCPD_H_
-#define CYBERSYN_ALERTER_BOCPD_H_
+#ifndef CYBERSYN_ALERTER_DETECTORS_BOCPD_H_
+#define CYBERSYN_ALERTER_DETECTORS_BOCPD_H_
 
 #include <memory>
 #include <vector>
 
-#include "alerter/detector.h"
-#include "alerter/internal/detector_util.h"
+#include "alerter/detectors/detector.h"
+#include "alerter/detectors/internal/detector_util.h"
 
 namespace cybersyn::alerter {
 
@@ -49,4 +49,4 @@ class BocpdDetector final : public Detector {
 
 }  // namespace cybersyn::alerter
 
-#endif  // CYBERSYN_ALERTER_BOCPD_H_
+#endif  // CYBERSYN_ALERTER_DETECTORS_BOCPD_H_

@@ -40,8 +40,8 @@
 // + monitors + autocorrelation + gate, persisted in 242 bytes (under 256). The state is held in the
 // persisted precision, so a restored detector continues exactly as the original would have.
 // Thread-safety: none (see Detector).
-#ifndef CYBERSYN_ALERTER_CYBERSTRIDE_H_
-#define CYBERSYN_ALERTER_CYBERSTRIDE_H_
+#ifndef CYBERSYN_ALERTER_DETECTORS_CYBERSTRIDE_H_
+#define CYBERSYN_ALERTER_DETECTORS_CYBERSTRIDE_H_
 
 #include <array>
 #include <memory>
@@ -49,8 +49,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "alerter/detector.h"
-#include "alerter/internal/detector_util.h"
+#include "alerter/detectors/detector.h"
+#include "alerter/detectors/internal/detector_util.h"
 
 namespace cybersyn::alerter {
 
@@ -113,4 +113,4 @@ class CyberstrideDetector final : public Detector {
 
 }  // namespace cybersyn::alerter
 
-#endif  // CYBERSYN_ALERTER_CYBERSTRIDE_H_
+#endif  // CYBERSYN_ALERTER_DETECTORS_CYBERSTRIDE_H_

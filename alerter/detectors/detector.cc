@@ -1,12 +1,12 @@
-#include "alerter/detector.h"
+#include "alerter/detectors/detector.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "alerter/bocpd.h"
-#include "alerter/cusum.h"
-#include "alerter/cyberstride.h"
-#include "alerter/ewma.h"
-#include "alerter/threshold.h"
+#include "alerter/detectors/bocpd.h"
+#include "alerter/detectors/cusum.h"
+#include "alerter/detectors/cyberstride.h"
+#include "alerter/detectors/ewma.h"
+#include "alerter/detectors/threshold.h"
 
 namespace cybersyn::alerter {
 namespace {

@@ -1,4 +1,4 @@
-#include "alerter/internal/detector_util.h"
+#include "alerter/detectors/internal/detector_util.h"
 
 #include <algorithm>
 #include <cmath>

@@ -2,14 +2,14 @@
 // Deterministic for a given spec (std::mt19937_64 and a Box–Muller transform of our own, so
 // the values do not depend on the standard library's distributions).
 // Thread-safety: free functions without shared state.
-#ifndef CYBERSYN_ALERTER_INTERNAL_SYNTHETIC_H_
-#define CYBERSYN_ALERTER_INTERNAL_SYNTHETIC_H_
+#ifndef CYBERSYN_ALERTER_DETECTORS_INTERNAL_SYNTHETIC_H_
+#define CYBERSYN_ALERTER_DETECTORS_INTERNAL_SYNTHETIC_H_
 
 #include <cstdint>
 #include <string_view>
 #include <vector>
 
-#include "alerter/detector.h"
+#include "alerter/detectors/detector.h"
 
 namespace cybersyn::alerter::internal {
 
@@ -40,4 +40,4 @@ int64_t CountSignals(const std::vector<Verdict>& verdicts, int64_t from, int64_t
 
 }  // namespace cybersyn::alerter::internal
 
-#endif  // CYBERSYN_ALERTER_INTERNAL_SYNTHETIC_H_
+#endif  // CYBERSYN_ALERTER_DETECTORS_INTERNAL_SYNTHETIC_H_

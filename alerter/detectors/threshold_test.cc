@@ -1,4 +1,4 @@
-#include "alerter/threshold.h"
+#include "alerter/detectors/threshold.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -1,12 +1,12 @@
 // Contract tests of the Detector interface, run against every detector kind, and the required
 // detection checks (3σ step within 3 windows, slope within 10, 100,000 stationary points with
 // at most 10 signals) for every detector they apply to.
-#include "alerter/detector.h"
+#include "alerter/detectors/detector.h"
 
 #include <cmath>
 #include <string>
 
-#include "alerter/internal/synthetic.h"
+#include "alerter/detectors/internal/synthetic.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

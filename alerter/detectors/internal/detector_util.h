@@ -2,8 +2,8 @@
 // signal per anomaly, warm-up, re-arm, no-data), robust warm-up baselines, graded scores and a
 // small binary writer/reader for state snapshots. Not part of the public API.
 // Thread-safety: plain values and free functions; no shared state.
-#ifndef CYBERSYN_ALERTER_INTERNAL_DETECTOR_UTIL_H_
-#define CYBERSYN_ALERTER_INTERNAL_DETECTOR_UTIL_H_
+#ifndef CYBERSYN_ALERTER_DETECTORS_INTERNAL_DETECTOR_UTIL_H_
+#define CYBERSYN_ALERTER_DETECTORS_INTERNAL_DETECTOR_UTIL_H_
 
 #include <algorithm>
 #include <bit>
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "alerter/detector.h"
+#include "alerter/detectors/detector.h"
 
 namespace cybersyn::alerter::internal {
 
@@ -221,4 +221,4 @@ struct WarmupBaseline {
 
 }  // namespace cybersyn::alerter::internal
 
-#endif  // CYBERSYN_ALERTER_INTERNAL_DETECTOR_UTIL_H_
+#endif  // CYBERSYN_ALERTER_DETECTORS_INTERNAL_DETECTOR_UTIL_H_

@@ -1,4 +1,4 @@
-#include "alerter/bocpd.h"
+#include "alerter/detectors/bocpd.h"
 
 #include <algorithm>
 #include <cmath>

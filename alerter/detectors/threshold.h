@@ -6,14 +6,14 @@
 // 0.5 + 0.5·g(distance, scale) where scale is `scale` or a tenth of the band (or of the limit).
 // Signals are of kind threshold with direction up (above max) or down (below min).
 // Thread-safety: none (see Detector).
-#ifndef CYBERSYN_ALERTER_THRESHOLD_H_
-#define CYBERSYN_ALERTER_THRESHOLD_H_
+#ifndef CYBERSYN_ALERTER_DETECTORS_THRESHOLD_H_
+#define CYBERSYN_ALERTER_DETECTORS_THRESHOLD_H_
 
 #include <memory>
 #include <vector>
 
-#include "alerter/detector.h"
-#include "alerter/internal/detector_util.h"
+#include "alerter/detectors/detector.h"
+#include "alerter/detectors/internal/detector_util.h"
 
 namespace cybersyn::alerter {
 
@@ -44,4 +44,4 @@ class ThresholdDetector final : public Detector {
 
 }  // namespace cybersyn::alerter
 
-#endif  // CYBERSYN_ALERTER_THRESHOLD_H_
+#endif  // CYBERSYN_ALERTER_DETECTORS_THRESHOLD_H_
