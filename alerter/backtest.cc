@@ -1,10 +1,14 @@
 #include "alerter/backtest.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <limits>
 #include <memory>
 
 #include "absl/strings/match.h"
@@ -109,132 +113,271 @@ absl::StatusOr<int64_t> ParseTimestamp(std::string_view text) {
   return secs * 1000 + frac_ms;
 }
 
-absl::StatusOr<BacktestStats> RunBacktest(std::string_view input, std::string_view input_name,
-                                          Detector& detector, std::string* output) {
-  const auto start = std::chrono::steady_clock::now();
-  BacktestStats stats;
-  const std::string name(input_name);
-  size_t pos = 0;
-  int64_t line_no = 0;
-  auto next_line = [&](std::string_view& line) {
-    if (pos >= input.size()) return false;
+namespace {
+
+// Splits `line` at commas into `fields` (views into `line`).
+void SplitFields(std::string_view line, std::vector<std::string_view>& fields) {
+  fields.clear();
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = line.find(',', start);
+    if (comma == std::string_view::npos) {
+      fields.push_back(line.substr(start));
+      return;
+    }
+    fields.push_back(line.substr(start, comma - start));
+    start = comma + 1;
+  }
+}
+
+// Splits `input` into lines (CR/LF stripped), numbering them from 1.
+class LineReader {
+ public:
+  explicit LineReader(std::string_view input) : input_(input) {}
+  bool Next(std::string_view& line) {
+    if (pos_ >= input_.size()) return false;
     const char* nl =
-        static_cast<const char*>(std::memchr(input.data() + pos, '\n', input.size() - pos));
-    const size_t end = nl == nullptr ? input.size() : static_cast<size_t>(nl - input.data());
-    line = input.substr(pos, end - pos);
+        static_cast<const char*>(std::memchr(input_.data() + pos_, '\n', input_.size() - pos_));
+    const size_t end = nl == nullptr ? input_.size() : static_cast<size_t>(nl - input_.data());
+    line = input_.substr(pos_, end - pos_);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    pos = end + 1;
-    ++line_no;
+    pos_ = end + 1;
+    ++line_no_;
     return true;
-  };
+  }
+  bool AtEnd() const { return pos_ >= input_.size(); }
+  int64_t line_no() const { return line_no_; }
+
+ private:
+  std::string_view input_;
+  size_t pos_ = 0;
+  int64_t line_no_ = 0;
+};
+
+absl::Status ParseHeader(std::string_view line, const std::string& name,
+                         std::string_view only_column, std::vector<std::string>& columns,
+                         std::vector<size_t>& field_of_column, size_t& fields_wanted) {
+  if (line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);  // UTF-8 byte-order mark
+  std::vector<std::string_view> h;
+  SplitFields(line, h);
+  for (auto& f : h) f = Trim(f);
+  if (!only_column.empty() && std::find(h.begin() + 1, h.end(), only_column) == h.end()) {
+    return absl::NotFoundError(
+        absl::StrCat(name, ":1: header: no column ", Quote(only_column), " in ", Quote(line)));
+  }
+  if (!absl::EqualsIgnoreCase(absl::string_view(h[0].data(), h[0].size()), "timestamp") ||
+      h.size() < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ":1: header: want 'timestamp,value' (or 'timestamp,a,b,...'), got ", Quote(line)));
+  }
+  fields_wanted = h.size();
+  for (size_t i = 1; i < h.size(); ++i) {
+    if (!only_column.empty()) {
+      if (h[i] != only_column) continue;
+    } else if (h[i].empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ":1: header: column ", i + 1, " has no name"));
+    } else if (std::find(columns.begin(), columns.end(), h[i]) != columns.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ":1: header: column ", Quote(h[i]), " appears twice"));
+    }
+    columns.emplace_back(h[i]);
+    field_of_column.push_back(i);
+    if (!only_column.empty()) break;
+  }
+  if (!only_column.empty()) fields_wanted = field_of_column[0] + 1;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<SeriesTable> ParseSeriesCsv(std::string_view input, std::string_view input_name,
+                                           const ParseOptions& options) {
+  const std::string name(input_name);
+  const std::string_view only_column = options.only_column;
+  SeriesTable table;
+  LineReader reader(input);
   std::string_view line;
-  // Header (a UTF-8 byte-order mark is tolerated).
-  if (!next_line(line)) {
+  if (!reader.Next(line)) {
     return absl::InvalidArgumentError(
         absl::StrCat(name, ":1: header: empty input, want 'timestamp,value'"));
   }
-  if (line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
-  {
-    const size_t comma = line.find(',');
-    const std::string_view h0 = Trim(line.substr(0, comma));
-    const std::string_view h1 =
-        comma == std::string_view::npos ? std::string_view() : Trim(line.substr(comma + 1));
-    if (!absl::EqualsIgnoreCase(absl::string_view(h0.data(), h0.size()), "timestamp") ||
-        !absl::EqualsIgnoreCase(absl::string_view(h1.data(), h1.size()), "value")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, ":1: header: want 'timestamp,value', got ", Quote(line)));
-    }
-  }
-  output->append("timestamp,value,score,kind,signal\n");
-  output->reserve(output->size() + input.size() + input.size() / 2);
-  char buf[64];
-  while (next_line(line)) {
+  std::vector<size_t> field_of_column;
+  size_t fields_wanted = 0;
+  RETURN_IF_ERROR(
+      ParseHeader(line, name, only_column, table.columns, field_of_column, fields_wanted));
+  const bool exact = only_column.empty();
+  table.values.resize(table.columns.size());
+  std::vector<std::string_view> f;
+  int64_t prev_line = 0;
+  while (reader.Next(line)) {
+    const int64_t line_no = reader.line_no();
     if (Trim(line).empty()) {
-      if (pos >= input.size()) break;  // trailing blank line
+      if (reader.AtEnd()) break;  // trailing blank line
       return absl::InvalidArgumentError(absl::StrCat(name, ":", line_no, ": row: empty line"));
     }
-    const size_t comma = line.find(',');
-    if (comma == std::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, ":", line_no, ": row: want 2 fields 'timestamp,value', got ", Quote(line)));
+    SplitFields(line, f);
+    if (exact ? f.size() != fields_wanted : f.size() < fields_wanted) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ":", line_no, ": row: want ",
+                                                     fields_wanted, " fields like the header, got ",
+                                                     f.size(), " in ", Quote(line)));
     }
-    const std::string_view ts_text = line.substr(0, comma);
-    const std::string_view value_text = line.substr(comma + 1);
-    if (value_text.find(',') != std::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, ":", line_no, ": row: more than 2 fields in ", Quote(line)));
-    }
-    Observation obs;
-    auto ts = ParseTimestamp(ts_text);
+    auto ts = ParseTimestamp(f[0]);
     if (!ts.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, ":", line_no, ": timestamp: ", ts.status().message()));
     }
-    obs.time_ms = *ts;
-    const std::string_view v = Trim(value_text);
-    if (v.empty()) {
-      obs.missing = true;
-      ++stats.missing;
-    } else if (!absl::SimpleAtod(absl::string_view(v.data(), v.size()), &obs.value) ||
-               !std::isfinite(obs.value)) {
+    if (!table.time_ms.empty() && *ts <= table.time_ms.back() && options.allow_unordered) {
+      ++table.unordered;
+    } else if (!table.time_ms.empty() && *ts <= table.time_ms.back()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(name, ":", line_no, ": value: not a finite number: ", Quote(v)));
+          absl::StrCat(name, ":", line_no, ": timestamp: ", Quote(Trim(f[0])),
+                       *ts == table.time_ms.back() ? " repeats" : " is before",
+                       " the timestamp on line ", prev_line,
+                       "; rows must be in strictly increasing time order (local times across a "
+                       "daylight-saving change? export UTC, or allow it with --allow-unordered)"));
     }
-    const Verdict verdict = detector.Update(obs);
-    ++stats.rows;
-    stats.signals += verdict.signal;
-    stats.resets += verdict.reset;
-    output->append(ts_text);
-    output->push_back(',');
-    output->append(value_text);
-    output->push_back(',');
-    auto [end, ec] =
-        std::to_chars(buf, buf + sizeof(buf), verdict.score, std::chars_format::fixed, 4);
-    output->append(buf, end - buf);
-    output->push_back(',');
-    output->append(KindLabel(verdict.kind, verdict.direction));
-    output->append(verdict.signal ? ",1\n" : ",0\n");
+    table.time_ms.push_back(*ts);
+    prev_line = line_no;
+    table.lines.push_back(line);
+    for (size_t c = 0; c < field_of_column.size(); ++c) {
+      const std::string_view v = Trim(f[field_of_column[c]]);
+      double value = std::numeric_limits<double>::quiet_NaN();
+      if (v.empty()) {
+        ++table.missing;
+      } else if (!absl::SimpleAtod(absl::string_view(v.data(), v.size()), &value) ||
+                 !std::isfinite(value)) {
+        return absl::InvalidArgumentError(absl::StrCat(name, ":", line_no, ": ", table.columns[c],
+                                                       ": not a finite number: ", Quote(v)));
+      }
+      table.values[c].push_back(value);
+    }
   }
+  return table;
+}
+
+ColumnVerdicts RunDetector(const SeriesTable& table, size_t column, Detector& detector) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<double>& values = table.values[column];
+  const size_t n = values.size();
+  ColumnVerdicts out;
+  out.score.resize(n);
+  out.kind.resize(n);
+  out.direction.resize(n);
+  out.signal.resize(n);
+  BacktestStats& stats = out.stats;
+  timespec cpu0, cpu1;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+  for (size_t i = 0; i < n; ++i) {
+    Observation obs;
+    obs.time_ms = table.time_ms[i];
+    obs.missing = std::isnan(values[i]);
+    obs.value = obs.missing ? 0.0 : values[i];
+    const Verdict v = detector.Update(obs);
+    out.score[i] = v.score;
+    out.kind[i] = v.kind;
+    out.direction[i] = v.direction;
+    out.signal[i] = v.signal;
+    stats.signals += v.signal;
+    stats.resets += v.reset;
+    stats.missing += obs.missing;
+  }
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+  stats.rows = static_cast<int64_t>(n);
+  stats.update_ns = (cpu1.tv_sec - cpu0.tv_sec) * 1e9 + (cpu1.tv_nsec - cpu0.tv_nsec);
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+void AppendVerdictCsv(const SeriesTable& table, const std::vector<ColumnVerdicts>& verdicts,
+                      std::string* output) {
+  const bool plain = table.columns.size() == 1 && table.columns[0] == "value";
+  output->append("timestamp");
+  for (const std::string& c : table.columns) {
+    if (plain) {
+      output->append(",value,score,kind,signal");
+    } else {
+      absl::StrAppend(output, ",", c, ",", c, "_score,", c, "_kind,", c, "_signal");
+    }
+  }
+  output->push_back('\n');
+  output->reserve(output->size() + table.lines.size() * (24 + 24 * table.columns.size()));
+  std::vector<std::string_view> f;
+  char buf[64];
+  for (size_t i = 0; i < table.lines.size(); ++i) {
+    SplitFields(table.lines[i], f);
+    output->append(f[0]);
+    for (size_t c = 0; c < verdicts.size(); ++c) {
+      const ColumnVerdicts& v = verdicts[c];
+      output->push_back(',');
+      output->append(f[c + 1]);
+      output->push_back(',');
+      auto [end, ec] =
+          std::to_chars(buf, buf + sizeof(buf), v.score[i], std::chars_format::fixed, 4);
+      output->append(buf, end - buf);
+      output->push_back(',');
+      output->append(KindLabel(v.kind[i], v.direction[i]));
+      output->append(v.signal[i] ? ",1" : ",0");
+    }
+    output->push_back('\n');
+  }
+}
+
+absl::StatusOr<BacktestStats> RunBacktest(std::string_view input, std::string_view input_name,
+                                          const DetectorFactory& make, std::string* output,
+                                          const ParseOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(SeriesTable table, ParseSeriesCsv(input, input_name, options));
+  std::vector<ColumnVerdicts> verdicts;
+  BacktestStats stats;
+  for (size_t c = 0; c < table.columns.size(); ++c) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Detector> detector, make());
+    verdicts.push_back(RunDetector(table, c, *detector));
+    const BacktestStats& s = verdicts.back().stats;
+    stats.signals += s.signals;
+    stats.missing += s.missing;
+    stats.resets += s.resets;
+    stats.update_ns += s.update_ns;
+  }
+  stats.rows = static_cast<int64_t>(table.time_ms.size());
+  stats.unordered = table.unordered;
+  AppendVerdictCsv(table, verdicts, output);
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return stats;
 }
 
-absl::StatusOr<BacktestStats> RunBacktestFiles(const std::string& input_path,
-                                               const std::string& output_path, Detector& detector) {
-  const auto start = std::chrono::steady_clock::now();
+absl::StatusOr<std::string> ReadInputFile(const std::string& path) {
   std::string input;
-  {
-    FILE* in = input_path == "-" ? stdin : std::fopen(input_path.c_str(), "rb");
-    if (in == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("cannot open input ", input_path, ": ", std::strerror(errno)));
-    }
-    char chunk[1 << 16];
-    size_t n;
-    while ((n = std::fread(chunk, 1, sizeof(chunk), in)) > 0) input.append(chunk, n);
-    const bool failed = std::ferror(in) != 0;
-    if (in != stdin) std::fclose(in);
-    if (failed) return absl::DataLossError(absl::StrCat("error reading ", input_path));
+  FILE* in = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (in == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot open input ", path, ": ", std::strerror(errno)));
   }
-  std::string output;
-  auto stats = RunBacktest(input, input_path == "-" ? "<stdin>" : input_path, detector, &output);
-  if (!stats.ok()) return stats.status();
-  FILE* out = output_path == "-" ? stdout : std::fopen(output_path.c_str(), "wb");
+  char chunk[1 << 16];
+  size_t n;
+  while ((n = std::fread(chunk, 1, sizeof(chunk), in)) > 0) input.append(chunk, n);
+  const bool failed = std::ferror(in) != 0;
+  if (in != stdin) std::fclose(in);
+  if (failed) return absl::DataLossError(absl::StrCat("error reading ", path));
+  return input;
+}
+
+absl::Status WriteOutputFile(const std::string& path, std::string_view data) {
+  FILE* out = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
   if (out == nullptr) {
     return absl::PermissionDeniedError(
-        absl::StrCat("cannot open output ", output_path, ": ", std::strerror(errno)));
+        absl::StrCat("cannot open output ", path, ": ", std::strerror(errno)));
   }
   const bool ok =
-      std::fwrite(output.data(), 1, output.size(), out) == output.size() && std::fflush(out) == 0;
+      std::fwrite(data.data(), 1, data.size(), out) == data.size() && std::fflush(out) == 0;
   if (out != stdout) {
     if (std::fclose(out) != 0 || !ok) {
-      return absl::DataLossError(absl::StrCat("error writing ", output_path));
+      return absl::DataLossError(absl::StrCat("error writing ", path));
     }
   } else if (!ok) {
     return absl::DataLossError("error writing standard output");
   }
-  stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return stats;
+  return absl::OkStatus();
 }
 
 }  // namespace cybersyn::alerter
