@@ -237,346 +237,428 @@ namespace {
 struct Pred {
   double f, r00, r01, r11;
 };
-inline Pred Predict(double level, double slope, float c00, float c01, float c11, double wl,
-                    double ws) {
+inline Pred PredictComponent(double level, double slope, float c00, float c01, float c11, double wl,
+                             double ws) {
   return {level + slope, double{c00} + 2.0 * c01 + c11 + wl, double{c01} + c11, double{c11} + ws};
 }
 
+// Models steady, transient and step are computed as (j, i) pairs; slope shares steady's.
+constexpr int kM = 3;
+
 }  // namespace
 
-Verdict CyberstrideDetector::Update(const Observation& obs) {
-  Verdict v;
+// Predict: the mixture before seeing y, its components unpacked from the persisted precision as
+// pairs (0, 1) and (2, 3).
+struct CyberstrideDetector::Prediction {
+  double S, inv_n, wl0, ws0;  // V estimate, 1 / its count of values; steady evolution variances
+  D2 slo[2], c01[2], c11[2], prob[2], fi[2], pv[2];  // pv: Var(level + slope)
+  double f, q;                                       // mixture forecast and its variance
+};
+
+// Update: the reference's forecast error and the 12 (model j, previous model i) Kalman updates,
+// weighted by prior × posterior of i × predictive density, plus the learned variance.
+struct CyberstrideDetector::Pairs {
+  Pred rp;                 // the reference's prediction
+  double q_ref, e_ref, z;  // its forecast variance, error and standardised error
+  D2 e[2], r00[kM][2], r01[2], r11[2], inv_q[kM][2], w[kM][2];  // [j][pair of i]
+  double inv_total;                                             // 1 / the sum of the weights
+  double d_new, n_new, ratio;  // variance learning: S_new = d_new / n_new = ratio · S
+};
+
+// Score: the raw evidence of this observation, from the reference's standardised error.
+struct CyberstrideDetector::Evidence {
+  double z;               // standardised error against the reference
+  double window;          // (z_t + z_{t-1} + z_{t-2}) / √3 of the clipped, deflated errors
+  double monitor;         // larger of the two cumulative monitors (log Bayes factor)
+  double pending_z;       // standardised error of the candidate awaiting confirmation (or 0)
+  double back_transient;  // one-step-back probability that the previous value was a transient
+};
+
+// Calibrate: the evidence as graded scores in [0, 1] (0.5 at each statistic's scale).
+struct CyberstrideDetector::Scores {
+  double step, instant, transient, cumulative;
+  double Max() const { return std::max({instant, step, transient, cumulative}); }
+};
+
+// Flattened: the steps are inlined into one function, as fast as the single body they were.
+[[gnu::flatten]] Verdict CyberstrideDetector::Update(const Observation& obs) {
   const bool missing = obs.missing || !Finite(obs.value);
   const double y = obs.value;
-  if (s_.phase == 2) {
-    const double S = s_.d / s_.n;
-    const double wl0 = level_var_ * S, ws0 = slope_var_ * S;
-    // The components, unpacked from the persisted precision, as pairs (0, 1) and (2, 3).
-    D2 slo[2], c01[2], c11[2], prob[2], fi[2], pv[2];  // pv: Var(level + slope)
-    for (int h = 0; h < 2; ++h) {
-      const Component& a = s_.comp[2 * h];
-      const Component& b = s_.comp[2 * h + 1];
-      slo[h] = D2{a.slope, b.slope};
-      c01[h] = D2{a.c01, b.c01};
-      c11[h] = D2{a.c11, b.c11};
-      prob[h] = D2{a.prob, b.prob};
-      fi[h] = D2{a.level, b.level} + slo[h];
-      pv[h] = D2{a.c00, b.c00} + 2.0 * c01[h] + c11[h];
-    }
-    // Forecast before seeing y: the mixture of the components' steady forecasts.
-    const double f = Sum(prob[0] * fi[0] + prob[1] * fi[1]);
-    double q = 0;
-    for (int h = 0; h < 2; ++h) {
-      const D2 df = fi[h] - f;
-      q += Sum(prob[h] * (pv[h] + wl0 + S + df * df));
-    }
-    const double inv_n = 1.0 / s_.n;
-    const double half = interval_t_.At(inv_n) * std::sqrt(q);
-    v.forecast = f;
-    v.lower = f - half;
-    v.upper = f + half;
-    if (missing) {
-      // Forecast without update: the state moves on and its variance grows.
-      auto advance = [&](Component& c) {
-        const Pred pr = Predict(c.level, c.slope, c.c00, c.c01, c.c11, wl0, ws0);
-        c.level = pr.f;
-        c.c00 = static_cast<float>(pr.r00);
-        c.c01 = static_cast<float>(pr.r01);
-        c.c11 = static_cast<float>(pr.r11);
-      };
-      for (Component& c : s_.comp) advance(c);
-      advance(s_.ref);
-      s_.pending = 0;
-      internal::MissingVerdict(gate_, s_.gate, v);
-      v.probs = {s_.comp[0].prob, s_.comp[1].prob, s_.comp[2].prob, s_.comp[3].prob};
-      return v;
-    }
-    if (skip_repeats_ && y == s_.last) {
-      // A held value carries no new measurement: no update, counts as normal for re-arming.
-      // Not counted towards warm-up, which is measured in real measurements.
-      const bool past = s_.gate.seen > static_cast<uint64_t>(gate_.warmup);
-      s_.gate.missing_run = 0;
-      if (!s_.gate.armed) internal::GateDecide(gate_, s_.gate, past, false);
-      v.probs = {s_.comp[0].prob, s_.comp[1].prob, s_.comp[2].prob, s_.comp[3].prob};
-      return v;
-    }
-    const bool past_warmup = internal::GateSeen(gate_, s_.gate);
-
-    // The reference: the steady model alone.
-    const Pred rp =
-        Predict(s_.ref.level, s_.ref.slope, s_.ref.c00, s_.ref.c01, s_.ref.c11, wl0, ws0);
-    const double q_floor = std::max(S * 1e-12, 1e-300);
-    const double q_ref = std::max(rp.r00 + S, q_floor);
-    const double sd_ref = std::sqrt(q_ref);
-    const double e_ref = y - rp.f;
-    const double z = e_ref / sd_ref;
-
-    // The 16 (j, i) updates. Models steady and slope differ only in the slope evolution
-    // variance, which enters neither Q nor the gain of the level: they share the likelihood,
-    // the means and the level covariances, and the slope pairs' weights are the steady pairs'
-    // times the prior ratio. So 12 pairs are computed (models 0..2) and the slope component
-    // is the steady one with its slope variance widened. Steady and transient also share the
-    // prediction (they differ in the observation variance only), and the slope rows r01, r11
-    // of the prediction are common to all three.
-    constexpr int kM = 3;  // steady, transient, step
-    const double n = s_.n;
-    const double step_l = step_var_ * S, trans_v = transient_k_ * S;
-    const D2 qf = Splat(q_floor);
-    D2 e[2], r00[kM][2], r01[2], r11[2], inv_q[kM][2], w[kM][2];  // [j][pair of i]
-    for (int h = 0; h < 2; ++h) {
-      e[h] = y - fi[h];
-      r00[0][h] = r00[1][h] = pv[h] + wl0;
-      r00[2][h] = pv[h] + step_l;
-      r01[h] = c01[h] + c11[h];
-      r11[h] = c11[h] + ws0;
-      inv_q[0][h] = 1.0 / Max(r00[0][h] + S, qf);
-      inv_q[1][h] = 1.0 / Max(r00[1][h] + trans_v, qf);
-      inv_q[2][h] = 1.0 / Max(r00[2][h] + S, qf);
-    }
-    // Log predictive densities (without the common constant), then the largest for scaling.
-    D2 best2 = Splat(-INFINITY);
-    for (int j = 0; j < kM; ++j) {
-      for (int h = 0; h < 2; ++h) {
-        const D2 u = e[h] * e[h] * inv_q[j][h];
-        if (n < 30) {  // Student-t predictive while V is poorly known
-          const double half_n1 = 0.5 * (n + 1);
-          w[j][h] = D2{-half_n1 * std::log1p(u[0] / n), -half_n1 * std::log1p(u[1] / n)};
-        } else {
-          w[j][h] = -0.5 * u;
-        }
-        best2 = Max(w[j][h], best2);
-      }
-    }
-    const double best = std::max(best2[0], best2[1]);
-    double total = 0;
-    for (int j = 0; j < kM; ++j) {
-      for (int h = 0; h < 2; ++h) {
-        w[j][h] = prior_[j] * prob[h] * FastExpNonPositive(w[j][h] - best) * Sqrt(inv_q[j][h]);
-      }
-      const double row = Sum(w[j][0] + w[j][1]);
-      total += j == kSteady ? row * steady_share_ : row;
-    }
-    const double inv_total = 1.0 / total;
-    double dsum = 0;
-    if (variance_clip_ > 0) {
-      // Robust learning: the reference forecast error, clipped, so that frequent jumps in a
-      // messy series widen V instead of being explained away as a stream of events.
-      dsum = S * std::min(z * z, variance_clip_ * variance_clip_);
-    } else {
-      for (int j = 0; j < kM; ++j) {
-        for (int h = 0; h < 2; ++h) {
-          dsum += Sum(w[j][h] * (j == kSteady ? steady_share_ : 1.0) * inv_total * S * e[h] * e[h] *
-                      inv_q[j][h]);
-        }
-      }
-    }
-    const double beta = variance_discount_;
-    const double d_new = beta * s_.d + dsum, n_new = beta * s_.n + 1;
-    const double S_new = std::max(d_new / n_new, 1e-300);
-    const double ratio = S_new / std::max(S, 1e-300);
-    const double a_floor = S_new * 1e-10, c_floor = S_new * 1e-14;
-
-    // Collapse: each model j's 4 updated components into one by moment matching. The state is
-    // written in place; it is discarded below if anything came out non-finite.
-    double post[kNumModels];
-    double back_transient = 0;  // one-step-back probability of the transient model
-    auto store = [&](Component& out, double ml, double ms, double v00, double v01, double v11) {
-      double a = v00 * ratio, b = v01 * ratio, c = v11 * ratio;
-      // Keep the covariance positive definite and away from zero (relative to S).
-      a = std::max(a, a_floor);
-      c = std::max(c, c_floor);
-      out.level = ml;
-      out.slope = ms;
-      out.c00 = static_cast<float>(a);
-      out.c01 = static_cast<float>(ClampCovariance(b, a, c));
-      out.c11 = static_cast<float>(c);
-    };
-    for (int j = 0; j < kM; ++j) {
-      D2 mls[2], mss[2], p00[2], p01[2], p11[2], wts[2];
-      for (int h = 0; h < 2; ++h) {
-        wts[h] = w[j][h] * inv_total;
-        const D2 a0 = r00[j][h] * inv_q[j][h], a1 = r01[h] * inv_q[j][h];
-        mls[h] = fi[h] + a0 * e[h];
-        mss[h] = slo[h] + a1 * e[h];
-        p00[h] = r00[j][h] - a0 * r00[j][h];
-        p01[h] = r01[h] - a0 * r01[h];
-        p11[h] = r11[h] - a1 * r01[h];
-      }
-      const double pj = Sum(wts[0] + wts[1]);
-      back_transient += j == kSteady ? wts[0][kTransient] * steady_share_ : wts[0][kTransient];
-      post[j] = pj;
-      const double inv_pj = pj > 0 ? 1.0 / pj : 0.0;
-      wts[0] *= inv_pj;
-      wts[1] *= inv_pj;
-      const double ml = Sum(wts[0] * mls[0] + wts[1] * mls[1]);
-      const double ms = Sum(wts[0] * mss[0] + wts[1] * mss[1]);
-      D2 v00 = Splat(0), v01 = Splat(0), v11 = Splat(0);
-      for (int h = 0; h < 2; ++h) {
-        const D2 dl = mls[h] - ml, ds = mss[h] - ms;
-        v00 += wts[h] * (p00[h] + dl * dl);
-        v01 += wts[h] * (p01[h] + dl * ds);
-        v11 += wts[h] * (p11[h] + ds * ds);
-      }
-      store(s_.comp[j], ml, ms, Sum(v00), Sum(v01), Sum(v11));
-      if (j == kSteady) {
-        // The slope model: same pairs, slope variance widened by its larger evolution.
-        store(s_.comp[kSlope], ml, ms, Sum(v00), Sum(v01),
-              Sum(v11) + (slope_change_var_ - slope_var_) * S);
-        post[kSlope] = pj * slope_ratio_;
-      }
-    }
-    double psum = 0;
-    for (int j = 0; j < kNumModels; ++j) {
-      post[j] = std::clamp(post[j], prob_floor_, 1 - prob_floor_);
-      psum += post[j];
-    }
-    const double inv_psum = 1.0 / psum;
-    for (int j = 0; j < kNumModels; ++j) s_.comp[j].prob = static_cast<float>(post[j] * inv_psum);
-    s_.d = d_new;
-    s_.n = n_new;
-    {
-      // The reference's own update, with the error winsorised so an outlier barely moves it.
-      const double lim = clip_ * sd_ref;
-      const double e = std::clamp(e_ref, -lim, lim);
-      const double a0 = rp.r00 / q_ref, a1 = rp.r01 / q_ref;
-      Component& r = s_.ref;
-      r.level = rp.f + a0 * e;
-      r.slope = r.slope + a1 * e;
-      double v00 = ratio * (rp.r00 - a0 * rp.r00), v01 = ratio * (rp.r01 - a0 * rp.r01),
-             v11 = ratio * (rp.r11 - a1 * rp.r01);
-      v00 = std::max(v00, a_floor);
-      v11 = std::max(v11, c_floor);
-      r.c00 = static_cast<float>(v00);
-      r.c01 = static_cast<float>(ClampCovariance(v01, v00, v11));
-      r.c11 = static_cast<float>(v11);
-    }
-
-    // x - x is 0 for a finite x and NaN otherwise: one test instead of one branch per field.
-    double nonfinite = (d_new - d_new) + (n_new - n_new) + (z - z);
-    auto check = [&nonfinite](double x) { nonfinite += x - x; };
-    check(s_.ref.level);
-    check(s_.ref.slope);
-    check(s_.ref.c00);
-    check(s_.ref.c11);
-    for (const Component& c : s_.comp) {
-      check(c.level);
-      check(c.slope);
-      check(c.c00);
-      check(c.c01);
-      check(c.c11);
-      check(c.prob);
-    }
-    if (!(nonfinite == 0)) {
-      // Reset: start afresh from this value (counted by the caller).
-      v.reset = true;
-      const internal::GateState gate = s_.gate;
-      s_ = State();
-      s_.gate = gate;
-      s_.phase = 1;
-      s_.last = y;
-      return v;
-    }
-    s_.last = y;
-    v.probs = {s_.comp[kSteady].prob, s_.comp[kTransient].prob, s_.comp[kStep].prob,
-               s_.comp[kSlope].prob};
-    s_.acc_step = static_cast<float>(0.7 * s_.acc_step + v.probs.step);
-    s_.acc_slope = static_cast<float>(0.7 * s_.acc_slope + v.probs.slope);
-
-    // Scores. V is estimated from n values: the errors are Student-t, so they are deflated by
-    // the ratio of the t to the normal quantile at the signal level (1 for large n).
-    const double t_corr = score_scale_ / score_t_.At(inv_n);
-    const double zc = std::clamp(z * t_corr, -clip_, clip_);
-    // Lag-1 autocorrelation ρ of the errors (estimated before this one; errors winsorised at
-    // 2.5 so that an event is not taken for correlated noise). A cumulative sum of positively
-    // correlated errors varies more than one of independent errors: (1 + ρ)/(1 − ρ) per term
-    // for AR(1) errors, so the monitor's increments are scaled by √((1 − ρ)/(1 + ρ)). Without
-    // it the monitor signalled on smooth but noisy series (process variables, sensors with
-    // inertia) and was off by default. (Correcting the 3-value window too cuts the false
-    // signals on such series by about three quarters, but its estimate of ρ, noisy on
-    // independent errors, then misses 3σ steps that should show within three values.)
-    double rho = 0;
-    if (ar_rate_ > 0) {
-      if (s_.ac0 > 0) rho = std::clamp(s_.ac1 / s_.ac0, 0.0f, 0.9f);
-      const double zw = std::clamp(zc, -2.5, 2.5), zw1 = std::clamp<double>(s_.z1, -2.5, 2.5);
-      s_.ac0 = static_cast<float>(s_.ac0 + ar_rate_ * (zw * zw - s_.ac0));
-      s_.ac1 = static_cast<float>(s_.ac1 + ar_rate_ * (zw * zw1 - s_.ac1));
-    }
-    // The last three values together: a step of a few s.d. shows within three windows while
-    // a single outlier (clipped) cannot reach the level alone. (The two-value window was tried:
-    // it adds more false signals than early detections.)
-    const double wmax = (zc + s_.z1 + s_.z2) * 0.57735026918962576;  // 1/√3
-    s_.z2 = s_.z1;
-    s_.z1 = static_cast<float>(zc);
-    const double step = past_warmup ? internal::Graded(std::fabs(wmax), score_scale_) : 0.0;
-    const double instant =
-        (1.0 - v.probs.steady) * internal::Graded(std::fabs(z), transient_scale_);
-    double transient = 0;
-    if (s_.pending) {
-      // One observation later: the one-step-back probability that the candidate was a
-      // transient, times the size of its departure.
-      transient = back_transient * internal::Graded(std::fabs(s_.pend_z), transient_scale_);
-    }
-    double cumulative = 0;
-    if (past_warmup && monitor_h_ > 0) {
-      const double k = 0.5 * monitor_h_ * monitor_h_;
-      const double zm = rho > 0 ? zc * std::sqrt((1 - rho) / (1 + rho)) : zc;
-      s_.mon_up = static_cast<float>(std::max(0.0, s_.mon_up + monitor_h_ * zm - k));
-      s_.mon_down = static_cast<float>(std::max(0.0, s_.mon_down - monitor_h_ * zm - k));
-      cumulative = internal::Graded(std::max(s_.mon_up, s_.mon_down), monitor_level_);
-    }
-    v.score = std::max({instant, step, transient, cumulative});
-    v.direction = z > 0 ? Direction::kUp : (z < 0 ? Direction::kDown : Direction::kNone);
-
-    const double thr = gate_.threshold;
-    const SignalKind change = s_.acc_slope > s_.acc_step ? SignalKind::kSlope : SignalKind::kStep;
-    bool fire = false;
-    SignalKind kind = SignalKind::kNone;
-    Direction dir = v.direction;
-    if (s_.pending) {
-      s_.pending = 0;
-      if (transient >= thr && transient >= step) {
-        kind = SignalKind::kTransient;
-        dir = static_cast<Direction>(s_.pend_dir);
-        fire = true;
-      }
-    }
-    if (!fire && step >= thr) {
-      kind = change;
-      dir = wmax > 0 ? Direction::kUp : Direction::kDown;
-      fire = true;
-    }
-    if (!fire && cumulative >= thr) {
-      kind = change;
-      dir = s_.mon_up >= s_.mon_down ? Direction::kUp : Direction::kDown;
-      fire = true;
-    }
-    if (!fire && !confirm_ && instant >= thr) {
-      kind = v.probs.transient >= std::max(v.probs.step, v.probs.slope) ? SignalKind::kTransient
-                                                                        : change;
-      fire = true;
-    }
-    if (!fire && confirm_ && past_warmup && s_.gate.armed && std::fabs(z) >= candidate_z_) {
-      // Armed and waiting one observation for the one-step-back probabilities.
-      s_.pending = 1;
-      s_.pend_z = static_cast<float>(z);
-      s_.pend_dir = static_cast<int8_t>(v.direction);
-    }
-    if (s_.gate.armed) {
-      v.signal = internal::GateDecide(gate_, s_.gate, past_warmup, fire);
-    } else {
-      internal::GateDecide(gate_, s_.gate, past_warmup, fire || v.score >= thr);
-    }
-    if (fire) {
-      v.kind = kind;
-      v.direction = dir;
-    } else {
-      v.direction = Direction::kNone;
-    }
-    if (v.signal && (kind == SignalKind::kStep || kind == SignalKind::kSlope)) Intervene(kind);
+  if (s_.phase < 2) return Initialise(y, missing);
+  Verdict v;
+  const Prediction pr = Predict();
+  const double half = interval_t_.At(pr.inv_n) * std::sqrt(pr.q);
+  v.forecast = pr.f;
+  v.lower = pr.f - half;
+  v.upper = pr.f + half;
+  if (missing) {
+    Coast(pr);
+    internal::MissingVerdict(gate_, s_.gate, v);
+    v.probs = Probs();
     return v;
   }
+  if (skip_repeats_ && y == s_.last) {
+    // A held value carries no new measurement: no update, counts as normal for re-arming.
+    // Not counted towards warm-up, which is measured in real measurements.
+    const bool past = s_.gate.seen > static_cast<uint64_t>(gate_.warmup);
+    s_.gate.missing_run = 0;
+    if (!s_.gate.armed) internal::GateDecide(gate_, s_.gate, past, false);
+    v.probs = Probs();
+    return v;
+  }
+  const bool past_warmup = internal::GateSeen(gate_, s_.gate);
+  Pairs pairs;
+  UpdateModels(pr, y, pairs);
+  const double back_transient = Collapse(pr, pairs);
+  if (!StateIsFinite(pairs)) {
+    // Reset: start afresh from this value (counted by the caller).
+    v.reset = true;
+    const internal::GateState gate = s_.gate;
+    s_ = State();
+    s_.gate = gate;
+    s_.phase = 1;
+    s_.last = y;
+    return v;
+  }
+  s_.last = y;
+  v.probs = Probs();
+  s_.acc_step = static_cast<float>(0.7 * s_.acc_step + v.probs.step);
+  s_.acc_slope = static_cast<float>(0.7 * s_.acc_slope + v.probs.slope);
+  const Evidence ev = Score(pairs.z, pr.inv_n, back_transient, past_warmup);
+  const Scores sc = Calibrate(ev, v.probs, past_warmup);
+  v.score = sc.Max();
+  v.direction = ev.z > 0 ? Direction::kUp : (ev.z < 0 ? Direction::kDown : Direction::kNone);
+  Gate(ev, sc, past_warmup, v);
+  return v;
+}
 
+CyberstrideDetector::Prediction CyberstrideDetector::Predict() const {
+  Prediction pr;
+  pr.S = s_.d / s_.n;
+  pr.inv_n = 1.0 / s_.n;
+  pr.wl0 = level_var_ * pr.S;
+  pr.ws0 = slope_var_ * pr.S;
+  for (int h = 0; h < 2; ++h) {
+    const Component& a = s_.comp[2 * h];
+    const Component& b = s_.comp[2 * h + 1];
+    pr.slo[h] = D2{a.slope, b.slope};
+    pr.c01[h] = D2{a.c01, b.c01};
+    pr.c11[h] = D2{a.c11, b.c11};
+    pr.prob[h] = D2{a.prob, b.prob};
+    pr.fi[h] = D2{a.level, b.level} + pr.slo[h];
+    pr.pv[h] = D2{a.c00, b.c00} + 2.0 * pr.c01[h] + pr.c11[h];
+  }
+  // The mixture of the components' steady forecasts.
+  pr.f = Sum(pr.prob[0] * pr.fi[0] + pr.prob[1] * pr.fi[1]);
+  pr.q = 0;
+  for (int h = 0; h < 2; ++h) {
+    const D2 df = pr.fi[h] - pr.f;
+    pr.q += Sum(pr.prob[h] * (pr.pv[h] + pr.wl0 + pr.S + df * df));
+  }
+  return pr;
+}
+
+void CyberstrideDetector::Coast(const Prediction& pr) {
+  // Forecast without update: the state moves on and its variance grows.
+  auto advance = [&](Component& c) {
+    const Pred p = PredictComponent(c.level, c.slope, c.c00, c.c01, c.c11, pr.wl0, pr.ws0);
+    c.level = p.f;
+    c.c00 = static_cast<float>(p.r00);
+    c.c01 = static_cast<float>(p.r01);
+    c.c11 = static_cast<float>(p.r11);
+  };
+  for (Component& c : s_.comp) advance(c);
+  advance(s_.ref);
+  s_.pending = 0;
+}
+
+void CyberstrideDetector::UpdateModels(const Prediction& pr, double y, Pairs& u) const {
+  const double S = pr.S;
+  // The reference: the steady model alone.
+  u.rp = PredictComponent(s_.ref.level, s_.ref.slope, s_.ref.c00, s_.ref.c01, s_.ref.c11, pr.wl0,
+                          pr.ws0);
+  const double q_floor = std::max(S * 1e-12, 1e-300);
+  u.q_ref = std::max(u.rp.r00 + S, q_floor);
+  u.e_ref = y - u.rp.f;
+  u.z = u.e_ref / std::sqrt(u.q_ref);
+
+  // Models steady and slope differ only in the slope evolution variance, which enters neither
+  // Q nor the gain of the level: they share the likelihood, the means and the level
+  // covariances, and the slope pairs' weights are the steady pairs' times the prior ratio. So
+  // 12 pairs are computed (models 0..2) and the slope component is the steady one with its
+  // slope variance widened. Steady and transient also share the prediction (they differ in the
+  // observation variance only), and the slope rows r01, r11 of the prediction are common to
+  // all three.
+  const double n = s_.n;
+  const double step_l = step_var_ * S, trans_v = transient_k_ * S;
+  const D2 qf = Splat(q_floor);
+  for (int h = 0; h < 2; ++h) {
+    u.e[h] = y - pr.fi[h];
+    u.r00[0][h] = u.r00[1][h] = pr.pv[h] + pr.wl0;
+    u.r00[2][h] = pr.pv[h] + step_l;
+    u.r01[h] = pr.c01[h] + pr.c11[h];
+    u.r11[h] = pr.c11[h] + pr.ws0;
+    u.inv_q[0][h] = 1.0 / Max(u.r00[0][h] + S, qf);
+    u.inv_q[1][h] = 1.0 / Max(u.r00[1][h] + trans_v, qf);
+    u.inv_q[2][h] = 1.0 / Max(u.r00[2][h] + S, qf);
+  }
+  // Log predictive densities (without the common constant), then the largest for scaling.
+  D2 best2 = Splat(-INFINITY);
+  for (int j = 0; j < kM; ++j) {
+    for (int h = 0; h < 2; ++h) {
+      const D2 uu = u.e[h] * u.e[h] * u.inv_q[j][h];
+      if (n < 30) {  // Student-t predictive while V is poorly known
+        const double half_n1 = 0.5 * (n + 1);
+        u.w[j][h] = D2{-half_n1 * std::log1p(uu[0] / n), -half_n1 * std::log1p(uu[1] / n)};
+      } else {
+        u.w[j][h] = -0.5 * uu;
+      }
+      best2 = Max(u.w[j][h], best2);
+    }
+  }
+  const double best = std::max(best2[0], best2[1]);
+  double total = 0;
+  for (int j = 0; j < kM; ++j) {
+    for (int h = 0; h < 2; ++h) {
+      u.w[j][h] =
+          prior_[j] * pr.prob[h] * FastExpNonPositive(u.w[j][h] - best) * Sqrt(u.inv_q[j][h]);
+    }
+    const double row = Sum(u.w[j][0] + u.w[j][1]);
+    total += j == kSteady ? row * steady_share_ : row;
+  }
+  u.inv_total = 1.0 / total;
+  LearnVariance(pr, u);
+}
+
+void CyberstrideDetector::LearnVariance(const Prediction& pr, Pairs& u) const {
+  const double S = pr.S;
+  double dsum = 0;
+  if (variance_clip_ > 0) {
+    // Robust learning: the reference forecast error, clipped, so that frequent jumps in a
+    // messy series widen V instead of being explained away as a stream of events.
+    dsum = S * std::min(u.z * u.z, variance_clip_ * variance_clip_);
+  } else {
+    for (int j = 0; j < kM; ++j) {
+      for (int h = 0; h < 2; ++h) {
+        dsum += Sum(u.w[j][h] * (j == kSteady ? steady_share_ : 1.0) * u.inv_total * S * u.e[h] *
+                    u.e[h] * u.inv_q[j][h]);
+      }
+    }
+  }
+  const double beta = variance_discount_;
+  u.d_new = beta * s_.d + dsum;
+  u.n_new = beta * s_.n + 1;
+  const double S_new = std::max(u.d_new / u.n_new, 1e-300);
+  u.ratio = S_new / std::max(S, 1e-300);
+}
+
+double CyberstrideDetector::Collapse(const Prediction& pr, const Pairs& u) {
+  // Each model j's updated pairs into one component by moment matching. The state is written in
+  // place; Update discards it if anything came out non-finite.
+  const double S_new = std::max(u.d_new / u.n_new, 1e-300);
+  const double a_floor = S_new * 1e-10, c_floor = S_new * 1e-14;
+  double post[kNumModels];
+  double back_transient = 0;  // one-step-back probability of the transient model
+  auto store = [&](Component& out, double ml, double ms, double v00, double v01, double v11) {
+    double a = v00 * u.ratio, b = v01 * u.ratio, c = v11 * u.ratio;
+    // Keep the covariance positive definite and away from zero (relative to S).
+    a = std::max(a, a_floor);
+    c = std::max(c, c_floor);
+    out.level = ml;
+    out.slope = ms;
+    out.c00 = static_cast<float>(a);
+    out.c01 = static_cast<float>(ClampCovariance(b, a, c));
+    out.c11 = static_cast<float>(c);
+  };
+  for (int j = 0; j < kM; ++j) {
+    D2 mls[2], mss[2], p00[2], p01[2], p11[2], wts[2];
+    for (int h = 0; h < 2; ++h) {
+      wts[h] = u.w[j][h] * u.inv_total;
+      const D2 a0 = u.r00[j][h] * u.inv_q[j][h], a1 = u.r01[h] * u.inv_q[j][h];
+      mls[h] = pr.fi[h] + a0 * u.e[h];
+      mss[h] = pr.slo[h] + a1 * u.e[h];
+      p00[h] = u.r00[j][h] - a0 * u.r00[j][h];
+      p01[h] = u.r01[h] - a0 * u.r01[h];
+      p11[h] = u.r11[h] - a1 * u.r01[h];
+    }
+    const double pj = Sum(wts[0] + wts[1]);
+    back_transient += j == kSteady ? wts[0][kTransient] * steady_share_ : wts[0][kTransient];
+    post[j] = pj;
+    const double inv_pj = pj > 0 ? 1.0 / pj : 0.0;
+    wts[0] *= inv_pj;
+    wts[1] *= inv_pj;
+    const double ml = Sum(wts[0] * mls[0] + wts[1] * mls[1]);
+    const double ms = Sum(wts[0] * mss[0] + wts[1] * mss[1]);
+    D2 v00 = Splat(0), v01 = Splat(0), v11 = Splat(0);
+    for (int h = 0; h < 2; ++h) {
+      const D2 dl = mls[h] - ml, ds = mss[h] - ms;
+      v00 += wts[h] * (p00[h] + dl * dl);
+      v01 += wts[h] * (p01[h] + dl * ds);
+      v11 += wts[h] * (p11[h] + ds * ds);
+    }
+    store(s_.comp[j], ml, ms, Sum(v00), Sum(v01), Sum(v11));
+    if (j == kSteady) {
+      // The slope model: same pairs, slope variance widened by its larger evolution.
+      store(s_.comp[kSlope], ml, ms, Sum(v00), Sum(v01),
+            Sum(v11) + (slope_change_var_ - slope_var_) * pr.S);
+      post[kSlope] = pj * slope_ratio_;
+    }
+  }
+  double psum = 0;
+  for (int j = 0; j < kNumModels; ++j) {
+    post[j] = std::clamp(post[j], prob_floor_, 1 - prob_floor_);
+    psum += post[j];
+  }
+  const double inv_psum = 1.0 / psum;
+  for (int j = 0; j < kNumModels; ++j) s_.comp[j].prob = static_cast<float>(post[j] * inv_psum);
+  s_.d = u.d_new;
+  s_.n = u.n_new;
+  UpdateReference(u, a_floor, c_floor);
+  return back_transient;
+}
+
+void CyberstrideDetector::UpdateReference(const Pairs& u, double a_floor, double c_floor) {
+  // The reference's own update, with the error winsorised so an outlier barely moves it.
+  const double lim = clip_ * std::sqrt(u.q_ref);
+  const double e = std::clamp(u.e_ref, -lim, lim);
+  const double a0 = u.rp.r00 / u.q_ref, a1 = u.rp.r01 / u.q_ref;
+  Component& r = s_.ref;
+  r.level = u.rp.f + a0 * e;
+  r.slope = r.slope + a1 * e;
+  double v00 = u.ratio * (u.rp.r00 - a0 * u.rp.r00), v01 = u.ratio * (u.rp.r01 - a0 * u.rp.r01),
+         v11 = u.ratio * (u.rp.r11 - a1 * u.rp.r01);
+  v00 = std::max(v00, a_floor);
+  v11 = std::max(v11, c_floor);
+  r.c00 = static_cast<float>(v00);
+  r.c01 = static_cast<float>(ClampCovariance(v01, v00, v11));
+  r.c11 = static_cast<float>(v11);
+}
+
+bool CyberstrideDetector::StateIsFinite(const Pairs& u) const {
+  // x - x is 0 for a finite x and NaN otherwise: one test instead of one branch per field.
+  double nonfinite = (u.d_new - u.d_new) + (u.n_new - u.n_new) + (u.z - u.z);
+  auto check = [&nonfinite](double x) { nonfinite += x - x; };
+  check(s_.ref.level);
+  check(s_.ref.slope);
+  check(s_.ref.c00);
+  check(s_.ref.c11);
+  for (const Component& c : s_.comp) {
+    check(c.level);
+    check(c.slope);
+    check(c.c00);
+    check(c.c01);
+    check(c.c11);
+    check(c.prob);
+  }
+  return nonfinite == 0;
+}
+
+CyberstrideDetector::Evidence CyberstrideDetector::Score(double z, double inv_n,
+                                                         double back_transient, bool past_warmup) {
+  Evidence ev{z, 0, 0, 0, back_transient};
+  // V is estimated from n values: the errors are Student-t, so they are deflated by the ratio
+  // of the t to the normal quantile at the signal level (1 for large n).
+  const double t_corr = score_scale_ / score_t_.At(inv_n);
+  const double zc = std::clamp(z * t_corr, -clip_, clip_);
+  // Lag-1 autocorrelation ρ of the errors (estimated before this one; errors winsorised at
+  // 2.5 so that an event is not taken for correlated noise). A cumulative sum of positively
+  // correlated errors varies more than one of independent errors: (1 + ρ)/(1 − ρ) per term
+  // for AR(1) errors, so the monitor's increments are scaled by √((1 − ρ)/(1 + ρ)). Without
+  // it the monitor signalled on smooth but noisy series (process variables, sensors with
+  // inertia) and was off by default. (Correcting the 3-value window too cuts the false
+  // signals on such series by about three quarters, but its estimate of ρ, noisy on
+  // independent errors, then misses 3σ steps that should show within three values.)
+  double rho = 0;
+  if (ar_rate_ > 0) {
+    if (s_.ac0 > 0) rho = std::clamp(s_.ac1 / s_.ac0, 0.0f, 0.9f);
+    const double zw = std::clamp(zc, -2.5, 2.5), zw1 = std::clamp<double>(s_.z1, -2.5, 2.5);
+    s_.ac0 = static_cast<float>(s_.ac0 + ar_rate_ * (zw * zw - s_.ac0));
+    s_.ac1 = static_cast<float>(s_.ac1 + ar_rate_ * (zw * zw1 - s_.ac1));
+  }
+  // The last three values together: a step of a few s.d. shows within three windows while
+  // a single outlier (clipped) cannot reach the level alone. (The two-value window was tried:
+  // it adds more false signals than early detections.)
+  ev.window = (zc + s_.z1 + s_.z2) * 0.57735026918962576;  // 1/√3
+  s_.z2 = s_.z1;
+  s_.z1 = static_cast<float>(zc);
+  if (s_.pending) ev.pending_z = s_.pend_z;
+  if (past_warmup && monitor_h_ > 0) {
+    const double k = 0.5 * monitor_h_ * monitor_h_;
+    const double zm = rho > 0 ? zc * std::sqrt((1 - rho) / (1 + rho)) : zc;
+    s_.mon_up = static_cast<float>(std::max(0.0, s_.mon_up + monitor_h_ * zm - k));
+    s_.mon_down = static_cast<float>(std::max(0.0, s_.mon_down - monitor_h_ * zm - k));
+    ev.monitor = std::max(s_.mon_up, s_.mon_down);
+  }
+  return ev;
+}
+
+CyberstrideDetector::Scores CyberstrideDetector::Calibrate(const Evidence& ev,
+                                                           const ModelProbs& probs,
+                                                           bool past_warmup) const {
+  Scores sc;
+  sc.step = past_warmup ? internal::Graded(std::fabs(ev.window), score_scale_) : 0.0;
+  sc.instant = (1.0 - probs.steady) * internal::Graded(std::fabs(ev.z), transient_scale_);
+  // One observation after a candidate: the one-step-back probability that it was a
+  // transient, times the size of its departure.
+  sc.transient =
+      s_.pending ? ev.back_transient * internal::Graded(std::fabs(ev.pending_z), transient_scale_)
+                 : 0.0;
+  sc.cumulative = past_warmup && monitor_h_ > 0 ? internal::Graded(ev.monitor, monitor_level_) : 0;
+  return sc;
+}
+
+void CyberstrideDetector::Gate(const Evidence& ev, const Scores& sc, bool past_warmup, Verdict& v) {
+  const double thr = gate_.threshold;
+  const SignalKind change = s_.acc_slope > s_.acc_step ? SignalKind::kSlope : SignalKind::kStep;
+  bool fire = false;
+  SignalKind kind = SignalKind::kNone;
+  Direction dir = v.direction;
+  if (s_.pending) {
+    s_.pending = 0;
+    if (sc.transient >= thr && sc.transient >= sc.step) {
+      kind = SignalKind::kTransient;
+      dir = static_cast<Direction>(s_.pend_dir);
+      fire = true;
+    }
+  }
+  if (!fire && sc.step >= thr) {
+    kind = change;
+    dir = ev.window > 0 ? Direction::kUp : Direction::kDown;
+    fire = true;
+  }
+  if (!fire && sc.cumulative >= thr) {
+    kind = change;
+    dir = s_.mon_up >= s_.mon_down ? Direction::kUp : Direction::kDown;
+    fire = true;
+  }
+  if (!fire && !confirm_ && sc.instant >= thr) {
+    kind = v.probs.transient >= std::max(v.probs.step, v.probs.slope) ? SignalKind::kTransient
+                                                                      : change;
+    fire = true;
+  }
+  if (!fire && confirm_ && past_warmup && s_.gate.armed && std::fabs(ev.z) >= candidate_z_) {
+    // Armed and waiting one observation for the one-step-back probabilities.
+    s_.pending = 1;
+    s_.pend_z = static_cast<float>(ev.z);
+    s_.pend_dir = static_cast<int8_t>(v.direction);
+  }
+  if (s_.gate.armed) {
+    v.signal = internal::GateDecide(gate_, s_.gate, past_warmup, fire);
+  } else {
+    internal::GateDecide(gate_, s_.gate, past_warmup, fire || v.score >= thr);
+  }
+  if (fire) {
+    v.kind = kind;
+    v.direction = dir;
+  } else {
+    v.direction = Direction::kNone;
+  }
+  if (v.signal && (kind == SignalKind::kStep || kind == SignalKind::kSlope)) Intervene(kind);
+}
+
+Verdict CyberstrideDetector::Initialise(double y, bool missing) {
   // phase 0/1: initialisation from the first two values.
+  Verdict v;
   if (missing) {
     internal::MissingVerdict(gate_, s_.gate, v);
     return v;
@@ -600,8 +682,13 @@ Verdict CyberstrideDetector::Update(const Observation& obs) {
   }
   v.forecast = first;
   Init(y, s0);
-  v.probs = {s_.comp[0].prob, s_.comp[1].prob, s_.comp[2].prob, s_.comp[3].prob};
+  v.probs = Probs();
   return v;
+}
+
+ModelProbs CyberstrideDetector::Probs() const {
+  return {s_.comp[kSteady].prob, s_.comp[kTransient].prob, s_.comp[kStep].prob,
+          s_.comp[kSlope].prob};
 }
 
 std::string CyberstrideDetector::Serialize() const {

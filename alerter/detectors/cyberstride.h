@@ -89,9 +89,36 @@ class CyberstrideDetector final : public Detector {
     uint8_t pad = 0;
   };
 
+  // Intermediate results of one Update, passed from step to step (defined in the .cc).
+  struct Prediction;
+  struct Pairs;
+  struct Evidence;
+  struct Scores;
+
   explicit CyberstrideDetector(const internal::Params& p);
   void Init(double y, double s0);
+  Verdict Initialise(double y, bool missing);  // the first two values
   void Intervene(SignalKind kind);
+  ModelProbs Probs() const;
+
+  // The steps of Update, in order:
+  //   predict   the mixture's one-step forecast (and Coast: a missing value)
+  //   update    the reference's error and the 12 (model, previous model) Kalman updates
+  //             with their weights, and the observation variance learned
+  //   collapse  each model's pairs back into one component (moment matching), the reference
+  //   score     the raw evidence: standardised error, 3-value window, cumulative monitor
+  //   calibrate the evidence as graded scores in [0, 1]
+  //   gate      classification and the onset gate (one signal per anomaly); intervention
+  Prediction Predict() const;
+  void Coast(const Prediction& pr);
+  void UpdateModels(const Prediction& pr, double y, Pairs& u) const;
+  void LearnVariance(const Prediction& pr, Pairs& u) const;
+  double Collapse(const Prediction& pr, const Pairs& u);  // returns b(transient)
+  void UpdateReference(const Pairs& u, double a_floor, double c_floor);
+  bool StateIsFinite(const Pairs& u) const;
+  Evidence Score(double z, double inv_n, double back_transient, bool past_warmup);
+  Scores Calibrate(const Evidence& ev, const ModelProbs& probs, bool past_warmup) const;
+  void Gate(const Evidence& ev, const Scores& sc, bool past_warmup, Verdict& v);
 
   // Configuration, with the per-observation constants derived once here.
   std::array<double, kNumModels> prior_;
