@@ -19,6 +19,6 @@ cybersyn_cc_library(NAME alerter SRCS alerter.cc
 # The Alerts gRPC service (any process can serve it) and the whole role as one object.
 cybersyn_cc_library(NAME alerts_service SRCS alerts_service.cc alerter_service.cc
   DEPS cybersyn::alerter cybersyn::alerter_authz cybersyn::grpc_limits cybersyn::kafka
-       cybersyn::observability cybersyn::proto cybersyn::tls_config gRPC::grpc++ spdlog::spdlog
+       cybersyn::observability cybersyn::proto cybersyn::grpc_server gRPC::grpc++ spdlog::spdlog
        absl::synchronization absl::strings absl::str_format)
 set_property(GLOBAL APPEND PROPERTY CYBERSYN_CLI_DEPS cybersyn::alerts_service)

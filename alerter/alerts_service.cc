@@ -10,11 +10,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/grpc_server.h"
 #include "common/grpc_status.h"
 #include "common/kafka_consumer.h"
 #include "common/kafka_producer.h"
 #include "common/status.h"
-#include "common/tls_config.h"
 #include "cybersyn/v1/command.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -311,16 +311,12 @@ grpc::Status AlertsService::Silence(grpc::ServerContext* ctx, const v1::SilenceR
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartGrpcServer(
     const std::string& address, const std::optional<TlsConfig>& tls,
     const std::vector<grpc::Service*>& services, int* bound_port, const GrpcLimits& limits) {
-  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds, GrpcServerCredentials(tls));
-  grpc::ServerBuilder b;
-  ApplyGrpcLimits(limits, &b);
-  b.AddListeningPort(address, creds, bound_port);
-  for (grpc::Service* s : services) b.RegisterService(s);
-  std::unique_ptr<grpc::Server> server = b.BuildAndStart();
-  if (server == nullptr || (bound_port != nullptr && *bound_port == 0)) {
-    return absl::UnavailableError(absl::StrCat("gRPC: cannot listen on ", address));
-  }
-  return server;
+  GrpcServerOptions o;
+  o.tls = tls;
+  o.configure = [&limits](grpc::ServerBuilder& b) { ApplyGrpcLimits(limits, &b); };
+  ASSIGN_OR_RETURN(GrpcServer served, ServeGrpc(address, services, o));
+  if (bound_port != nullptr) *bound_port = served.port;
+  return std::move(served.server);
 }
 
 }  // namespace cybersyn::alerter

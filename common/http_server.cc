@@ -1,5 +1,12 @@
 #include "common/http_server.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
@@ -22,14 +29,64 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& add
   return std::make_pair(host, port);
 }
 
+std::string JoinHostPort(const std::string& host, int port) {
+  return absl::StrCat(host.find(':') != std::string::npos ? "[" + host + "]" : host, ":", port);
+}
+
+absl::Status ListenError(const std::string& address, const std::string& what) {
+  const std::string prefix = absl::StrCat(what, ": cannot listen on ", address, ": ");
+  auto hp = SplitHostPort(address);
+  if (!hp.ok()) return absl::InvalidArgumentError(prefix + std::string(hp.status().message()));
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(hp->second);
+  if (int rc = getaddrinfo(hp->first.empty() ? nullptr : hp->first.c_str(), port.c_str(), &hints,
+                           &found);
+      rc != 0) {
+    return absl::UnavailableError(prefix + gai_strerror(rc));
+  }
+  int err = 0;
+  for (addrinfo* a = found; a != nullptr && err != EADDRINUSE; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) {
+      err = errno;
+      continue;
+    }
+    const int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    err = bind(fd, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
+    close(fd);
+  }
+  freeaddrinfo(found);
+  if (err == EADDRINUSE) {
+    return absl::UnavailableError(prefix + "address in use (another process listens there)");
+  }
+  return absl::UnavailableError(
+      prefix + (err != 0 ? std::string(std::strerror(err)) : "the server library refused it"));
+}
+
 namespace {
 
+// cpp-httplib's default_socket_options, minus SO_REUSEPORT.
+void ExclusiveSocketOptions(socket_t sock) {
+  const int yes = 1;
+  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+}
+
 std::unique_ptr<httplib::Server> NewServer(const std::optional<TlsConfig>& tls) {
-  if (!tls) return std::make_unique<httplib::Server>();
-  // With a client CA, httplib sets SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT.
-  return std::make_unique<httplib::SSLServer>(
-      tls->cert.c_str(), tls->key.c_str(),
-      tls->client_ca.empty() ? nullptr : tls->client_ca.c_str());
+  std::unique_ptr<httplib::Server> server;
+  if (!tls) {
+    server = std::make_unique<httplib::Server>();
+  } else {
+    // With a client CA, httplib sets SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT.
+    server = std::make_unique<httplib::SSLServer>(
+        tls->cert.c_str(), tls->key.c_str(),
+        tls->client_ca.empty() ? nullptr : tls->client_ca.c_str());
+  }
+  server->set_socket_options(ExclusiveSocketOptions);
+  return server;
 }
 
 }  // namespace
@@ -99,14 +156,13 @@ absl::StatusOr<std::string> HttpServer::Start(const std::string& address) {
   }
   if (port == 0) {
     port = server_->bind_to_any_port(host);
-    if (port <= 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+    if (port <= 0) return ListenError(address, "HTTP");
   } else if (!server_->bind_to_port(host, port)) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", address, " (in use, or not a local address)"));
+    return ListenError(address, "HTTP");
   }
   port_ = port;
   thread_ = std::thread([this] { server_->listen_after_bind(); });
-  return absl::StrCat(host.find(':') != std::string::npos ? "[" + host + "]" : host, ":", port);
+  return JoinHostPort(host, port);
 }
 
 void HttpServer::Stop() {

@@ -4,6 +4,8 @@
 // (the Opsroom) may add routes before Start. Requests with bodies over `max_body_bytes`
 // (listen.limits.max_http_body_bytes, default 1 MiB) are refused (413) from their headers, chunked
 // bodies too (411), a malformed Content-Length is a 400.
+// Binds without SO_REUSEPORT (cpp-httplib's default sets it), so a second process on a port in use
+// fails with "address in use" instead of silently taking half the connections.
 // HTTPS when given a TlsConfig (listen.http_tls): cert + key, and with client_ca, clients must
 // present a certificate signed by it.
 // Thread-safety: Start/Stop from one thread; SetReady from any; handlers run on server threads.
@@ -58,6 +60,14 @@ class HttpServer {
 
 // Splits "host:port" (IPv6 as "[::1]:port"); INVALID_ARGUMENT names the bad address.
 absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address);
+// "host:port", bracketing an IPv6 host.
+std::string JoinHostPort(const std::string& host, int port);
+
+// Why `address` cannot be listened on, found by binding it once more the way the servers do
+// (SO_REUSEADDR, no SO_REUSEPORT): UNAVAILABLE "<what>: cannot listen on <address>: address in
+// use (another process listens there)" or the system's reason. For the servers' bind failures,
+// whose libraries do not say why.
+absl::Status ListenError(const std::string& address, const std::string& what);
 
 }  // namespace cybersyn
 

@@ -33,6 +33,21 @@ TEST(HttpServerTest, ServesMetricsHealthAndReadiness) {
   server.Stop();
 }
 
+TEST(HttpServerTest, SecondServerOnAPortInUseFailsWithAddressInUse) {
+  HttpServer first(std::make_shared<prometheus::Registry>());
+  auto addr = first.Start("127.0.0.1:0");
+  ASSERT_TRUE(addr.ok()) << addr.status();
+  HttpServer second(std::make_shared<prometheus::Registry>());
+  auto again = second.Start(*addr);
+  ASSERT_FALSE(again.ok()) << "a second server bound " << *addr << ": SO_REUSEPORT is on";
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(again.status().message()),
+              HasSubstr("HTTP: cannot listen on " + *addr + ": address in use"));
+  // The first one still serves.
+  httplib::Client client("127.0.0.1", first.port());
+  EXPECT_EQ(client.Get("/healthz")->status, 200);
+}
+
 TEST(HttpServerTest, BadAddressIsInvalidArgument) {
   HttpServer server(std::make_shared<prometheus::Registry>());
   auto addr = server.Start("localhost");

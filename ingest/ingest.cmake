@@ -6,7 +6,7 @@ cybersyn_cc_test(NAME simulator_test SRCS simulator_test.cc DEPS cybersyn::inges
 cybersyn_cc_library(NAME ingest
   SRCS record_source.cc publisher.cc gateway.cc ingest_service.cc buffer_sizing.cc buffer_wal.cc
   DEPS cybersyn::ingest_sim cybersyn::kafka cybersyn::store cybersyn::clock cybersyn::status
-       cybersyn::observability cybersyn::tls_config nlohmann_json::nlohmann_json prometheus-cpp::core spdlog::spdlog
+       cybersyn::observability cybersyn::grpc_server nlohmann_json::nlohmann_json prometheus-cpp::core spdlog::spdlog
        absl::synchronization absl::flat_hash_map)
 set_property(GLOBAL APPEND PROPERTY CYBERSYN_CLI_DEPS cybersyn::ingest)
 cybersyn_cc_test(NAME record_source_test SRCS record_source_test.cc DEPS cybersyn::ingest)

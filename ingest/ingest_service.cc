@@ -4,9 +4,8 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
-#include "common/http_server.h"
+#include "common/grpc_server.h"
 #include "common/status.h"
-#include "common/tls_config.h"
 
 namespace cybersyn::ingest {
 namespace {
@@ -83,19 +82,9 @@ grpc::Status IngestService::Publish(grpc::ServerContext* context,
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartIngestServer(
     IngestService* service, const std::string& address, std::string* bound,
     const std::optional<TlsConfig>& tls) {
-  auto hp = SplitHostPort(address);
-  if (!hp.ok()) return hp.status();
-  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> creds, GrpcServerCredentials(tls));
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(address, creds, &port);
-  builder.RegisterService(service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", address));
-  }
-  *bound = absl::StrCat(hp->first, ":", port);
-  return server;
+  ASSIGN_OR_RETURN(GrpcServer served, ServeGrpc(address, {service}, {.tls = tls}));
+  *bound = served.address;
+  return std::move(served.server);
 }
 
 }  // namespace cybersyn::ingest
