@@ -66,7 +66,7 @@ struct Metrics {
                     .Register(r)
                     .Add({})),
         lag(prometheus::BuildGauge()
-                .Name("cybersyn_aggregator_consumer_lag")
+                .Name("cybersyn_aggregator_consumer_lag_messages")
                 .Help("Messages behind the log end, per input partition")
                 .Register(r)),
         open_windows(prometheus::BuildGauge()

@@ -251,7 +251,7 @@ void Alerter::Impl::InitMetrics(prometheus::Registry& r) {
                         .Help("Signal transitions published, by kind")
                         .Register(r);
   m_lag_ = &prometheus::BuildGauge()
-                .Name("cybersyn_alerter_consumer_lag")
+                .Name("cybersyn_alerter_consumer_lag_messages")
                 .Help("Messages behind the log end of the aggregates topic, per partition")
                 .Register(r);
   m_restoring_ = &prometheus::BuildGauge()

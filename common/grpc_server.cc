@@ -6,6 +6,7 @@
 #include "common/http_server.h"
 #include "common/status.h"
 #include "common/tls_config.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 
@@ -22,6 +23,8 @@ absl::StatusOr<GrpcServer> ServeGrpc(const std::string& address,
     // Both are process-wide and take effect for builders created afterwards.
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    // Links health.proto's descriptors, which reflection serves for the built-in health service.
+    (void)grpc::health::v1::HealthCheckResponse::descriptor();
   });
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/build_info.h"
 #include "httplib.h"
 #include "prometheus/text_serializer.h"
 
@@ -97,6 +98,7 @@ HttpServer::HttpServer(std::shared_ptr<prometheus::Registry> registry, std::opti
       tls_(std::move(tls)),
       max_body_bytes_(max_body_bytes),
       server_(NewServer(tls_)) {
+  RegisterBuildInfo(*registry_);
   server_->set_payload_max_length(max_body_bytes_);
   // cpp-httplib 0.11 (Debian 12) does not bound chunked bodies and drains an oversized declared
   // body before answering: refuse both from the headers, before any body is read.

@@ -1,5 +1,7 @@
 #include "common/http_server.h"
 
+#include "absl/strings/str_cat.h"
+#include "common/build_info.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -25,6 +27,8 @@ TEST(HttpServerTest, ServesMetricsHealthAndReadiness) {
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->status, 200);
   EXPECT_THAT(metrics->body, HasSubstr("cybersyn_test_records_total{reason=\"ok\"} 3"));
+  EXPECT_THAT(metrics->body, HasSubstr("cybersyn_build_info{"));
+  EXPECT_THAT(metrics->body, HasSubstr(absl::StrCat("version=\"", GetBuildInfo().version, "\"")));
   EXPECT_EQ(client.Get("/healthz")->status, 200);
   EXPECT_EQ(client.Get("/readyz")->status, 503);
   server.SetReady(true);

@@ -30,3 +30,13 @@ set_tests_properties(deploy_prometheus_e2e PROPERTIES
   ENVIRONMENT "CYBERSYN_TEST_KAFKA_DIR=${CYBERSYN_KAFKA_DIR}" RESOURCE_LOCK deploy_tools)
 # The pipeline's sanitizer reports (cmake/CybersynSanitizerReports.cmake).
 cybersyn_child_sanitizer_reports(deploy_prometheus_e2e)
+
+# grpcurl (a real, independent gRPC client) against `cybersyn demo`: reflection, the health
+# service, and "address in use" for a second process on its ports. grpcurl is built from the Go
+# module proxy into BUILD/go-bin the first time (tests/deploy/grpc_tools_e2e.py).
+add_test(NAME deploy_grpc_tools
+  COMMAND python3 ${PROJECT_SOURCE_DIR}/tests/deploy/grpc_tools_e2e.py --cybersyn $<TARGET_FILE:cybersyn>)
+set_tests_properties(deploy_grpc_tools PROPERTIES
+  LABELS deploy TIMEOUT 600 ENVIRONMENT "CYBERSYN_GO_BIN=${PROJECT_BINARY_DIR}/go-bin"
+  RESOURCE_LOCK deploy_tools)
+cybersyn_child_sanitizer_reports(deploy_grpc_tools)

@@ -510,8 +510,8 @@ def run_chaos(args, work, broker, rng):
 
     def sample_lag():
         for r in aggs + alerters:
-            metric = ("cybersyn_aggregator_consumer_lag" if r.name.startswith("aggregator")
-                      else "cybersyn_alerter_consumer_lag")
+            metric = ("cybersyn_aggregator_consumer_lag_messages" if r.name.startswith("aggregator")
+                      else "cybersyn_alerter_consumer_lag_messages")
             lag = r.metric_sum(metric)
             if lag is not None and lag > stats["max_lag"]:
                 stats["max_lag"], stats["lag_role"] = lag, r.name

@@ -115,12 +115,12 @@ check_metrics() {
   local py; py=$(python_with_yaml)
   "$py" "$here/deploy_checks.py" metrics
   # The check must be able to fail: a rule on a metric no role exports.
-  sed 's/cybersyn_alerter_consumer_lag/cybersyn_alerter_consumer_lagg/' \
+  sed 's/cybersyn_alerter_consumer_lag_messages/cybersyn_alerter_consumer_lag_messagesg/' \
     "$deploy/prometheus/rules/cybersyn.rules.yml" >"$work/rules.yml"
   if CYBERSYN_DEPLOY_RULES=$work/rules.yml "$py" "$here/deploy_checks.py" metrics 2>"$work/metrics.err"; then
-    die "metrics: a rule on the unexported cybersyn_alerter_consumer_lagg passed"
+    die "metrics: a rule on the unexported cybersyn_alerter_consumer_lag_messagesg passed"
   fi
-  grep -q 'cybersyn_alerter_consumer_lagg: used by rules/dashboard but exported by no role' "$work/metrics.err" ||
+  grep -q 'cybersyn_alerter_consumer_lag_messagesg: used by rules/dashboard but exported by no role' "$work/metrics.err" ||
     die "metrics: unexpected failure: $(cat "$work/metrics.err")"
   log "a rule on an unexported metric fails the check, as it should"
 }

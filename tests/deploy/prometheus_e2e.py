@@ -258,7 +258,7 @@ scrape_configs:
         # Metrics the rules and dashboard use, exported for real.
         "enterprise records": ("sum(cybersyn_aggregator_node_records_total)", lambda v: v == N),
         "buffer bound": ("max(cybersyn_gateway_buffer_max_bytes)", lambda v: v == 64 << 20),
-        "alerter lag series": ("count(cybersyn_alerter_consumer_lag)", lambda v: v == 2),
+        "alerter lag series": ("count(cybersyn_alerter_consumer_lag_messages)", lambda v: v == 2),
         "alerter restored": ("max(cybersyn_alerter_restore_duration_seconds)",
                              lambda v: v is not None and v > 0),
     }
