@@ -117,10 +117,10 @@ bool CheckOptions(const BacktestOptions& o, bool input_is_dir) {
     problem = "--scores-column writes no verdicts: drop --output";
   } else if (!o.labels.empty() && o.output == "-") {
     problem = "with --labels the summary goes to stdout: give --output a file or directory";
-  } else if (input_is_dir && o.labels.empty() && o.output.empty()) {
-    problem = "a directory --input needs --output DIR for the verdicts and/or --labels FILE";
   } else if (o.json && o.labels.empty()) {
     problem = "--json prints the --labels summary: it needs --labels";
+  } else if (input_is_dir && o.labels.empty() && o.output.empty()) {
+    problem = "a directory --input needs --output DIR for the verdicts and/or --labels FILE";
   }
   if (problem != nullptr) std::fprintf(stderr, "backtest: %s\n", problem);
   return problem == nullptr;

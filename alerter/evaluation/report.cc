@@ -105,9 +105,12 @@ std::string TextReport(const Evaluation& ev, const std::vector<SeriesRun>& runs,
     absl::StrAppendFormat(&out, "%-30s %16s   %s\n", what, raised ? a : "", b);
   };
   line("windows detected (recall)", Recall(r), absl::StrCat(Recall(s), " at standard threshold"));
-  line("false signals per 10k points", Num(r.FalsePer10k()), Num(s.FalsePer10k()));
-  line("false signals", absl::StrCat(r.false_detections), absl::StrCat(s.false_detections));
-  line("mean detection delay", Duration(r.MeanDelayMs()), Duration(s.MeanDelayMs()));
+  line("false signals per 10k points", Num(r.FalsePer10k()),
+       absl::StrFormat("%6s", Num(s.FalsePer10k())));
+  line("false signals", absl::StrCat(r.false_detections),
+       absl::StrFormat("%6d", s.false_detections));
+  line("mean detection delay", Duration(r.MeanDelayMs()),
+       absl::StrFormat("%6s", Duration(s.MeanDelayMs())));
   out +=
       "(NAB scores: 100 = every window detected at its start and nothing else, 0 = nothing "
       "detected; rows in each series' probation, its first 15% up to 750 rows, do not count)\n";
