@@ -81,6 +81,7 @@ absl::StatusOr<std::vector<SeriesRun>> RunFile(const FileJob& job, const CorpusO
     run.stats.rows = static_cast<int64_t>(table.time_ms.size());
     run.stats.unordered = table.unordered;
     if (!o.scores_column.empty()) {
+      run.from_detector = false;
       run.score = table.values[c];
       for (size_t i = 0; i < run.score.size(); ++i) {
         if (std::isnan(run.score[i])) {

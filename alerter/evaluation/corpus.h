@@ -42,6 +42,7 @@ struct SeriesRun {
   std::vector<int64_t> time_ms;
   std::vector<double> score;
   std::vector<uint8_t> signal;  // per row; empty when scores come from a column
+  bool from_detector = true;    // false: `score` is a scores column, there are no signals
   BacktestStats stats;
 };
 

@@ -121,14 +121,18 @@ TEST_F(CorpusTest, EvaluateScoresAsRaisedAndSweptAndReports) {
                    ",", 1700000000000 + 215 * 60000, "\n", "elsewhere.csv,1000,2000\n"),
       "l.csv");
   ASSERT_TRUE(labels.ok()) << labels.status();
+  // A file with no rows, first in order, must not change how the others are scored.
+  Write(dir_ / "in/0_empty.csv", "timestamp,value\n");
   auto run = RunCorpus({(dir_ / "in").string(), "", "", "", 0}, Cyberstride());
-  ASSERT_TRUE(run.ok());
+  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_EQ(run->series.size(), 4u);
+  EXPECT_EQ(run->series[0].name, "0_empty.csv");
   auto ev = Evaluate(run->series, *labels);
   ASSERT_TRUE(ev.ok()) << ev.status();
   ASSERT_EQ(ev->as_raised.size(), 3u);
   ASSERT_EQ(ev->swept.size(), 3u);
   EXPECT_THAT(ev->unused_keys, ElementsAre("elsewhere.csv"));
-  EXPECT_TRUE(ev->unlabelled.empty());
+  EXPECT_THAT(ev->unlabelled, ElementsAre("0_empty.csv"));
   const SeriesScore& raised = ev->as_raised[0].total;
   EXPECT_EQ(raised.windows, 3);
   EXPECT_EQ(raised.detected, 3);  // the jump is caught in every series
@@ -138,8 +142,8 @@ TEST_F(CorpusTest, EvaluateScoresAsRaisedAndSweptAndReports) {
   const RunInfo info{"cyberstride", "l.csv", 0.1, 2};
   const nlohmann::json j = JsonReport(*ev, run->series, info);
   EXPECT_EQ(j["rows"], 900);
-  EXPECT_EQ(j["series"].size(), 3u);
-  EXPECT_EQ(j["series"][1]["name"], "b/line.csv:temp");
+  EXPECT_EQ(j["series"].size(), 4u);
+  EXPECT_EQ(j["series"][2]["name"], "b/line.csv:temp");
   EXPECT_EQ(j["overall"]["as_raised"]["standard"]["detected"], 3);
   EXPECT_DOUBLE_EQ(j["overall"]["as_raised"]["standard"]["score"].get<double>(),
                    raised.Normalized());

@@ -8,7 +8,7 @@ namespace cybersyn::alerter::evaluation {
 
 absl::StatusOr<Evaluation> Evaluate(const std::vector<SeriesRun>& runs, const Labels& labels) {
   Evaluation ev;
-  const bool signals = !runs.empty() && !runs.front().signal.empty();
+  const bool signals = !runs.empty() && runs.front().from_detector;
   NabScorer raised, swept;
   std::set<std::string_view> used;
   const std::vector<Window> none;
