@@ -14,6 +14,7 @@
 #include "aggregator/model.h"
 #include "aggregator/rollup.h"
 #include "aggregator/windows.h"
+#include "common/batch_decode.h"
 #include "common/kafka_consumer.h"
 #include "common/kafka_producer.h"
 #include "common/rocksdb_store.h"
@@ -575,9 +576,17 @@ void Aggregator::Impl::ProcessRecords(Task& t, const ConsumedMessage& m, int64_t
     return;
   }
   v1::RecordBatch& batch = sink.batch;
-  if (!batch.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
-    DeadLetter(sink, m, "malformed", v);
+  // Record by record when the batch does not parse whole: one bad record costs only itself.
+  std::vector<BadRecord> bad;
+  if (absl::Status s = DecodeRecordBatch(v, &batch, &bad); !s.ok()) {
+    DeadLetter(sink, m, "malformed", v, {{"problem", std::string(s.message())}});
     return;
+  }
+  for (const BadRecord& b : bad) {
+    DeadLetter(sink, m, "malformed_record", b.wire,
+               {{"problem", b.reason},
+                {"record_index", absl::StrCat(b.index)},
+                {"gateway_id", batch.gateway_id()}});
   }
   const int key_enterprise = batch.enterprise().empty() ? -1 : model_.NodeIndex(batch.enterprise());
   uint64_t counts[16] = {0};

@@ -9,7 +9,8 @@ cybersyn_cc_test(NAME lanes_test SRCS lanes_test.cc DEPS absl::synchronization a
 
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/aggregator.cc)
   cybersyn_cc_library(NAME aggregator SRCS aggregator.cc
-    DEPS cybersyn::aggregator_core cybersyn::kafka cybersyn::store cybersyn::observability
+    DEPS cybersyn::aggregator_core cybersyn::batch_decode cybersyn::kafka cybersyn::store
+         cybersyn::observability
          cybersyn::clock prometheus-cpp::core spdlog::spdlog absl::synchronization)
   set_property(GLOBAL APPEND PROPERTY CYBERSYN_CLI_DEPS cybersyn::aggregator)
 endif()

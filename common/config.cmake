@@ -1,8 +1,7 @@
-# Configuration: durations/sizes, the organisation hierarchy and the YAML config loader.
-cybersyn_cc_library(NAME config SRCS duration.cc hierarchy.cc config.cc
-  DEPS cybersyn::status yaml-cpp absl::time absl::strings absl::flat_hash_map
+# Configuration: the organisation hierarchy and the YAML config loader.
+cybersyn_cc_library(NAME config SRCS hierarchy.cc config.cc
+  DEPS cybersyn::grammar cybersyn::status yaml-cpp absl::time absl::strings absl::flat_hash_map
        absl::flat_hash_set absl::status absl::statusor)
-cybersyn_cc_test(NAME duration_test SRCS duration_test.cc DEPS cybersyn::config)
 cybersyn_cc_test(NAME hierarchy_test SRCS hierarchy_test.cc DEPS cybersyn::config)
 cybersyn_cc_test(NAME config_test SRCS config_test.cc DEPS cybersyn::config)
 set_property(GLOBAL APPEND PROPERTY CYBERSYN_CLI_DEPS cybersyn::config)

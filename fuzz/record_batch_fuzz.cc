@@ -1,5 +1,6 @@
 // libFuzzer target: the aggregator's side of a RecordBatch (aggregator/windows, aggregator/rollup).
-// The input is the Kafka message value: decoded as v1::RecordBatch, each record offered to the
+// The input is the Kafka message value: decoded as v1::RecordBatch record by record (what the
+// aggregator salvages of a partly bad batch, common/batch_decode.h), each record offered to the
 // partition's windows (dedup, validation, window assignment), every window closed and the
 // enterprise windows rolled up. Invariants: an applied record passed every validation; state
 // written to the changelog loads back; a closed enterprise window is a valid roll-up input.
@@ -11,6 +12,7 @@
 #include "aggregator/model.h"
 #include "aggregator/rollup.h"
 #include "aggregator/windows.h"
+#include "common/batch_decode.h"
 #include "cybersyn/v1/record.pb.h"
 #include "fuzz/fuzz_env.h"
 
@@ -51,7 +53,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace cybersyn::fuzz;
   static const aggregator::Model* model = new aggregator::Model(FuzzConfig());
   v1::RecordBatch batch;
-  if (!batch.ParseFromArray(data, static_cast<int>(size))) return 0;
+  std::vector<BadRecord> bad;
+  const absl::string_view wire(reinterpret_cast<const char*>(data), size);
+  if (!DecodeRecordBatch(wire, &batch, &bad).ok()) return 0;
+  int last = -1;
+  for (const BadRecord& b : bad) {
+    Check(b.index > last, "bad records out of order");
+    Check(!b.reason.empty(), "a bad record without a reason");
+    Check(b.wire.data() >= wire.data() && b.wire.end() <= wire.end(), "bad bytes outside input");
+    last = b.index;
+  }
+  v1::RecordBatch whole;
+  if (whole.ParseFromArray(data, static_cast<int>(size))) {
+    Check(bad.empty() && whole.records_size() == batch.records_size(),
+          "a batch protobuf parses whole lost records");
+  }
 
   const int64_t now = kFuzzNowMs;
   aggregator::PartitionWindows windows(model, now);
