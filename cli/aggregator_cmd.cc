@@ -10,7 +10,9 @@
 #include "absl/time/clock.h"
 #include "aggregator/aggregator.h"
 #include "cli/command.h"
+#include "cli/embedded_broker_flag.h"
 #include "common/config.h"
+#include "common/embedded_broker.h"
 #include "common/http_server.h"
 #include "common/logging.h"
 #include "spdlog/spdlog.h"
@@ -26,6 +28,7 @@ struct AggregatorCmdOptions {
   std::string instance_id = "aggregator-0";
   std::string log_level = "info";
   bool at_least_once = false;
+  bool embedded_broker = false;
   int threads = aggregator::AggregatorOptions{}.processing_threads;
 };
 
@@ -48,11 +51,20 @@ int RunAggregatorCommand(const AggregatorCmdOptions& o) {
   }
   auto shared = std::make_shared<Config>(std::move(*config));
   if (!o.brokers.empty()) shared->kafka.bootstrap = o.brokers;
+  std::unique_ptr<EmbeddedBroker> embedded;
   if (shared->kafka.embedded()) {
-    std::fprintf(stderr,
-                 "aggregator: kafka.bootstrap is 'embedded'; pass --brokers HOST:PORT (the "
-                 "embedded broker lives inside `cybersyn demo`)\n");
-    return 2;
+    if (!o.embedded_broker) {
+      std::fputs(EmbeddedBrokerRefusal("aggregator", o.config).c_str(), stderr);
+      return 2;
+    }
+    auto b = EmbeddedBroker::Start();
+    if (!b.ok()) {
+      std::fprintf(stderr, "aggregator: %s\n", std::string(b.status().message()).c_str());
+      return 1;
+    }
+    embedded = *std::move(b);
+    shared->kafka.bootstrap = embedded->bootstrap();
+    std::fputs(EmbeddedBrokerNotice("aggregator", embedded->bootstrap()).c_str(), stderr);
   }
   auto registry = std::make_shared<prometheus::Registry>();
   HttpServer http(registry, shared->listen.http_tls, shared->listen.limits.max_http_body_bytes);
@@ -69,6 +81,7 @@ int RunAggregatorCommand(const AggregatorCmdOptions& o) {
   aggregator::AggregatorOptions ao;
   ao.config = shared;
   ao.client = {shared->kafka.bootstrap, shared->kafka.properties};
+  if (embedded) ao.ensure_topics = embedded->ensurer();
   ao.instance_id = o.instance_id;
   ao.state_dir = o.state_dir;
   ao.registry = registry;
@@ -125,6 +138,7 @@ void AddAggregatorCommand(CLI::App& app, int& exit_code) {
                   "on the consumer's thread); more than the instance's partitions is useless")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
+  cmd->add_flag("--embedded-broker", o->embedded_broker, kEmbeddedBrokerHelp);
   cmd->add_flag("--at-least-once", o->at_least_once,
                 "disable transactions (benchmarks only: a crash may double count)");
   cmd->callback([o, &exit_code] { exit_code = RunAggregatorCommand(*o); });

@@ -10,9 +10,11 @@
 #include "absl/time/clock.h"
 #include "alerter/alerter_service.h"
 #include "cli/command.h"
+#include "cli/embedded_broker_flag.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/duration.h"
+#include "common/embedded_broker.h"
 #include "common/logging.h"
 #include "opsroom/opsroom_server.h"
 
@@ -29,6 +31,7 @@ struct AlerterArgs {
   std::string instance_id = "0";
   std::string clock_offset;  // test-only: shifts the alerter's clock
   std::string log_level = "info";
+  bool embedded_broker = false;
 };
 
 // The real clock shifted by a fixed offset (`--clock-offset-for-test`), so a process test can
@@ -58,10 +61,20 @@ int RunAlerter(const AlerterArgs& a) {
     return 1;
   }
   if (!a.brokers.empty()) config->kafka.bootstrap = a.brokers;
+  std::unique_ptr<EmbeddedBroker> embedded;
   if (config->kafka.embedded()) {
-    std::cerr << "error: the alerter needs a broker: set kafka.bootstrap or --brokers "
-                 "(`cybersyn demo` runs everything on an embedded one)\n";
-    return 2;
+    if (!a.embedded_broker) {
+      std::cerr << EmbeddedBrokerRefusal("alerter", a.config);
+      return 2;
+    }
+    auto b = EmbeddedBroker::Start();
+    if (!b.ok()) {
+      std::cerr << "error: " << b.status().message() << "\n";
+      return 1;
+    }
+    embedded = *std::move(b);
+    config->kafka.bootstrap = embedded->bootstrap();
+    std::cerr << EmbeddedBrokerNotice("alerter", embedded->bootstrap());
   }
   // Declared before the service, so destroyed after it (a never-freed clock read as a leak).
   std::unique_ptr<OffsetClock> offset_clock;
@@ -77,6 +90,7 @@ int RunAlerter(const AlerterArgs& a) {
   }
   alerter::AlerterServiceOptions o;
   o.client = {config->kafka.bootstrap, config->kafka.properties};
+  if (embedded) o.ensure_topics = embedded->ensurer();
   o.state_dir = a.state_dir;
   o.listen_grpc = a.listen_grpc.empty() ? config->listen.grpc : a.listen_grpc;
   o.listen_metrics = a.metrics.empty() ? config->listen.metrics : a.metrics;
@@ -150,6 +164,7 @@ void AddAlerterCommand(CLI::App& app, int& exit_code) {
       "<prefix>.signals, applies operator commands, serves the Alerts gRPC API and /metrics.");
   cmd->add_option("--config", a->config, "YAML config file")->required();
   cmd->add_option("--brokers", a->brokers, "Kafka bootstrap servers (overrides the config)");
+  cmd->add_flag("--embedded-broker", a->embedded_broker, kEmbeddedBrokerHelp);
   cmd->add_option("--state-dir", a->state_dir, "RocksDB state directory (overrides the config)");
   cmd->add_option("--listen-grpc", a->listen_grpc, "Alerts gRPC address (default listen.grpc)");
   cmd->add_option("--metrics", a->metrics, "/metrics address (default listen.metrics)");

@@ -35,7 +35,7 @@ constexpr char kConfigHelp[] =
     "              (HTTP) {cert, key, client_ca}\n"
     "  aggregator  windows, allowed_lateness, grace, idle_advance, state_dir, memory_limit\n"
     "  alerter     state_dir, warmup, auto_resolve_after, memory_limit\n"
-    "  gateway     id, buffer_dir, buffer_max_bytes, max_future, max_labels,\n"
+    "  gateway     id, buffer_dir, buffer_max_bytes, max_future, max_age, min_time, max_labels,\n"
     "              batch {max_records, max_bytes, linger}\n"
     "Durations: 500ms, 30s, 15m, 4h, 1d, 1h30m. Sizes: 1000, 64KB, 256MiB, 1GiB.";
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -15,13 +16,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cli/command.h"
+#include "cli/embedded_broker_flag.h"
 #include "common/config.h"
 #include "common/duration.h"
 #include "common/http_server.h"
-#include "ingest/event_time.h"
+#include "common/time_grammar.h"
 #include "ingest/gateway.h"
 #include "ingest/ingest_service.h"
 #include "ingest/record_source.h"
+#include "ingest/reject_file.h"
 #include "ingest/simulator.h"
 
 namespace cybersyn::cli {
@@ -45,6 +48,9 @@ struct GatewayFlags {
   std::string duration;
   std::string drain_timeout = "0";
   std::string buffer_wal = "auto";
+  std::string reject_file;
+  int64_t from_line = 0;
+  bool embedded_broker = false;
   uint64_t seed = 0;
   bool seed_set = false;
   double rate = 0;
@@ -72,6 +78,10 @@ int RunGateway(const GatewayFlags& f) {
     loaded->gateway.id = f.gateway_id;
   }
   auto config = std::make_shared<const Config>(*std::move(loaded));
+  if (f.brokers.empty() && config->kafka.embedded() && !f.embedded_broker) {
+    std::fputs(EmbeddedBrokerRefusal("gateway", f.config).c_str(), stderr);
+    return 2;
+  }
   if (f.input.empty() && f.listen_grpc.empty()) {
     std::fprintf(stderr, "gateway: give --input and/or --listen-grpc\n");
     return 2;
@@ -98,7 +108,11 @@ int RunGateway(const GatewayFlags& f) {
     drain_timeout = *d;
   }
   // The source, before the gateway: whether its buffer may skip the WAL depends on it.
-  const ingest::RecordValidator validator(*config, Clock::Real());
+  ingest::RecordValidator validator(*config, Clock::Real());
+  go.validator = &validator;  // the gateway keeps it at the message limit
+  go.embedded_broker = f.embedded_broker;
+  const std::string buffer_dir = f.buffer_dir.empty() ? config->gateway.buffer_dir : f.buffer_dir;
+  std::unique_ptr<ingest::RejectFile> rejects;
   std::unique_ptr<ingest::RecordSource> source;
   if (!f.input.empty()) {
     const size_t colon = f.input.find(':');
@@ -113,6 +127,14 @@ int RunGateway(const GatewayFlags& f) {
         return 1;
       }
       source = *std::move(s);
+      // Rejected lines, as they were read: fixed, the file is a new input of the same format.
+      std::string path = f.reject_file;
+      if (path.empty()) {
+        const std::string stem =
+            arg == "-" ? std::string("stdin") : std::filesystem::path(arg).stem().string();
+        path = absl::StrCat(buffer_dir, "/rejected/", ingest::RejectFileName(stem, kind));
+      }
+      rejects = std::make_unique<ingest::RejectFile>(path);
     } else if (kind == "sim") {
       auto o = ingest::LoadSimulatorOptions(arg);
       if (!o.ok()) {
@@ -130,12 +152,12 @@ int RunGateway(const GatewayFlags& f) {
         o->duration = *d;
       }
       if (!f.start.empty()) {
-        auto t = ingest::ParseEventTime(f.start);
+        auto t = ParseEventTime(f.start);
         if (!t.ok()) {
           std::fprintf(stderr, "--start: %s\n", std::string(t.status().message()).c_str());
           return 2;
         }
-        o->start_ms = *t;
+        o->start_ms = t->ms;
       }
       // Only a run with a fixed start is reproducible, hence resumable after a restart.
       std::string identity;
@@ -176,11 +198,15 @@ int RunGateway(const GatewayFlags& f) {
   ro.on_error = f.on_error == "stop" ? ingest::OnError::kStop : ingest::OnError::kSkip;
   ro.rate = f.rate;
   ro.cancel = &g_cancel;
+  ro.from_line = f.from_line;
 
   auto gateway = ingest::Gateway::Start(go);
   if (!gateway.ok()) {
     std::fprintf(stderr, "gateway: %s\n", gateway.status().ToString().c_str());
     return absl::IsInvalidArgument(gateway.status()) ? 2 : 1;
+  }
+  if (f.embedded_broker && f.brokers.empty() && config->kafka.embedded()) {
+    std::fputs(EmbeddedBrokerNotice("gateway", (*gateway)->bootstrap()).c_str(), stderr);
   }
   ingest::Gateway& g = **gateway;
   std::fprintf(stderr, "gateway: id %s; disk buffer write-ahead log %s (%s)\n",
@@ -250,18 +276,26 @@ int RunGateway(const GatewayFlags& f) {
 
   int exit_code = 0;
   int printed = 0;
+  bool reject_write_failed = false;
   ro.report = [&](const ingest::RecordError& e) {
+    const std::string line = e.ToString();
     if (printed++ < f.max_printed_errors) {
-      std::fprintf(stderr, "%s%s\n", tty ? "\r\033[K" : "", e.ToString().c_str());
+      std::fprintf(stderr, "%s%s\n", tty ? "\r\033[K" : "", line.c_str());
+    }
+    if (rejects != nullptr && !reject_write_failed) {
+      if (absl::Status s = rejects->Append(line, e.raw_line, e.header_line); !s.ok()) {
+        std::fprintf(stderr, "gateway: reject file: %s\n", s.ToString().c_str());
+        reject_write_failed = true;
+      }
     }
   };
   if (source != nullptr) {
     auto summary = g.Run(*source, ro);
     if (!summary.ok()) {
-      std::fprintf(stderr, "gateway: %s\n", summary.status().ToString().c_str());
+      std::fprintf(stderr, "gateway: %s\n", std::string(summary.status().message()).c_str());
       exit_code = 1;
     } else {
-      if (summary->stopped_on_error) exit_code = 1;
+      if (summary->stopped_on_error || summary->bad_header) exit_code = 1;
       if (!f.truth.empty()) {
         if (const ingest::Simulator* sim = ingest::SimulatorOf(*source); sim != nullptr) {
           if (absl::Status s = ingest::Simulator::WriteTruthCsv(sim->faults(), f.truth); !s.ok()) {
@@ -308,6 +342,18 @@ int RunGateway(const GatewayFlags& f) {
   std::fprintf(stderr, "gateway: confirmed %llu records; %llu still buffered in the disk buffer\n",
                static_cast<unsigned long long>(s.confirmed),
                static_cast<unsigned long long>(s.buffer_records));
+  if (rejects != nullptr && rejects->records() > 0) {
+    std::fprintf(stderr,
+                 "gateway: %llu rejected lines are in %s; fix them there and send that file as a "
+                 "new input (docs/ingest.md)\n",
+                 static_cast<unsigned long long>(rejects->records()), rejects->path().c_str());
+  }
+  if (s.set_aside > 0) {
+    std::fprintf(stderr,
+                 "gateway: %llu records could not be sent and are set aside in %s; fix them and "
+                 "send that file with --input jsonl:FILE (docs/ingest.md)\n",
+                 static_cast<unsigned long long>(s.set_aside), s.set_aside_path.c_str());
+  }
   if (http != nullptr) http->Stop();
   return exit_code;
 }
@@ -322,6 +368,10 @@ void AddGatewayCommand(CLI::App& app, int& exit_code) {
       "Reads csv / json-lines / simulated plants (and gRPC pushes), validates at the edge and\n"
       "publishes RecordBatches per enterprise to <prefix>.records through a store-and-forward\n"
       "disk buffer (nothing is lost while Kafka is away; a restart resumes from the buffer).\n"
+      "A file input resumes after what an earlier run read, and refuses when the file changed\n"
+      "before that point (--from-line N re-reads from line N). Rejected lines go to a reject\n"
+      "file to fix and resend. Needs a Kafka cluster (--brokers, or kafka.bootstrap); see\n"
+      "--embedded-broker and `cybersyn demo` for trying it without one.\n"
       "Formats: docs/ingest.md.");
   cmd->add_option("--config", flags->config, "YAML config file")->required();
   cmd->add_option("--gateway-id", flags->gateway_id,
@@ -334,6 +384,7 @@ void AddGatewayCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--listen-grpc", flags->listen_grpc,
                   "serve the gRPC Ingest service on HOST:PORT (runs until SIGINT/SIGTERM)");
   cmd->add_option("--brokers", flags->brokers, "Kafka bootstrap servers (overrides the config)");
+  cmd->add_flag("--embedded-broker", flags->embedded_broker, kEmbeddedBrokerHelp);
   cmd->add_option("--buffer-dir", flags->buffer_dir, "disk buffer directory (default: config)");
   cmd->add_option("--buffer-max-bytes", flags->buffer_max_bytes,
                   "disk buffer bound, e.g. 256MiB; when full the source is blocked");
@@ -344,6 +395,14 @@ void AddGatewayCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"auto", "on", "off"}));
   cmd->add_option("--on-error", flags->on_error, "skip (default; report and go on) | stop")
       ->check(CLI::IsMember({"skip", "stop"}));
+  cmd->add_option("--reject-file", flags->reject_file,
+                  "csv:/jsonl: write rejected lines here, each after a '# why' comment, to fix "
+                  "and send as a new input (default: BUFFER_DIR/rejected/NAME-TIME.EXT; the path "
+                  "is printed at the end)");
+  cmd->add_option("--from-line", flags->from_line,
+                  "csv:/jsonl: read the file from line N instead of resuming where the last run "
+                  "stopped; lines sent before get new sequence numbers (new records downstream)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--truth", flags->truth, "sim: write the injected faults (CSV) here");
   cmd->add_option_function<uint64_t>(
       "--seed", [flags](uint64_t s) { flags->seed = s, flags->seed_set = true; },

@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/duration.h"
+#include "common/time_grammar.h"
 #include "yaml-cpp/yaml.h"
 
 namespace cybersyn {
@@ -1105,7 +1106,8 @@ void Loader::LoadAlerter(const Entry* e) {
 void Loader::LoadGateway(const Entry* e) {
   if (e == nullptr) return;
   Map m = ReadMap(e->value, e->line, e->path,
-                  {"id", "buffer_dir", "buffer_max_bytes", "max_future", "max_labels", "batch"});
+                  {"id", "buffer_dir", "buffer_max_bytes", "max_future", "max_age", "min_time",
+                   "max_labels", "batch"});
   GatewayConfig& g = config_.gateway;
   if (auto v = String(m, "id", false)) {
     if (IsTopicPrefix(*v)) {
@@ -1118,6 +1120,21 @@ void Loader::LoadGateway(const Entry* e) {
   if (auto v = String(m, "buffer_dir", false)) g.buffer_dir = *v;
   if (auto v = Bytes(m, "buffer_max_bytes", 1 << 20)) g.buffer_max_bytes = *v;
   if (auto v = Duration(m, "max_future", Sign::kNonNegative)) g.max_future = *v;
+  if (auto v = Duration(m, "max_age", Sign::kNonNegative)) g.max_age = *v;
+  if (const Entry* t = m.Get("min_time")) {
+    absl::StatusOr<EventTime> v =
+        t->value.IsScalar()
+            ? ParseEventTime(t->value.Scalar())
+            : absl::InvalidArgumentError(absl::StrCat(
+                  "expected a time like 2000-01-01T00:00:00Z, got ", Describe(t->value)));
+    if (!v.ok()) {
+      Problem(t->line, t->path, std::string(v.status().message()));
+    } else if (v->ms < -62'167'219'200'000) {  // before the year 0000
+      Problem(t->line, t->path, "must not be before 0000-01-01T00:00:00Z");
+    } else {
+      g.min_time_ms = v->ms;
+    }
+  }
   if (auto v = Int(m, "max_labels", 0, 1024)) g.max_labels = static_cast<int>(*v);
   if (const Entry* b = m.Get("batch")) {
     Map bm = ReadMap(b->value, b->line, b->path, {"max_records", "max_bytes", "linger"});

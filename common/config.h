@@ -138,6 +138,11 @@ struct GatewayConfig {
   std::string buffer_dir = "/var/lib/cybersyn/gateway";
   uint64_t buffer_max_bytes = uint64_t{1} << 30;
   absl::Duration max_future = absl::Minutes(5);  // records further in the future are rejected
+  // Records older than this (relative to the gateway clock) are rejected; zero: no limit (the
+  // default: backfills are legitimate).
+  absl::Duration max_age = absl::ZeroDuration();
+  // Records before this time (epoch ms) are rejected: almost always a unit mistake.
+  int64_t min_time_ms = 946'684'800'000;  // 2000-01-01T00:00:00Z
   int max_labels = 16;
   struct Batch {
     int max_records = 1000;

@@ -41,7 +41,9 @@ TEST(ConfigTest, ChileExampleLoads) {
   absl::StatusOr<Config> c = LoadConfigFile(kExamples + "chile.yaml");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->source, kExamples + "chile.yaml");
-  EXPECT_TRUE(c->kafka.embedded());
+  EXPECT_EQ(c->kafka.bootstrap, "localhost:9092");
+  EXPECT_EQ(c->gateway.min_time_ms, 946'684'800'000);
+  EXPECT_EQ(c->gateway.max_age, absl::ZeroDuration());
   EXPECT_EQ(c->kafka.Topic("records"), "cybersyn.records");
   EXPECT_EQ(c->kafka.properties.at("client.id"), "cybersyn");
   const Hierarchy& h = *c->hierarchy;
@@ -422,6 +424,25 @@ hierarchy:
                           "\"soon\"",
                           "hierarchy.cl/textiles/yarur/spinning: deeper than the 3 levels "
                           "declared in levels (the last level is \"unit\")"));
+}
+
+// Issue 22: the gateway's time bounds, in the time grammar every source uses.
+TEST(ConfigInlineTest, GatewayTimeBounds) {
+  const std::string tree = std::string(kLevels) +
+                           "hierarchy: {cl: {children: {e: {children: "
+                           "{u: {}}}}}}\n";
+  auto c =
+      LoadConfigString(tree + "gateway: {max_age: 30d, min_time: 2020-01-01T00:00:00Z}\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->gateway.max_age, absl::Hours(24 * 30));
+  EXPECT_EQ(c->gateway.min_time_ms, 1'577'836'800'000);
+  c = LoadConfigString(tree + "gateway: {min_time: 0}\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->gateway.min_time_ms, 0);
+  EXPECT_THAT(ConfigProblemStrings(tree + "gateway: {min_time: 2020-01-01, max_age: soon}\n"),
+              ElementsAre("gateway.max_age: expected a duration like 15m, got \"soon\"",
+                          "gateway.min_time: expected RFC 3339 or epoch milliseconds, got "
+                          "\"2020-01-01\" (add the time of day and a zone: T00:00:00Z)"));
 }
 
 TEST(ConfigInlineTest, ChildrenOutsideChildrenKey) {

@@ -183,6 +183,57 @@ absl::Status EnsureTopics(const KafkaClientOptions& client, const std::vector<To
   }
 }
 
+absl::StatusOr<std::map<std::string, std::string>> DescribeTopicConfig(
+    const KafkaClientOptions& client, const std::string& topic, absl::Duration timeout) {
+  auto rk_or = NewHandle(client);
+  if (!rk_or.ok()) return rk_or.status();
+  rd_kafka_t* rk = rk_or->get();
+  const std::string what = absl::StrCat("describe the configuration of topic ", topic);
+  char err[512];
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+  rd_kafka_AdminOptions_set_request_timeout(
+      opts, static_cast<int>(absl::ToInt64Milliseconds(timeout)), err, sizeof(err));
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  rd_kafka_DescribeConfigs(rk, &resource, 1, opts, queue);
+  rd_kafka_event_t* ev =
+      rd_kafka_queue_poll(queue, static_cast<int>(absl::ToInt64Milliseconds(timeout)) + 5000);
+  absl::StatusOr<std::map<std::string, std::string>> result;
+  if (ev == nullptr) {
+    result = absl::DeadlineExceededError(absl::StrCat(what, ": no answer from the cluster"));
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    result = KafkaStatus(static_cast<RdKafka::ErrorCode>(rd_kafka_event_error(ev)),
+                         absl::StrCat(what, " (", rd_kafka_event_error_string(ev), ")"));
+  } else {
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t** rs =
+        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+    if (n != 1) {
+      result = absl::InternalError(absl::StrCat(what, ": ", n, " resources in the answer"));
+    } else if (rd_kafka_resp_err_t e = rd_kafka_ConfigResource_error(rs[0]);
+               e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+      result = absl::NotFoundError(absl::StrCat(what, ": no such topic"));
+    } else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      result = KafkaStatus(static_cast<RdKafka::ErrorCode>(e), what);
+    } else {
+      std::map<std::string, std::string> configs;
+      size_t entries = 0;
+      const rd_kafka_ConfigEntry_t** es = rd_kafka_ConfigResource_configs(rs[0], &entries);
+      for (size_t i = 0; i < entries; ++i) {
+        const char* value = rd_kafka_ConfigEntry_value(es[i]);
+        if (value != nullptr) configs[rd_kafka_ConfigEntry_name(es[i])] = value;
+      }
+      result = std::move(configs);
+    }
+  }
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_ConfigResource_destroy(resource);
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_queue_destroy(queue);
+  return result;
+}
+
 absl::StatusOr<ClusterInfo> DescribeCluster(const KafkaClientOptions& client,
                                             absl::Duration timeout) {
   auto rk_or = NewHandle(client);

@@ -31,6 +31,13 @@ absl::Status EnsureTopics(const KafkaClientOptions& client, const std::vector<To
 absl::Status DeleteTopics(const KafkaClientOptions& client, const std::vector<std::string>& names,
                           absl::Duration timeout = absl::Seconds(30));
 
+// The configuration of `topic` as the cluster reports it (defaults included): name -> value
+// (entries without a value are left out). NOT_FOUND when the topic does not exist; the error of
+// the request otherwise (e.g. PERMISSION_DENIED without DescribeConfigs rights on the topic).
+absl::StatusOr<std::map<std::string, std::string>> DescribeTopicConfig(
+    const KafkaClientOptions& client, const std::string& topic,
+    absl::Duration timeout = absl::Seconds(10));
+
 // Creates topics; either EnsureTopics bound to a cluster or an embedded broker's own creator.
 using TopicEnsurer = std::function<absl::Status(const std::vector<TopicSpec>&)>;
 

@@ -1,7 +1,9 @@
 #include "common/kafka_producer.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "librdkafka/rdkafka.h"
 #include "spdlog/spdlog.h"
 
 namespace cybersyn {
@@ -12,6 +14,7 @@ void KafkaProducer::ReportCb::dr_cb(RdKafka::Message& message) {
   // (No message text to build for the common case: this runs once per message.)
   if (message.err() != RdKafka::ERR_NO_ERROR) {
     report.status = KafkaStatus(message.err(), absl::StrCat("deliver to ", message.topic_name()));
+    report.error = message.err();
   }
   report.topic = message.topic_name();
   report.partition = message.partition();
@@ -19,6 +22,22 @@ void KafkaProducer::ReportCb::dr_cb(RdKafka::Message& message) {
   report.opaque = message.msg_opaque();
   fn_(report);
 }
+
+namespace {
+
+// librdkafka's log, as it prints it by default, except the warning that
+// enable.gapless.guarantee is experimental: the gateway's publisher relies on that setting, and a
+// warning on every run that the user can do nothing about teaches them to ignore warnings.
+void LogToStderr(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  if (absl::string_view(fac) == "CONFWARN" &&
+      absl::StrContains(buf, "enable.gapless.guarantee is experimental")) {
+    spdlog::debug("kafka {}: {}", rd_kafka_name(rk), buf);
+    return;
+  }
+  rd_kafka_log_print(rk, level, fac, buf);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(ProducerOptions options) {
   std::unique_ptr<KafkaProducer> p(new KafkaProducer());
@@ -33,6 +52,7 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(ProducerOpt
     overrides["transactional.id"] = options.transactional_id;
   }
   if (absl::Status s = BuildKafkaConf(options.client, overrides, conf.get()); !s.ok()) return s;
+  rd_kafka_conf_set_log_cb(conf->c_ptr_global(), &LogToStderr);
   std::string err;
   if (conf->set("dr_cb", p->report_cb_.get(), err) != RdKafka::Conf::CONF_OK) {
     return absl::InternalError(absl::StrCat("setting delivery report callback: ", err));

@@ -31,7 +31,8 @@ struct DeliveryReport {
   std::string topic;
   int32_t partition = -1;
   int64_t offset = -1;
-  void* opaque = nullptr;  // as passed to Produce
+  void* opaque = nullptr;                            // as passed to Produce
+  RdKafka::ErrorCode error = RdKafka::ERR_NO_ERROR;  // librdkafka's code behind `status`
 };
 
 struct ProducerOptions {

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "common/time_grammar.h"
+#include "common/utf8.h"
 #include "fuzz/fuzz_env.h"
 
 namespace cybersyn::fuzz {
@@ -20,13 +22,28 @@ void CheckAccepted(const Config& config, const v1::Record& r, const Hierarchy::N
   Check(known, "accepted record with unknown indicator");
   Check(std::isfinite(r.value()), "accepted record with non-finite value");
   Check(r.labels_size() <= config.gateway.max_labels, "accepted record over max_labels");
-  for (const auto& [k, v] : r.labels()) Check(!k.empty(), "accepted record with empty label key");
+  for (const auto& [k, v] : r.labels()) {
+    Check(!k.empty(), "accepted record with empty label key");
+    Check(IsValidUtf8(k) && IsValidUtf8(v), "accepted label that is not UTF-8");
+  }
+  Check(IsValidUtf8(r.node()) && IsValidUtf8(r.indicator()), "accepted string that is not UTF-8");
+  TimeBounds bounds;
+  bounds.min_ms = config.gateway.min_time_ms;
+  bounds.max_age = config.gateway.max_age;
+  bounds.max_future = config.gateway.max_future;
+  Check(!CheckEventTime(r.event_time_ms(), TimeForm::kRfc3339, bounds, kFuzzNowMs).has_value(),
+        "accepted record with a time out of range");
 }
 
 void CheckRejected(const ingest::RecordError& err) {
   Check(!err.reason.empty(), "rejection without reason");
   Check(!err.field.empty(), "rejection without field");
   Check(!err.problem.empty(), "rejection without problem");
+  // Safe to print: no control character of the input reaches the terminal.
+  for (const char c : err.ToString()) {
+    const auto u = static_cast<unsigned char>(c);
+    Check(u >= 0x20 && u != 0x7f, "control character in a rejection message");
+  }
 }
 
 }  // namespace

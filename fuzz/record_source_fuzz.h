@@ -12,8 +12,9 @@
 namespace cybersyn::fuzz {
 
 // Checks that whatever is accepted satisfies the validator's promises (known node at or below
-// the enterprise level with that enterprise returned, known indicator, finite value, time set,
-// label count within gateway.max_labels) and that every rejection names its line and a reason.
+// the enterprise level with that enterprise returned, known indicator, finite value, time in
+// range, label count within gateway.max_labels, every string UTF-8) and that every rejection
+// names its line and a reason in a message without control characters.
 void FuzzRecordSource(ingest::InputFormat format, const uint8_t* data, size_t size);
 
 }  // namespace cybersyn::fuzz

@@ -4,11 +4,13 @@
 #include <map>
 #include <optional>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/kafka_admin.h"
 #include "common/rocksdb_store.h"
+#include "common/safe_text.h"
 #include "common/status.h"
 #include "ingest/buffer_sizing.h"
 #include "spdlog/spdlog.h"
@@ -17,6 +19,13 @@ namespace cybersyn::ingest {
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
   if (options.config == nullptr) return absl::InvalidArgumentError("gateway: no config");
+  if (options.brokers.empty() && options.config->kafka.embedded() && !options.embedded_broker) {
+    return absl::FailedPreconditionError(
+        "gateway: kafka.bootstrap is \"embedded\" and no brokers were given: pass --brokers "
+        "HOST:PORT (or set kafka.bootstrap) to publish to a Kafka cluster, or run `cybersyn "
+        "demo` to try the whole system on its embedded broker (--embedded-broker starts one "
+        "inside this gateway, whose data lives only as long as the process)");
+  }
   absl::StatusOr<BufferWalChoice> wal = ChooseBufferWal(options.buffer_wal, options.input);
   if (!wal.ok()) return wal.status();
   std::unique_ptr<Gateway> g(new Gateway());
@@ -68,6 +77,22 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                               .Help("1 while the Kafka cluster answers, else 0")
                               .Register(reg)
                               .Add({});
+  g->set_aside_metric_ =
+      &prometheus::BuildCounter()
+           .Name("cybersyn_gateway_records_set_aside_total")
+           .Help(
+               "Accepted records that could not be sent (over the message limit, or undecodable) "
+               "and were written to the set-aside file instead (docs/ingest.md)")
+           .Register(reg)
+           .Add({});
+  g->message_limit_metric_ =
+      &prometheus::BuildGauge()
+           .Name("cybersyn_gateway_message_limit_bytes")
+           .Help(
+               "The largest Kafka message the gateway produces: the smaller of the producer's "
+               "message.max.bytes and the topic's max.message.bytes")
+           .Register(reg)
+           .Add({});
   g->latency_metric_ =
       &prometheus::BuildHistogram()
            .Name("cybersyn_gateway_delivery_latency_seconds")
@@ -88,11 +113,28 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
     if (!broker.ok()) return broker.status();
     g->embedded_ = *std::move(broker);
     client.bootstrap = g->embedded_->bootstrap();
-    spdlog::info("gateway: embedded Kafka broker at {}", client.bootstrap);
+    spdlog::warn(
+        "gateway: embedded Kafka broker at {} (--embedded-broker): what it takes lives only as "
+        "long as this process",
+        client.bootstrap);
     EmbeddedBroker* b = g->embedded_.get();
     ensure = [b, spec] { return b->EnsureTopics({spec}); };
   } else {
     ensure = [client, spec] { return EnsureTopics(client, {spec}, absl::Seconds(2)); };
+  }
+  std::function<absl::StatusOr<uint64_t>()> topic_limit;
+  if (!g->embedded_) {  // the mock cluster has no topic configuration to read
+    topic_limit = [client, topic = g->topic_]() -> absl::StatusOr<uint64_t> {
+      absl::StatusOr<std::map<std::string, std::string>> c =
+          DescribeTopicConfig(client, topic, absl::Seconds(5));
+      if (!c.ok()) return c.status();
+      uint64_t v = 0;
+      auto it = c->find("max.message.bytes");
+      if (it == c->end() || !absl::SimpleAtoi(it->second, &v)) {
+        return absl::NotFoundError("the topic reports no max.message.bytes");
+      }
+      return v;
+    };
   }
   g->bootstrap_ = client.bootstrap;
 
@@ -151,7 +193,14 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   g->rocks_ = store->get();
   g->store_ = *std::move(store);
 
-  g->validator_ = std::make_unique<RecordValidator>(config, g->options_.clock);
+  if (g->options_.validator != nullptr) {
+    g->validator_ = g->options_.validator;
+  } else {
+    g->own_validator_ = std::make_unique<RecordValidator>(config, g->options_.clock);
+    g->validator_ = g->own_validator_.get();
+  }
+  g->set_aside_path_ = absl::StrCat(dir, "/set-aside/", RejectFileName("set-aside", "jsonl"));
+  g->set_aside_ = std::make_unique<RejectFile>(g->set_aside_path_);
 
   PublisherOptions po;
   po.gateway_id = config.gateway.id;
@@ -207,8 +256,14 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
         dir, static_cast<double>(po.soft_max_buffer_bytes) / (1 << 20));
   }
   po.ensure_topic = std::move(ensure);
+  po.topic_message_limit = std::move(topic_limit);
   po.clock = g->options_.clock;
   Gateway* self = g.get();
+  po.on_message_limit = [self](uint64_t limit) {
+    self->validator_->SetMessageLimit(limit);
+    self->message_limit_metric_->Set(static_cast<double>(limit));
+  };
+  po.set_aside = [self](const SetAside& aside) { return self->WriteSetAside(aside); };
   po.on_delivery = [self](const absl::Status& s, int records, absl::Duration latency) {
     if (!s.ok()) return;
     self->confirmed_metric_->Increment(records);
@@ -296,6 +351,69 @@ void Gateway::FinishBufferRun() {
   }
 }
 
+absl::Status Gateway::WriteSetAside(const SetAside& aside) {
+  const std::string from = absl::StrCat("batch ", aside.batch, " of ", aside.enterprise,
+                                        aside.lines.empty() ? "" : ", from ", aside.lines);
+  for (size_t i = 0; i < aside.items.size(); ++i) {
+    const SetAside::Item& item = aside.items[i];
+    const bool last = i + 1 == aside.items.size();
+    absl::Status s =
+        item.wire.empty()
+            ? set_aside_->Append(
+                  absl::StrCat(item.reason, " (sequence ", item.record.sequence(), ", ", from, ")"),
+                  RecordAsJsonLine(item.record), "", last)
+            : set_aside_->Append(absl::StrCat(item.reason, " (a record of ", from,
+                                              " that cannot be decoded; its bytes in base64: ",
+                                              absl::Base64Escape(item.wire), ")"),
+                                 "", "", last);
+    if (!s.ok()) return s;
+  }
+  set_aside_metric_->Increment(static_cast<double>(aside.items.size()));
+  spdlog::warn(
+      "gateway: {} records of {} set aside in {} ({}); fix them and send that file with "
+      "--input jsonl:FILE (docs/ingest.md)",
+      aside.items.size(), from, set_aside_path_, SafeLine(aside.items.front().reason));
+  return absl::OkStatus();
+}
+
+absl::Status Gateway::PlaceSource(RecordSource& source, const std::string& identity,
+                                  int64_t from_line, RunSummary* summary) {
+  bool renumbered = false;  // its records get other sequence numbers than an earlier run gave
+  if (from_line > 0) {
+    if (absl::Status s = source.SeekLine(from_line); !s.ok()) return s;
+    spdlog::info(
+        "gateway: reading {} from line {}; lines sent before get new sequence numbers, so they "
+        "are new records downstream",
+        identity, from_line);
+    renumbered = true;
+  } else if (auto stored = publisher_->StoredPosition(); stored && stored->first == identity) {
+    absl::Status s = source.Seek(stored->second);
+    if (s.ok()) {
+      summary->resumed = true;
+      spdlog::info("gateway: resuming {} after position {}", identity, stored->second);
+    } else if (absl::IsFailedPrecondition(s)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          s.message(),
+          ". Not resuming at a stale position. To send lines of it again, pass --from-line N "
+          "(they get new sequence numbers, so downstream they are new records: lines sent "
+          "before would count twice); to send corrected lines only, send the reject file as a "
+          "new input; to start over with this input, use another --buffer-dir"));
+    } else {
+      spdlog::warn("gateway: cannot resume {} ({}); reading from the start", identity,
+                   s.ToString());
+      renumbered = true;
+    }
+  }
+  if (renumbered && resuming_unclean_) {
+    // A crashed run without the WAL may have sent these numbers for other records.
+    if (absl::Status j = JumpSequences(absl::StrCat("not resuming ", identity)); !j.ok()) {
+      return j;
+    }
+    resuming_unclean_ = false;
+  }
+  return absl::OkStatus();
+}
+
 void Gateway::ExportLoop() {
   uint64_t exported_accepted = 0;
   while (!quit_.load()) {
@@ -364,27 +482,17 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
   }
   // Resuming needs the seals to happen on this thread only, so not after Feed started.
   if (!identity.empty() && !publishing) {
-    if (auto stored = publisher_->StoredPosition(); stored && stored->first == identity) {
-      absl::Status s = source.Seek(stored->second);
-      if (s.ok()) {
-        summary.resumed = true;
-        spdlog::info("gateway: resuming {} after position {}", identity, stored->second);
-      } else {
-        spdlog::warn("gateway: cannot resume {} ({}); reading from the start", identity,
-                     s.ToString());
-        if (resuming_unclean_) {
-          // Reading from the start gives the records other numbers than the crashed run did.
-          if (absl::Status j = JumpSequences(absl::StrCat("cannot resume ", identity)); !j.ok()) {
-            return j;
-          }
-          resuming_unclean_ = false;
-        }
-      }
+    source.SetStateDir(buffer_dir_);
+    if (absl::Status s = PlaceSource(source, identity, options.from_line, &summary); !s.ok()) {
+      return s;
     }
     publisher_->SetPositionProvider(identity, [&source] { return source.Position(); });
     freeze.on = true;
+  } else if (options.from_line > 0) {
+    if (absl::Status s = source.SeekLine(options.from_line); !s.ok()) return s;
   }
   if (absl::Status s = StartPublishing(); !s.ok()) return s;
+  publisher_->SetLineSource(identity.empty() ? std::string("stdin") : identity);
 
   const absl::Time wall_start = absl::Now();
   int64_t first_event = -1;
@@ -439,6 +547,7 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
       if (r == RecordSource::Result::kError) {
         ++summary.rejected;
         ++summary.rejected_by_reason[err.reason];
+        if (err.reason == kReasonBadHeader) summary.bad_header = true;
         CountRejected(err.reason);
         if (options.report) options.report(err);
         if (options.on_error == OnError::kStop) {
@@ -538,8 +647,11 @@ GatewayStats Gateway::stats() const {
     g.next_sequence = s.next_sequence;
     g.producer_recoveries = s.producer_recoveries;
     g.connected = publisher_->connected();
+    g.set_aside = s.records_set_aside;
+    g.message_limit = s.message_limit;
   }
   g.buffer_wal = buffer_wal_;
+  if (g.set_aside > 0) g.set_aside_path = set_aside_path_;
   return g;
 }
 

@@ -4,8 +4,14 @@
 //   cybersyn_gateway_records_accepted_total, cybersyn_gateway_records_rejected_total{reason},
 //   cybersyn_gateway_records_confirmed_total, cybersyn_gateway_buffer_bytes,
 //   cybersyn_gateway_buffer_records, cybersyn_gateway_delivery_latency_seconds (histogram),
-//   cybersyn_gateway_broker_connected (1/0).
-// With kafka.bootstrap "embedded" and no brokers override it starts an EmbeddedBroker in-process.
+//   cybersyn_gateway_broker_connected (1/0), cybersyn_gateway_records_set_aside_total,
+//   cybersyn_gateway_message_limit_bytes.
+// With kafka.bootstrap "embedded" and no brokers override it refuses to start unless
+// GatewayOptions::embedded_broker asks for an EmbeddedBroker in-process (data in it lives only as
+// long as the process).
+// Records are checked against the message limit (the smaller of the producer's message.max.bytes
+// and the topic's max.message.bytes, read through the admin API); what the publisher must set
+// aside anyway goes to a JSON-lines file under <buffer dir>/set-aside/ (publisher.h).
 // The disk buffer skips RocksDB's write-ahead log when the input Run will read can be re-read
 // after a crash (GatewayOptions::buffer_wal and ::input, buffer_wal.h); Feed is then refused.
 //
@@ -33,6 +39,7 @@
 #include "ingest/buffer_wal.h"
 #include "ingest/publisher.h"
 #include "ingest/record_source.h"
+#include "ingest/reject_file.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -48,6 +55,12 @@ struct GatewayOptions {
   uint64_t buffer_max_bytes = 0;         // 0: gateway.buffer_max_bytes
   uint64_t max_in_flight_bytes = uint64_t{64} << 20;
   std::map<std::string, std::string> producer_overrides;
+  // Start an in-process broker when the config says kafka.bootstrap "embedded" (and `brokers` is
+  // empty); otherwise Start refuses such a config (FAILED_PRECONDITION).
+  bool embedded_broker = false;
+  // The validator to use (and to keep at the message limit), e.g. the one a source was opened
+  // with; null: the gateway makes its own.
+  RecordValidator* validator = nullptr;
   const Clock* clock = Clock::Real();
   std::shared_ptr<prometheus::Registry> registry;  // null: the gateway makes its own
   // The buffer's write-ahead log (buffer_wal.h). The default (auto, no input declared) keeps it.
@@ -66,6 +79,9 @@ struct RunOptions {
   std::function<void(const RecordError&)> report;
   // Set to stop Run early (e.g. by a signal handler thread).
   const std::atomic<bool>* cancel = nullptr;
+  // > 0: read the source from this line (RecordSource::SeekLine) instead of resuming after the
+  // stored position. The lines get new sequence numbers: downstream they are new records.
+  int64_t from_line = 0;
 };
 
 struct RunSummary {
@@ -74,7 +90,8 @@ struct RunSummary {
   uint64_t rejected = 0;
   std::map<std::string, uint64_t> rejected_by_reason;
   bool stopped_on_error = false;
-  bool resumed = false;  // continued after a stored position
+  bool resumed = false;     // continued after a stored position
+  bool bad_header = false;  // a CSV header the source could not use ended it
 };
 
 struct GatewayStats {
@@ -85,6 +102,9 @@ struct GatewayStats {
   uint64_t buffer_records = 0;
   uint64_t next_sequence = 0;
   uint64_t producer_recoveries = 0;  // producers replaced after a fatal error
+  uint64_t set_aside = 0;            // records the publisher could not send (set_aside_path)
+  std::string set_aside_path;        // where they are, once there are any
+  uint64_t message_limit = 0;        // bytes
   bool connected = false;
   bool buffer_wal = true;  // the disk buffer writes RocksDB's write-ahead log
 };
@@ -100,7 +120,9 @@ class Gateway {
 
   // Runs `source` to its end (or the first error with kStop, or cancel): validated records are
   // published, rejected ones reported and counted. A resumable source continues after the
-  // position stored by an earlier run with the same identity. Does not wait for confirmation.
+  // position stored by an earlier run with the same identity (or from options.from_line); it
+  // refuses (FAILED_PRECONDITION, naming the first changed line where known) when the input
+  // changed before that position. Does not wait for confirmation.
   // Errors: failures to write the buffer (the source is not read further); without the buffer's
   // WAL, FAILED_PRECONDITION unless `source` is the declared input (GatewayOptions::input) and
   // nothing was published yet (its position must be stored with every seal).
@@ -130,6 +152,8 @@ class Gateway {
   // Makes the Kafka producer fail fatally (tests of the in-order resend). REQUIRES: publishing.
   void InjectProducerFatalErrorForTest() { publisher_->InjectFatalErrorForTest(); }
   const RecordValidator& validator() const { return *validator_; }
+  // The file records the publisher set aside go to (created when the first one does).
+  const std::string& set_aside_path() const { return set_aside_path_; }
   const Config& config() const { return *options_.config; }
   const std::string& bootstrap() const { return bootstrap_; }
   const std::string& topic() const { return topic_; }
@@ -141,6 +165,11 @@ class Gateway {
  private:
   Gateway() = default;
   void CountRejected(const std::string& reason);
+  // Run: where `source` starts (from_line, the stored position, or its start).
+  absl::Status PlaceSource(RecordSource& source, const std::string& identity, int64_t from_line,
+                           RunSummary* summary);
+  // Writes records the publisher could not send to the set-aside file (PublisherOptions).
+  absl::Status WriteSetAside(const SetAside& aside);
   // Skips kSequenceJump sequence numbers, durably (see buffer_wal.h). `why` for the warning.
   absl::Status JumpSequences(const std::string& why);
   // Stop, buffer part: flush and remove the marker of a WAL-less (or unclean-resuming) run.
@@ -162,7 +191,10 @@ class Gateway {
   bool resuming_unclean_ = false;
   bool buffer_run_started_ = false;  // Start got past the marker (Stop may remove it)
   prometheus::Counter* sequence_jumps_metric_ = nullptr;
-  std::unique_ptr<RecordValidator> validator_;
+  std::unique_ptr<RecordValidator> own_validator_;
+  RecordValidator* validator_ = nullptr;  // own_validator_ or GatewayOptions::validator
+  std::string set_aside_path_;
+  std::unique_ptr<RejectFile> set_aside_;
   std::unique_ptr<Publisher> publisher_;
 
   std::shared_ptr<prometheus::Registry> registry_;
@@ -174,6 +206,8 @@ class Gateway {
   prometheus::Gauge* buffer_held_metric_ = nullptr;
   prometheus::Gauge* connected_metric_ = nullptr;
   prometheus::Histogram* latency_metric_ = nullptr;
+  prometheus::Counter* set_aside_metric_ = nullptr;
+  prometheus::Gauge* message_limit_metric_ = nullptr;
 
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> rejected_{0};

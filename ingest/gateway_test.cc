@@ -41,6 +41,7 @@ std::unique_ptr<RecordSource> Sim(const Gateway& g, uint64_t count, uint64_t see
 TEST(GatewayTest, SimulatedRecordsArriveExactlyOnceInOrderOnEmbeddedBroker) {
   GatewayOptions o;
   o.config = MakeConfig();
+  o.embedded_broker = true;
   o.buffer_dir = TempDir("roundtrip");
   auto g = Gateway::Start(o);
   ASSERT_TRUE(g.ok()) << g.status();
@@ -77,6 +78,7 @@ TEST(GatewayTest, SimulatedRecordsArriveExactlyOnceInOrderOnEmbeddedBroker) {
 TEST(GatewayTest, FatalProducerErrorMidStreamResendsInOrderAndLosesNothing) {
   GatewayOptions o;
   o.config = MakeConfig();
+  o.embedded_broker = true;
   o.buffer_dir = TempDir("fatal");
   auto g = Gateway::Start(o);
   ASSERT_TRUE(g.ok()) << g.status();
@@ -113,6 +115,7 @@ TEST(GatewayTest, UnreachableBrokerBuffersThenBlocksAndRestartResendsEverything)
   const std::string dir = TempDir("restart");
   GatewayOptions o;
   o.config = MakeConfig();
+  o.embedded_broker = true;
   o.buffer_dir = dir;
   o.brokers = "127.0.0.1:1";  // nothing listens there
   o.buffer_max_bytes = 256 << 10;
@@ -229,6 +232,7 @@ TEST(GatewayTest, GrpcOkMeansOnDiskAndAFullBufferAnswersResourceExhausted) {
 TEST(GatewayTest, WithoutTheWalAStartAfterAnUncleanRunOfAnotherInputJumpsTheSequence) {
   GatewayOptions o;
   o.config = MakeConfig();
+  o.embedded_broker = true;
   o.buffer_dir = TempDir("wal-jump");
   o.input.identity = "sim:test";
   std::filesystem::create_directories(o.buffer_dir);
@@ -265,6 +269,7 @@ TEST(GatewayTest, WithoutTheWalAStartAfterAnUncleanRunOfAnotherInputJumpsTheSequ
 TEST(GatewayTest, WithoutTheWalTheSameInputResumingKeepsItsNumbersAndACleanStopJumps) {
   GatewayOptions o;
   o.config = MakeConfig();
+  o.embedded_broker = true;
   o.buffer_dir = TempDir("wal-resume");
   o.input.identity = "sim:test";
   std::filesystem::create_directories(o.buffer_dir);
@@ -289,6 +294,7 @@ TEST(GatewayTest, WithoutTheWalTheSameInputResumingKeepsItsNumbersAndACleanStopJ
 TEST(GatewayTest, WithoutTheWalRunTakesOnlyTheDeclaredInputAndFeedIsRefused) {
   GatewayOptions o;
   o.config = MakeConfig();
+  o.embedded_broker = true;
   o.buffer_dir = TempDir("wal-refuse");
   o.input.identity = "sim:test";
   o.buffer_wal = BufferWal::kOff;
@@ -318,6 +324,26 @@ TEST(GatewayTest, WithoutTheWalRunTakesOnlyTheDeclaredInputAndFeedIsRefused) {
   bad.input.grpc = true;
   auto refused = Gateway::Start(bad);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  (*g)->Stop();
+}
+
+// Issue 22: a config saying kafka.bootstrap: embedded no longer makes a gateway keep records in a
+// broker that dies with it, unless that is asked for.
+TEST(GatewayTest, AnEmbeddedBootstrapIsRefusedUnlessAskedFor) {
+  GatewayOptions o;
+  o.config = MakeConfig();
+  ASSERT_TRUE(o.config->kafka.embedded());
+  o.buffer_dir = TempDir("embedded-refused");
+  auto refused = Gateway::Start(o);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.status().message(),
+            "gateway: kafka.bootstrap is \"embedded\" and no brokers were given: pass --brokers "
+            "HOST:PORT (or set kafka.bootstrap) to publish to a Kafka cluster, or run `cybersyn "
+            "demo` to try the whole system on its embedded broker (--embedded-broker starts one "
+            "inside this gateway, whose data lives only as long as the process)");
+  o.embedded_broker = true;
+  auto g = Gateway::Start(o);
+  ASSERT_TRUE(g.ok()) << g.status();
   (*g)->Stop();
 }
 

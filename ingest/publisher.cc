@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/batch_decode.h"
 #include "librdkafka/rdkafka.h"
 #include "spdlog/spdlog.h"
 
@@ -19,9 +20,8 @@ namespace {
 constexpr absl::string_view kBatchPrefix = "b/";
 constexpr absl::string_view kNextSeqKey = "m/next_seq";
 constexpr absl::string_view kSourceKey = "m/source";
-// Broker default message.max.bytes is 1,048,588 and librdkafka's 1,000,000; stay under both
-// with room for the key and the record overhead.
-constexpr uint64_t kMaxBatchBytes = 996'000;
+// The message limit last learnt (from the topic, or lowered after a refusal), for the next start.
+constexpr absl::string_view kMessageLimitKey = "m/message_limit";
 // Sealed groups waiting for the writer thread: enough to keep it busy, bounded memory.
 constexpr uint64_t kMaxSealedBytes = uint64_t{16} << 20;
 // "<enterprise>\n" + 10-digit record count + "\n" in front of each buffered batch.
@@ -194,10 +194,24 @@ std::string EncodeRecordForTest(const RecordRef& r, uint64_t sequence) {
 absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(PublisherOptions options,
                                                              KvStore* store) {
   std::unique_ptr<Publisher> p(new Publisher());
-  options.batch_max_bytes = std::min(options.batch_max_bytes, kMaxBatchBytes);
   options.batch_max_records = std::max(1, options.batch_max_records);
   p->options_ = std::move(options);
   p->store_ = store;
+  // The producer's own limit, and the one learnt from the topic before, if lower.
+  p->producer_limit_ = kDefaultMessageLimit;
+  const auto settings = ProducerSettings(p->options_);
+  if (auto it = settings.find("message.max.bytes"); it != settings.end()) {
+    (void)absl::SimpleAtoi(it->second, &p->producer_limit_);
+  }
+  uint64_t limit = p->producer_limit_;
+  if (absl::StatusOr<std::string> v = store->Get(kMessageLimitKey); v.ok()) {
+    uint64_t stored = 0;
+    if (absl::SimpleAtoi(*v, &stored) && stored >= kMinMessageLimit / 4) {
+      limit = std::min(limit, stored);
+    }
+  }
+  p->message_limit_.store(limit);
+  if (p->options_.on_message_limit) p->options_.on_message_limit(limit);
   absl::MutexLock l(&p->mu_);
   std::optional<uint64_t> stored_next;
   if (absl::StatusOr<std::string> v = store->Get(kNextSeqKey); v.ok()) {
@@ -225,7 +239,7 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(PublisherOptions op
       redundant.Delete(key);
       return true;
     }
-    p->pending_.push_back({BatchId(key), value.size(), b.records});
+    p->pending_.push_back({BatchId(key), value.size(), b.records, {}});
     p->buffer_bytes_ += value.size();
     p->buffer_records_ += b.records;
     ++p->buffer_batches_;
@@ -271,6 +285,11 @@ void Publisher::SetPositionProvider(std::string identity, std::function<std::str
     // Where the source is now: the start of the first group.
     prev_end_ = Checkpoint{absl::StrCat(identity_, "\n", position_()), next_seq_.load()};
   }
+}
+
+void Publisher::SetLineSource(std::string name) {
+  absl::MutexLock l(&mu_);
+  lines_source_ = std::move(name);
 }
 
 absl::Status Publisher::SkipSequences(uint64_t n) {
@@ -321,12 +340,21 @@ absl::Status Publisher::CreateProducer() {
   po.client = options_.client;
   po.idempotent = true;
   po.overrides = ProducerSettings(options_);
+  // librdkafka puts messages of a partition into one record batch up to batch.size, and the
+  // broker judges the record batch against max.message.bytes: so batch.size stays within it.
+  uint64_t batch_size = kDefaultMessageLimit;
+  if (auto it = po.overrides.find("batch.size"); it != po.overrides.end()) {
+    (void)absl::SimpleAtoi(it->second, &batch_size);
+  }
+  batch_size = std::min(batch_size, message_limit_.load());
+  po.overrides["batch.size"] = absl::StrCat(batch_size);
   po.on_delivery = [this](const DeliveryReport& r) { OnReport(r); };
   absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(po);
   if (!producer.ok()) return producer.status();
   std::shared_ptr<KafkaProducer> fresh = *std::move(producer);
   absl::MutexLock l(&mu_);
   producer_ = std::move(fresh);
+  producer_batch_size_ = batch_size;
   return absl::OkStatus();
 }
 
@@ -346,7 +374,7 @@ absl::Status Publisher::Start() {
 
 void Publisher::OnReport(const DeliveryReport& report) {
   absl::MutexLock l(&dr_mu_);
-  reports_.emplace_back(reinterpret_cast<uint64_t>(report.opaque), report.status);
+  reports_.push_back({reinterpret_cast<uint64_t>(report.opaque), report.status, report.error});
 }
 
 absl::Status Publisher::Add(const v1::Record& record, absl::string_view enterprise,
@@ -391,7 +419,11 @@ absl::Status Publisher::AddLocked(const RecordRef& record, absl::string_view ent
     index = it->second;
   }
   bool split = false;
-  if (index != kNone && open_[index].used - header + framed + 12 > options_.batch_max_bytes) {
+  // The batch's value bound: the configured one, within the message limit (message_limit.h).
+  const uint64_t max_value = std::min<uint64_t>(
+      options_.batch_max_bytes,
+      MaxBatchValueBytes(message_limit_.load(std::memory_order_relaxed), enterprise.size()));
+  if (index != kNone && open_[index].used - header + framed + 12 > max_value) {
     if (!overflow_open_) {
       // The batch is full: it stays in the group, closed, the record starts a new batch of its
       // enterprise and the group is sealed right after it is in. Sealing before adding would
@@ -425,7 +457,7 @@ absl::Status Publisher::AddLocked(const RecordRef& record, absl::string_view ent
     // keeps its size, so only growth is zero-filled.
     const size_t room =
         2 * header + 2 * options_.gateway_id.size() + 32 +
-        std::min<uint64_t>(options_.batch_max_bytes,
+        std::min<uint64_t>(max_value,
                            static_cast<uint64_t>(options_.batch_max_records) * (framed + 2) + 64);
     if (b.bytes.size() < room) b.bytes.resize(room);
     char* p = b.bytes.data();
@@ -445,6 +477,10 @@ absl::Status Publisher::AddLocked(const RecordRef& record, absl::string_view ent
   last_open_ = index;
   last_token_ = token;
   OpenBatch& b = open_[index];
+  if (record.line != 0) {
+    if (b.lines.first == 0) b.lines.first = record.line;
+    b.lines.last = record.line;
+  }
   if (b.used + framed + kEncodeSlack > b.bytes.size()) [[unlikely]] {
     b.bytes.resize(std::max(2 * b.bytes.size(), b.used + framed + kEncodeSlack));
   }
@@ -652,9 +688,9 @@ void Publisher::WriterLoop() {
       ++buffer_batches_;
       bool produced = false;
       if (CanProduceNowLocked(now)) {
-        produced = ProduceLocked(b.first_seq, b.enterprise, bytes, b.records, now);
+        produced = ProduceLocked(b.first_seq, b.enterprise, bytes, b.records, now, b.lines);
       }
-      if (!produced) pending_.push_back({b.first_seq, bytes.size(), b.records});
+      if (!produced) pending_.push_back({b.first_seq, bytes.size(), b.records, b.lines});
     }
     room_cv_.SignalAll();
     // The producer copied the bytes; hand the strings back to the source for its next batches.
@@ -689,9 +725,10 @@ void Publisher::HoldLocked(SealedGroup& g, absl::Time now) {
     ++hg.unconfirmed;
     bool produced = false;
     if (pending_.empty() && in_flight_bytes_ < options_.max_in_flight_bytes) {
-      produced = ProduceLocked(b.first_seq, b.enterprise, it->second.value, b.records, now);
+      produced =
+          ProduceLocked(b.first_seq, b.enterprise, it->second.value, b.records, now, b.lines);
     }
-    if (!produced) pending_.push_back({b.first_seq, size, b.records});
+    if (!produced) pending_.push_back({b.first_seq, size, b.records, b.lines});
   }
   held_groups_.push_back(std::move(hg));
   written_end_ = Checkpoint{*g.position, g.next_seq};
@@ -734,17 +771,39 @@ void Publisher::StoreHeld() {
   held_groups_.clear();
 }
 
+bool Publisher::FitsLocked(absl::string_view key, size_t value_bytes) const {
+  // The stored value has "<enterprise>\n<10 digits>\n" before the RecordBatch.
+  const size_t prefix = key.size() + kCountDigits + 2;
+  return value_bytes <= prefix ||
+         value_bytes - prefix <= MaxBatchValueBytes(message_limit_.load(), key.size());
+}
+
+std::string Publisher::DescribeLinesLocked(LineRange lines) const {
+  if (lines.first == 0) return "";
+  return absl::StrCat(lines.first == lines.last
+                          ? absl::StrCat("line ", lines.first)
+                          : absl::StrCat("lines ", lines.first, "-", lines.last),
+                      " of ", lines_source_);
+}
+
 bool Publisher::ProduceLocked(uint64_t id, const std::string& key, const std::string& value,
-                              int records, absl::Time sealed_at) {
+                              int records, absl::Time sealed_at, LineRange lines) {
   StoredBatch b;
   if (!ParseStored(value, &b)) return false;
+  if (!FitsLocked(key, value.size())) return false;  // RefillLocked re-packs it
   absl::Status s = producer_->Produce(options_.topic, -1, key, b.bytes, {},
                                       reinterpret_cast<void*>(id), absl::Milliseconds(100));
   if (!s.ok()) {
-    if (!absl::IsResourceExhausted(s)) spdlog::warn("gateway: {}", s.ToString());
+    // Once per batch: it is retried every few milliseconds.
+    if (!absl::IsResourceExhausted(s) && warned_batch_ != id) {
+      warned_batch_ = id;
+      const std::string where = DescribeLinesLocked(lines);
+      spdlog::warn("gateway: batch {} of {} ({} records{}{}): {}", id, key, records,
+                   where.empty() ? "" : ", ", where, s.ToString());
+    }
     return false;
   }
-  in_flight_[id] = InFlight{value.size(), records, sealed_at};
+  in_flight_[id] = InFlight{value.size(), records, sealed_at, lines};
   in_flight_bytes_ += value.size();
   return true;
 }
@@ -780,9 +839,183 @@ void Publisher::RefillLocked() {
     }
     StoredBatch b;
     if (!ParseStored(*value, &b)) return;
-    if (!ProduceLocked(p.id, std::string(b.enterprise), *value, p.records, now)) return;
+    if (!FitsLocked(b.enterprise, value->size())) {
+      // Sealed under a larger limit, or refused by the broker: re-packed in place in pending_.
+      if (!RepackLocked(p, *value)) return;
+      continue;
+    }
+    if (!ProduceLocked(p.id, std::string(b.enterprise), *value, p.records, now, p.lines)) return;
     pending_.pop_front();
   }
+}
+
+void Publisher::SetMessageLimitLocked(uint64_t limit, absl::string_view why) {
+  if (limit == message_limit_.load()) return;
+  message_limit_.store(limit);
+  WriteBatch wb;
+  wb.Put(kMessageLimitKey, absl::StrCat(limit));
+  if (absl::Status s = store_->Write(wb); !s.ok()) {
+    spdlog::warn("gateway buffer: storing the message limit: {}", s.ToString());
+  }
+  spdlog::info(
+      "gateway: message limit {} bytes ({}): larger records are rejected, batches stay below it",
+      limit, std::string(why));
+  if (options_.on_message_limit) options_.on_message_limit(limit);
+}
+
+void Publisher::LowerMessageLimit(uint64_t refused_bytes) {
+  uint64_t topic = 0;
+  if (options_.topic_message_limit) {
+    absl::StatusOr<uint64_t> t = options_.topic_message_limit();
+    if (t.ok()) topic = *t;
+  }
+  absl::MutexLock l(&mu_);
+  const uint64_t current = message_limit_.load();
+  // The topic's configuration when it explains the refusal; else something below what was refused
+  // (a smaller limit elsewhere, e.g. the broker's), down to a floor below which nothing useful
+  // fits.
+  uint64_t limit = topic > 0 && topic < current ? topic : std::min(current, refused_bytes) / 4 * 3;
+  limit = std::max<uint64_t>(limit, 1024);
+  if (limit < current) {
+    SetMessageLimitLocked(
+        limit, topic > 0 && topic < current
+                   ? absl::StrCat("max.message.bytes of topic ", options_.topic)
+                   : absl::StrCat("the broker refused ", refused_bytes, " bytes as too large"));
+  }
+}
+
+bool Publisher::RepackLocked(const Pending& p, const std::string& value) {
+  // Decode first: `value` may be the held batch this replaces.
+  StoredBatch stored;
+  if (!ParseStored(value, &stored)) return false;
+  const std::string enterprise(stored.enterprise);
+  v1::RecordBatch batch;
+  std::vector<BadRecord> bad;
+  SetAside aside{enterprise, p.id, DescribeLinesLocked(p.lines), {}};
+  if (absl::Status d = DecodeRecordBatch(stored.bytes, &batch, &bad); !d.ok()) {
+    aside.items.push_back({{}, std::string(d.message()), std::string(stored.bytes)});
+  }
+  for (const BadRecord& b : bad) aside.items.push_back({{}, b.reason, std::string(b.wire)});
+  const uint64_t limit = message_limit_.load();
+  const uint64_t max_value =
+      std::min<uint64_t>(options_.batch_max_bytes, MaxBatchValueBytes(limit, enterprise.size()));
+  struct Part {
+    uint64_t id = 0;
+    int records = 0;
+    std::string value;
+  };
+  std::vector<Part> parts;
+  v1::RecordBatch part;
+  part.set_enterprise(batch.enterprise());
+  part.set_gateway_id(batch.gateway_id());
+  part.set_produced_at_ms(batch.produced_at_ms());
+  const size_t empty = part.ByteSizeLong();
+  size_t size = empty;
+  auto seal = [&] {
+    if (part.records_size() == 0) return;
+    char digits[kCountDigits + 1];
+    std::snprintf(digits, sizeof digits, "%010d", part.records_size());
+    Part out{parts.empty() ? p.id : part.records(0).sequence(), part.records_size(),
+             absl::StrCat(enterprise, "\n", digits, "\n")};
+    part.AppendToString(&out.value);
+    parts.push_back(std::move(out));
+    part.clear_records();
+    size = empty;
+  };
+  for (v1::Record& r : *batch.mutable_records()) {
+    const size_t bytes = r.ByteSizeLong();
+    const size_t framed = 1 + VarintSize(bytes) + bytes;
+    if (empty + framed > max_value) {
+      aside.items.push_back(
+          {r,
+           absl::StrCat("record of ", FormatMessageBytes(empty + framed), " exceeds the ",
+                        FormatMessageBytes(limit), " message limit"),
+           ""});
+      continue;
+    }
+    if (size + framed > max_value) seal();
+    part.add_records()->Swap(&r);
+    size += framed;
+  }
+  seal();
+  if (!aside.items.empty() && !set_aside_done_.contains(p.id)) {
+    absl::Status s = options_.set_aside ? options_.set_aside(aside)
+                                        : absl::FailedPreconditionError("no set-aside file");
+    if (!s.ok() && !options_.set_aside) {
+      for (const SetAside::Item& i : aside.items) {
+        spdlog::error("gateway: dropping record {} of {} ({}): {}", i.record.sequence(), enterprise,
+                      i.reason, i.record.ShortDebugString());
+      }
+      s = absl::OkStatus();
+    }
+    if (!s.ok()) {
+      spdlog::error("gateway: cannot set aside {} records of batch {} ({}); retrying in 5 s",
+                    aside.items.size(), p.id, s.ToString());
+      retry_failed_after_ = options_.clock->Now() + absl::Seconds(5);
+      return false;
+    }
+    set_aside_done_.insert(p.id);
+    records_set_aside_ += aside.items.size();
+  }
+  // The parts take the batch's place: in memory when it was held, else in the store.
+  std::optional<Checkpoint> cp;
+  const bool was_held = held_.contains(p.id);
+  if (auto h = held_.find(p.id); h != held_.end()) {
+    const uint64_t group = h->second.group;
+    HeldGroup& hg = held_groups_[group - held_groups_base_];
+    held_bytes_ -= h->second.value.size();
+    held_.erase(h);
+    hg.unconfirmed += static_cast<int>(parts.size()) - 1;
+    for (Part& part : parts) {
+      held_bytes_ += part.value.size();
+      held_.try_emplace(part.id, HeldBatch{std::move(part.value), group});
+    }
+    if (hg.unconfirmed == 0) {  // all of it set aside: the checkpoint may move on
+      while (!held_groups_.empty() && held_groups_.front().unconfirmed == 0) {
+        held_groups_.pop_front();
+        ++held_groups_base_;
+      }
+      cp = CheckpointLocked();
+    }
+  }
+  WriteBatch wb;
+  if (cp) {
+    wb.Put(kNextSeqKey, absl::StrCat(cp->next_seq));
+    wb.Put(kSourceKey, cp->position);
+  } else if (!was_held) {
+    wb.Delete(BatchKey(p.id));
+    for (const Part& part : parts) wb.Put(BatchKey(part.id), part.value);
+  }
+  if (!wb.empty()) {
+    if (absl::Status w = store_->Write(wb); !w.ok()) {
+      spdlog::error("gateway buffer: re-packing batch {}: {}; retrying in 5 s", p.id, w.ToString());
+      retry_failed_after_ = options_.clock->Now() + absl::Seconds(5);
+      return false;
+    }
+  }
+  set_aside_done_.erase(p.id);
+  ++batches_repacked_;
+  buffer_bytes_ -= p.bytes;
+  buffer_records_ -= p.records;
+  --buffer_batches_;
+  pending_.pop_front();
+  uint64_t part_records = 0;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    const uint64_t bytes = was_held ? held_.at(it->id).value.size() : it->value.size();
+    pending_.push_front({it->id, bytes, it->records, p.lines});
+    buffer_bytes_ += bytes;
+    buffer_records_ += it->records;
+    ++buffer_batches_;
+    part_records += it->records;
+  }
+  spdlog::warn(
+      "gateway: batch {} of {} ({} records, {} bytes{}{}) is over the message limit of {} bytes: "
+      "re-packed into {} batches of {} records{}",
+      p.id, enterprise, p.records, p.bytes, aside.lines.empty() ? "" : ", ", aside.lines, limit,
+      parts.size(), part_records,
+      aside.items.empty() ? "" : absl::StrCat(", ", aside.items.size(), " records set aside"));
+  room_cv_.SignalAll();
+  return true;
 }
 
 void Publisher::RecoverFromFatal(const std::string& reason) {
@@ -793,7 +1026,7 @@ void Publisher::RecoverFromFatal(const std::string& reason) {
     producer_broken_ = true;
     // Everything unconfirmed goes back to pending_, in sequence order.
     std::vector<Pending> all(pending_.begin(), pending_.end());
-    for (const auto& [id, f] : in_flight_) all.push_back({id, f.bytes, f.records});
+    for (const auto& [id, f] : in_flight_) all.push_back({id, f.bytes, f.records, f.lines});
     std::sort(all.begin(), all.end(),
               [](const Pending& a, const Pending& b) { return a.id < b.id; });
     all.erase(std::unique(all.begin(), all.end(),
@@ -844,7 +1077,8 @@ void Publisher::InjectFatalErrorForTest() {
 
 void Publisher::DeliveryLoop() {
   absl::Time next_ensure = absl::InfinitePast();
-  std::vector<std::pair<uint64_t, absl::Status>> reports;
+  std::vector<Report> reports;
+  uint64_t refused_bytes = 0;  // the largest batch the broker refused as too large
   // Confirmed batches whose delete from the buffer failed (e.g. the store refuses writes while
   // the disk is nearly full, until a flush or compaction frees space): retried, or the buffer
   // never drains and Drain waits forever.
@@ -876,6 +1110,36 @@ void Publisher::DeliveryLoop() {
     if (!ready && absl::Now() >= next_ensure) {
       absl::Status s = options_.ensure_topic();
       if (s.ok()) {
+        // The topic's own limit, before anything is produced to it.
+        uint64_t limit = producer_limit_;
+        std::string why = "the producer's message.max.bytes";
+        if (options_.topic_message_limit) {
+          absl::StatusOr<uint64_t> t = options_.topic_message_limit();
+          if (!t.ok()) {
+            // (The embedded broker, or no DescribeConfigs right: a refusal still lowers it.)
+            spdlog::info(
+                "gateway: cannot read max.message.bytes of topic {} ({}); assuming {} bytes",
+                options_.topic, t.status().ToString(), limit);
+          } else if (*t < limit) {
+            limit = *t;
+            why = absl::StrCat("max.message.bytes of topic ", options_.topic);
+          }
+        }
+        bool replace;
+        {
+          absl::MutexLock l(&mu_);
+          SetMessageLimitLocked(limit, why);
+          replace = producer_batch_size_ > limit;
+        }
+        // Nothing was produced yet (the topic was not ready): a producer with the smaller
+        // batch.size simply takes over.
+        if (replace) {
+          if (absl::Status c = CreateProducer(); !c.ok()) {
+            spdlog::error("gateway: cannot create a producer (retrying): {}", c.ToString());
+            next_ensure = absl::Now() + absl::Seconds(1);
+            continue;
+          }
+        }
         absl::MutexLock l(&mu_);
         topic_ready_ = true;
         RefillLocked();
@@ -903,8 +1167,8 @@ void Publisher::DeliveryLoop() {
         if (!held_.empty()) {
           bool completed = false;
           for (size_t i = 0; i < reports.size(); ++i) {
-            const auto& [id, status] = reports[i];
-            if (!status.ok() || !in_flight_.contains(id)) continue;
+            const uint64_t id = reports[i].id;
+            if (!reports[i].status.ok() || !in_flight_.contains(id)) continue;
             auto h = held_.find(id);
             if (h == held_.end()) continue;
             was_held[i] = true;
@@ -930,7 +1194,7 @@ void Publisher::DeliveryLoop() {
       }
       WriteBatch deletes;
       for (size_t i = 0; i < reports.size(); ++i) {
-        if (reports[i].second.ok() && !was_held[i]) deletes.Delete(BatchKey(reports[i].first));
+        if (reports[i].status.ok() && !was_held[i]) deletes.Delete(BatchKey(reports[i].id));
       }
       if (cp) {
         deletes.Put(kNextSeqKey, absl::StrCat(cp->next_seq));
@@ -949,8 +1213,10 @@ void Publisher::DeliveryLoop() {
         absl::MutexLock l(&mu_);
         const absl::Time now = options_.clock->Now();
         std::vector<Pending> failed;
+        std::string failed_status, failed_lines;
         for (size_t i = 0; i < reports.size(); ++i) {
-          const auto& [id, status] = reports[i];
+          const uint64_t id = reports[i].id;
+          const absl::Status& status = reports[i].status;
           auto it = in_flight_.find(id);
           if (it == in_flight_.end()) continue;
           const InFlight f = it->second;
@@ -968,16 +1234,25 @@ void Publisher::DeliveryLoop() {
             // Delivered but still in the buffer (resent on a restart, harmless) until a retried
             // delete succeeds.
             records_confirmed_ += f.records;
-            undeleted.push_back({id, f.bytes, f.records});
+            undeleted.push_back({id, f.bytes, f.records, f.lines});
             retry_deletes_at = absl::Now() + absl::Milliseconds(200);
           } else {
             ++delivery_errors_;
-            failed.push_back({id, f.bytes, f.records});
+            failed.push_back({id, f.bytes, f.records, f.lines});
+            if (failed_status.empty()) {
+              failed_status = status.ToString();
+              failed_lines = DescribeLinesLocked(f.lines);
+            }
+            if (reports[i].error == RdKafka::ERR_MSG_SIZE_TOO_LARGE ||
+                reports[i].error == RdKafka::ERR_RECORD_LIST_TOO_LARGE) {
+              refused_bytes = std::max(refused_bytes, f.bytes);
+            }
           }
         }
         if (!failed.empty()) {
-          spdlog::warn("gateway: {} batches failed delivery ({}); retrying in 1s", failed.size(),
-                       reports.front().second.ToString());
+          spdlog::warn("gateway: {} batches failed delivery ({}{}{}); retrying", failed.size(),
+                       failed_status, failed_lines.empty() ? "" : "; the first holds ",
+                       failed_lines);
           // Back in front of what waits, in sequence order. (Later batches of the same
           // partition cannot have overtaken them: that failure would be fatal, see above.)
           std::vector<Pending> all(pending_.begin(), pending_.end());
@@ -992,6 +1267,15 @@ void Publisher::DeliveryLoop() {
       if (options_.on_delivery) {
         for (const auto& [s, n, lat] : notes) options_.on_delivery(s, n, lat);
       }
+    }
+    if (refused_bytes > 0) {
+      // The broker takes less than the limit said: lower it, and resend everything unconfirmed
+      // in order through a producer whose batch.size fits, re-packing what is over it.
+      LowerMessageLimit(refused_bytes);
+      RecoverFromFatal(
+          absl::StrCat("the broker refused a batch of ", refused_bytes, " bytes as too large"));
+      refused_bytes = 0;
+      continue;
     }
     std::string fatal;
     if (producer_->raw()->fatal_error(fatal) != RdKafka::ERR_NO_ERROR) {
@@ -1114,6 +1398,9 @@ PublisherStats Publisher::stats() const {
   s.groups_held = groups_held_;
   s.groups_stored = groups_stored_;
   s.redundant_dropped = redundant_dropped_;
+  s.message_limit = message_limit_.load();
+  s.batches_repacked = batches_repacked_;
+  s.records_set_aside = records_set_aside_;
   s.topic_ready = topic_ready_;
   return s;
 }

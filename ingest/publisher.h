@@ -55,6 +55,16 @@
 // of leaving a gap; the publisher then purges it, creates a new one and resends every unconfirmed
 // batch in sequence order.
 //
+// Message size: no batch is produced larger than the message limit, the smaller of the producer's
+// message.max.bytes and the topic's max.message.bytes (read through `topic_message_limit` when the
+// topic is ready, kept in the buffer across restarts). Batches are sealed below it, the producer's
+// batch.size is capped by it, and a buffered batch over it (sealed under a larger limit, or one
+// the broker refuses as too large, which lowers the limit) is re-packed into batches that fit.
+// A record too large for any batch, or one that cannot be decoded, is handed to `set_aside` (a
+// file a person can resend from) and dropped from the buffer, so one record never wedges the ones
+// behind it. The gateway rejects records over the limit before they are added; this is for what
+// was accepted under a larger one.
+//
 // Thread-safety: Add/SealAll/MaybeLinger/Stop may be called from any thread (serialised by a
 // mutex for the open batches, open_mu_, which the background threads rarely take: they work
 // under mu_, so adding a record does not wait while they produce). A writer thread writes and
@@ -77,6 +87,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -85,10 +96,24 @@
 #include "common/kafka_producer.h"
 #include "common/kv_store.h"
 #include "cybersyn/v1/record.pb.h"
+#include "ingest/message_limit.h"
 #include "ingest/record_ref.h"
 #include "ingest/varint.h"
 
 namespace cybersyn::ingest {
+
+// Records the publisher cannot send (PublisherOptions::set_aside).
+struct SetAside {
+  std::string enterprise;
+  uint64_t batch = 0;  // the batch's first sequence number
+  std::string lines;   // "lines 12-40 of csv:/abs/x.csv" where its input lines are known, else ""
+  struct Item {
+    v1::Record record;   // with its sequence number (empty when it could not be decoded)
+    std::string reason;  // "record of 1.2 MB exceeds the 1 MB message limit", ...
+    std::string wire;    // its bytes, when it could not be decoded
+  };
+  std::vector<Item> items;
+};
 
 struct PublisherOptions {
   std::string gateway_id;
@@ -96,7 +121,7 @@ struct PublisherOptions {
   KafkaClientOptions client;
   std::map<std::string, std::string> producer_overrides;  // win over the defaults below
   int batch_max_records = 1000;
-  uint64_t batch_max_bytes = 1 << 20;  // capped at 996,000 (broker default message.max.bytes)
+  uint64_t batch_max_bytes = 1 << 20;  // capped by the message limit (message_limit.h)
   absl::Duration linger = absl::Milliseconds(50);
   uint64_t buffer_max_bytes = uint64_t{1} << 30;
   uint64_t max_in_flight_bytes = uint64_t{64} << 20;
@@ -114,6 +139,16 @@ struct PublisherOptions {
   // Creates the topic before the first produce; retried every few seconds while it fails
   // (batches stay buffered meanwhile). Empty: the topic is assumed to exist.
   std::function<absl::Status()> ensure_topic;
+  // The topic's max.message.bytes, read when the topic is ready and after the broker refuses a
+  // batch as too large; an error: unknown (the producer's limit applies). Empty: never read.
+  std::function<absl::StatusOr<uint64_t>()> topic_message_limit;
+  // Called whenever the message limit changes (in Create with the stored one, then on the
+  // delivery thread).
+  std::function<void(uint64_t limit)> on_message_limit;
+  // Takes records that cannot be sent (see the header); called on the delivery thread before
+  // their batch leaves the buffer, and must have made them durable when it returns OK (else the
+  // batch stays and this is retried). Empty: they are logged as errors.
+  std::function<absl::Status(const SetAside&)> set_aside;
   const Clock* clock = Clock::Real();
   // Called after every delivery report (success or not), on the delivery thread.
   std::function<void(const absl::Status&, int records, absl::Duration latency)> on_delivery;
@@ -136,6 +171,9 @@ struct PublisherStats {
   uint64_t groups_held = 0;          // sealed groups produced from memory (ever)
   uint64_t groups_stored = 0;        // sealed groups written to the store (ever)
   uint64_t redundant_dropped = 0;    // stored batches Create found past the checkpoint
+  uint64_t message_limit = 0;        // bytes (message_limit.h)
+  uint64_t batches_repacked = 0;     // batches over the message limit, re-packed
+  uint64_t records_set_aside = 0;    // handed to set_aside
   bool topic_ready = false;
 };
 
@@ -158,6 +196,9 @@ class Publisher {
   // Add/SealAll/MaybeLinger, and the background thread does not seal on linger. May be called
   // again (e.g. with a constant final position when the source goes away).
   void SetPositionProvider(std::string identity, std::function<std::string()> position);
+
+  // Names the input whose lines RecordRef::line counts from now on (in messages about batches).
+  void SetLineSource(std::string name);
 
   // Creates the producer and starts producing the buffered batches, then new ones.
   absl::Status Start();
@@ -230,8 +271,13 @@ class Publisher {
   bool connected() const { return connected_.load(); }
 
  private:
+  struct LineRange {  // input lines of a batch's records, where known (0: unknown)
+    int64_t first = 0;
+    int64_t last = 0;
+  };
   struct OpenBatch {
     std::string enterprise;
+    LineRange lines;
     // The buffer value being built in place: "<enterprise>\n<10-digit record count>\n" and the
     // encoded RecordBatch so far (fields 1, 2 and every record); the count is filled at seal.
     // Only the first `used` bytes are written; the rest is room for the next records (cut at seal).
@@ -256,11 +302,13 @@ class Publisher {
     uint64_t id = 0;
     uint64_t bytes = 0;
     int records = 0;
+    LineRange lines;
   };
   struct InFlight {
     uint64_t bytes = 0;
     int records = 0;
     absl::Time sealed_at;
+    LineRange lines;
   };
   struct HeldBatch {    // produced from memory, not in the store
     std::string value;  // as the store would hold it
@@ -286,10 +334,28 @@ class Publisher {
   bool ConfirmingLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Produces buffered batches while there is room in flight. REQUIRES: topic ready.
   void RefillLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands one batch to the producer; false when it cannot now (queue full, error, or the batch
+  // is over the message limit: RefillLocked re-packs it).
   bool ProduceLocked(uint64_t id, const std::string& key, const std::string& value, int records,
-                     absl::Time sealed_at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                     absl::Time sealed_at, LineRange lines) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a buffered batch value (with its "<enterprise>\n<count>\n" prefix) fits a message.
+  bool FitsLocked(absl::string_view key, size_t value_bytes) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Re-packs the pending batch `p` (value `value`) into batches under the message limit, setting
+  // aside what cannot be sent, and puts them in its place in pending_. False when that failed
+  // (set-aside or buffer write; retried later).
+  bool RepackLocked(const Pending& p, const std::string& value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes `limit` the message limit (stored in the buffer; on_message_limit called).
+  void SetMessageLimitLocked(uint64_t limit, absl::string_view why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After the broker refused a batch of `refused_bytes` as too large: a lower limit (from the
+  // topic's configuration when it says so, else below the refused size).
+  void LowerMessageLimit(uint64_t refused_bytes);
+  // "lines 12-40 of csv:/x.csv", or "".
+  std::string DescribeLinesLocked(LineRange lines) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CreateProducer();
-  // Replaces a producer that hit a fatal error; unconfirmed batches go back to pending_.
+  // Replaces a producer that hit a fatal error (or whose batch.size is over a lowered message
+  // limit); unconfirmed batches go back to pending_.
   void RecoverFromFatal(const std::string& reason);
   void WriterLoop();
   void DeliveryLoop();
@@ -373,8 +439,21 @@ class Publisher {
   std::optional<Checkpoint> written_end_ ABSL_GUARDED_BY(mu_);
   uint64_t groups_held_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t groups_stored_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t redundant_dropped_ = 0;           // set by Create
-  uint64_t held_confirmed_since_flush_ = 0;  // delivery thread only
+  uint64_t redundant_dropped_ = 0;  // set by Create
+  // The message limit; read without the lock by the adding thread (a batch sealed under a stale
+  // one is re-packed before it is produced).
+  std::atomic<uint64_t> message_limit_{0};
+  uint64_t producer_limit_ = kDefaultMessageLimit;  // the producer's message.max.bytes
+  // Batches whose records were set aside but whose re-pack did not reach the buffer yet: a retry
+  // does not set them aside twice.
+  absl::flat_hash_set<uint64_t> set_aside_done_ ABSL_GUARDED_BY(mu_);
+  uint64_t producer_batch_size_ ABSL_GUARDED_BY(mu_) = 0;  // batch.size of producer_
+  uint64_t batches_repacked_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t records_set_aside_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t warned_batch_ ABSL_GUARDED_BY(mu_) =
+      0;  // the last batch a produce failure was logged for
+  std::string lines_source_ ABSL_GUARDED_BY(mu_);  // SetLineSource
+  uint64_t held_confirmed_since_flush_ = 0;        // delivery thread only
   std::function<std::string()> position_ ABSL_GUARDED_BY(open_mu_);
   std::atomic<bool> position_mode_{false};  // a position provider is set
 
@@ -390,8 +469,13 @@ class Publisher {
   void KeepSpareLocked(std::string&& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(spare_mu_);
 
   // Delivery reports collected inside Poll (which may run on any producing thread).
+  struct Report {
+    uint64_t id = 0;
+    absl::Status status;
+    RdKafka::ErrorCode error = RdKafka::ERR_NO_ERROR;
+  };
   absl::Mutex dr_mu_;
-  std::vector<std::pair<uint64_t, absl::Status>> reports_ ABSL_GUARDED_BY(dr_mu_);
+  std::vector<Report> reports_ ABSL_GUARDED_BY(dr_mu_);
 
   std::atomic<bool> connected_{false};
   std::atomic<bool> quit_{false};

@@ -24,6 +24,8 @@ struct RecordRef {
   // repeat a few (node, indicator) pairs (the simulator: one per series). An encoder may copy it
   // instead of encoding both strings per record.
   absl::string_view node_indicator_pb;
+  // The input line it came from (file sources), 0 when unknown: named when its batch fails.
+  int64_t line = 0;
 
   static RecordRef Of(const v1::Record& r) {
     return RecordRef{r.node(),
@@ -31,7 +33,8 @@ struct RecordRef {
                      r.value(),
                      r.event_time_ms(),
                      r.labels().empty() ? nullptr : &r.labels(),
-                     {}};
+                     {},
+                     0};
   }
 };
 

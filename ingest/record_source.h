@@ -2,19 +2,30 @@
 //
 // Input formats (docs/ingest.md has the full description and an example):
 //   CSV:         node,indicator,value,time[,labels]      labels = key=value;key=value
-//                an optional header line starting with "node," and '#' comment lines are skipped;
-//                fields may be double-quoted ("" for a quote inside).
+//                A header line names the columns, in any order (case and spaces around names do
+//                not matter); one anywhere in the file sets the columns for the lines after it.
+//                Fields may be double-quoted ("" for a quote inside).
 //   JSON lines:  {"node": "...", "indicator": "...", "value": 1.5, "time": "RFC 3339" | epoch_ms,
-//                 "labels": {"k": "v"}}                   one object per line, blank lines skipped
-// Time is RFC 3339 ("2024-05-01T12:00:00Z", offsets allowed) or integer epoch milliseconds.
+//                 "labels": {"k": "v"}}                   one object per line; a key given twice
+//                is an error.
+// Both: blank lines and lines starting with '#' are skipped, a UTF-8 byte order mark at the start
+// of a line is dropped, times follow common/time_grammar.h and numbers common/number_grammar.h,
+// every string must be valid UTF-8.
 //
 // Every rejected record is reported as "<file>:<line>: <field>: <problem>" and carries a short
-// reason for the rejected-records metric. Nothing rejected is ever published.
+// reason for the rejected-records metric. Input text in a problem is escaped (common/safe_text.h).
+// Nothing rejected is ever published.
 //
-// Thread-safety: a source is used by one thread. RecordValidator is immutable and thread-safe.
+// A file source can resume after a restart: its position names the byte offset and line it
+// reached and a hash of everything before it, and a per-line hash file in the gateway's state
+// directory lets it name the first line that changed when the file is no longer what was read.
+//
+// Thread-safety: a source is used by one thread. RecordValidator is thread-safe; its message
+// limit may be lowered at any time (SetMessageLimit).
 #ifndef CYBERSYN_INGEST_RECORD_SOURCE_H_
 #define CYBERSYN_INGEST_RECORD_SOURCE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <fstream>
 #include <istream>
@@ -25,6 +36,7 @@
 #include "absl/strings/string_view.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/time_grammar.h"
 #include "cybersyn/v1/record.pb.h"
 #include "ingest/record_ref.h"
 #include "ingest/simulator.h"
@@ -42,6 +54,9 @@ inline constexpr absl::string_view kReasonBadTime = "bad_time";
 inline constexpr absl::string_view kReasonFuture = "future";
 inline constexpr absl::string_view kReasonBadLabel = "bad_label";
 inline constexpr absl::string_view kReasonTooManyLabels = "too_many_labels";
+inline constexpr absl::string_view kReasonNotUtf8 = "not_utf8";
+inline constexpr absl::string_view kReasonTooLarge = "too_large";
+inline constexpr absl::string_view kReasonBadHeader = "bad_header";
 
 // One rejected record.
 struct RecordError {
@@ -50,25 +65,39 @@ struct RecordError {
   std::string field;   // "node", "value", "labels", "line" (the whole line), ...
   std::string problem;
   std::string reason;  // one of the kReason* values
-  // "<source>:<line>: <field>: <problem>"
+  // The input line as read (file sources; for the reject file) and the CSV header line in force
+  // for it ("" when the columns are the default ones).
+  std::string raw_line;
+  std::string header_line;
+  // "<source>:<line>: <field>: <problem>", safe to print (control characters escaped).
   std::string ToString() const;
 };
 
 // Checks a parsed record against the config and the clock: node known and at or below the
-// enterprise level, indicator known, value finite, time not further ahead than
-// gateway.max_future, at most gateway.max_labels labels with non-empty keys.
+// enterprise level, indicator known, value finite, time in range (common/time_grammar.h, with
+// gateway.min_time, max_age and max_future), at most gateway.max_labels labels with non-empty
+// keys, every string valid UTF-8, and the record small enough for a Kafka message of its own
+// (the message limit, once set).
 class RecordValidator {
  public:
   // `config` and `clock` must outlive the validator.
   RecordValidator(const Config& config, const Clock* clock);
   // The record's enterprise node, or nullptr with `err` filled (field, problem, reason; the
-  // caller sets source and line).
-  const Hierarchy::Node* Validate(const v1::Record& record, RecordError* err) const;
+  // caller sets source and line). `form` is how its time was written (names epoch seconds).
+  const Hierarchy::Node* Validate(const v1::Record& record, RecordError* err,
+                                  TimeForm form = TimeForm::kEpochMillis) const;
+  // Records whose RecordBatch alone would exceed `bytes` (ingest/message_limit.h) are rejected
+  // from now on ("labels: record of 1.2 MB exceeds the 1 MB message limit"); 0: no check.
+  void SetMessageLimit(uint64_t bytes) { message_limit_.store(bytes, std::memory_order_relaxed); }
+  uint64_t message_limit() const { return message_limit_.load(std::memory_order_relaxed); }
   const Config& config() const { return config_; }
+  const TimeBounds& time_bounds() const { return bounds_; }
 
  private:
   const Config& config_;
   const Clock* clock_;
+  TimeBounds bounds_;
+  std::atomic<uint64_t> message_limit_{0};
 };
 
 // Where records come from. Sources that can resume after a restart report an opaque position
@@ -90,7 +119,15 @@ class RecordSource {
   // Position just after the last record returned by Next.
   virtual std::string Position() const = 0;
   // Continues after `position` (from Position() of an earlier run with the same Identity()).
+  // FAILED_PRECONDITION when the input is no longer what that run read before the position (a
+  // file changed in place or replaced): the message names the first changed line where known.
   virtual absl::Status Seek(absl::string_view position) = 0;
+  // Starts at line `line` (1-based) instead, skipping the lines before it (a CSV header among them
+  // still sets the columns). UNIMPLEMENTED for sources without lines; OUT_OF_RANGE past the end.
+  virtual absl::Status SeekLine(int64_t line);
+  // A directory where the source may keep files across runs (the gateway's buffer directory):
+  // a file source keeps its per-line hashes there. Call before Seek/SeekLine/Next.
+  virtual void SetStateDir(const std::string& dir) {}
   // For pacing live sources: event time runs this much faster than wall time; 0 = unpaced.
   virtual double speedup() const { return 0; }
   // Event time of the last record returned (pacing).
@@ -101,6 +138,18 @@ class RecordSource {
 };
 
 enum class InputFormat { kCsv, kJsonLines };
+
+// CSV columns (a header line sets them): which field of a line holds each of the five values.
+struct CsvColumns {
+  // Index of node, indicator, value, time, labels in a line; -1: absent (labels only).
+  int index[5] = {0, 1, 2, 3, 4};
+  int count = 5;  // fields a line may have
+};
+
+// Whether `line` is a CSV header (two or more known column names, any case, spaces trimmed), and
+// if so its columns; a header naming an unknown column, one twice, or missing one of node,
+// indicator, value, time fills `err` (field "header") and returns true with `columns` unchanged.
+bool ParseCsvHeader(absl::string_view line, CsvColumns* columns, RecordError* err);
 
 // CSV or JSON lines from a file (`path`) or stdin (`path` == "-").
 // NotFound / PermissionDenied when the file cannot be opened.
@@ -121,9 +170,11 @@ absl::StatusOr<std::unique_ptr<RecordSource>> SimulatorSource(const Config& conf
 // The simulator inside a SimulatorSource (for writing the ground truth), or nullptr.
 const Simulator* SimulatorOf(const RecordSource& source);
 
-// Parses one CSV / JSON line into `out` and validates it. Exposed for the gRPC path and tests.
+// Parses one CSV / JSON line into `out` (cleared first) and validates it. Exposed for the fuzz
+// targets and tests.
 const Hierarchy::Node* ParseCsvLine(absl::string_view line, const RecordValidator& validator,
-                                    v1::Record* out, RecordError* err);
+                                    v1::Record* out, RecordError* err,
+                                    const CsvColumns& columns = CsvColumns());
 const Hierarchy::Node* ParseJsonLine(absl::string_view line, const RecordValidator& validator,
                                      v1::Record* out, RecordError* err);
 

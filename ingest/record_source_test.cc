@@ -1,12 +1,16 @@
 #include "ingest/record_source.h"
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "ingest/testdata/bad_corpus.h"
 
 namespace cybersyn::ingest {
 namespace {
@@ -66,23 +70,8 @@ TEST_F(RecordSourceTest, CsvCorpusReportsEveryProblemExactlyAndKeepsGoodLines) {
   ASSERT_TRUE(src.ok()) << src.status();
   Read got = ReadAll(**src);
   const std::string p = path + ":";
-  EXPECT_THAT(
-      got.errors,
-      ElementsAre(p + "4: node: unknown node \"sim/s0/e0/nope\"",
-                  p + "5: indicator: unknown indicator \"speed\"",
-                  p + "6: value: expected a number, got \"abc\"",
-                  p + "7: value: must be finite, got nan", p + "8: value: must be finite, got inf",
-                  p + "9: time: expected RFC 3339 or epoch milliseconds, got \"yesterday\"",
-                  p + "10: time: 2024-05-01T01:00:00.000Z is 1h ahead of the gateway "
-                      "clock (max_future 5m)",
-                  p + "11: time: missing", p + "12: node: missing",
-                  p + "14: labels: 17 labels, at most 16 allowed",
-                  p + "15: labels: expected key=value, got \"shift\"",
-                  p + "16: labels: duplicate key \"a\"", p + "17: line: unterminated quoted field",
-                  p + "18: line: expected at most 5 fields "
-                      "(node,indicator,value,time,labels), got 6",
-                  p + "19: node: \"sim/s0\" is above the enterprise level"));
-  ASSERT_EQ(got.records.size(), 3u);
+  EXPECT_THAT(got.errors, ::testing::ElementsAreArray(testdata::BadCsvErrors(p)));
+  ASSERT_EQ(got.records.size(), 5u);
   EXPECT_EQ(got.records[0].node(), "sim/s0/e0/u0");
   EXPECT_EQ(got.records[0].value(), 1.5);
   EXPECT_EQ(got.records[0].event_time_ms(), kNow);
@@ -92,7 +81,15 @@ TEST_F(RecordSourceTest, CsvCorpusReportsEveryProblemExactlyAndKeepsGoodLines) {
   EXPECT_EQ(got.records[2].value(), 3.5);
   EXPECT_EQ(got.records[2].event_time_ms(), kNow);
   EXPECT_EQ(got.records[2].labels().at("note"), "a \"quoted\" word");
-  EXPECT_THAT(got.enterprises, ElementsAre("sim/s0/e0", "sim/s0/e0", "sim/s0/e0"));
+  // After a BOM at the start of its line (and a repeated header in capitals, with spaces).
+  EXPECT_EQ(got.records[3].node(), "sim/s0/e0/u1");
+  EXPECT_EQ(got.records[3].value(), 4.5);
+  // Columns in the order of the header before it.
+  EXPECT_EQ(got.records[4].node(), "sim/s0/e0/u1");
+  EXPECT_EQ(got.records[4].indicator(), "output");
+  EXPECT_EQ(got.records[4].value(), 5.5);
+  EXPECT_EQ(got.records[4].event_time_ms(), kNow);
+  EXPECT_THAT(got.enterprises, ::testing::Each("sim/s0/e0"));
 }
 
 TEST_F(RecordSourceTest, JsonLinesCorpusReportsEveryProblemExactlyAndKeepsGoodLines) {
@@ -102,27 +99,13 @@ TEST_F(RecordSourceTest, JsonLinesCorpusReportsEveryProblemExactlyAndKeepsGoodLi
   ASSERT_TRUE(src.ok()) << src.status();
   Read got = ReadAll(**src);
   const std::string p = path + ":";
-  EXPECT_THAT(
-      got.errors,
-      ElementsAre(p + "2: line: invalid JSON at byte 70",
-                  p + "3: line: expected a JSON object, got array",
-                  p + "4: value: expected a number, got string", p + "5: indicator: missing",
-                  p + "6: time: missing",
-                  p + "7: time: expected an RFC 3339 string or integer epoch milliseconds, got "
-                      "boolean",
-                  p + "8: line: number overflow parsing '1e999'",
-                  p + "9: colour: unknown field (expected node, indicator, value, time, labels)",
-                  p + "10: labels.k: expected a string, got number",
-                  p + "11: node: expected a string, got number",
-                  p + "14: time: 2024-05-01T00:10:00.000Z is 10m ahead of the gateway clock "
-                      "(max_future 5m)",
-                  p + "15: time: expected an RFC 3339 string or integer epoch milliseconds, got "
-                      "1714521600000.5"));
-  ASSERT_EQ(got.records.size(), 2u);
+  EXPECT_THAT(got.errors, ::testing::ElementsAreArray(testdata::BadJsonlErrors(p)));
+  ASSERT_EQ(got.records.size(), 3u);
   EXPECT_EQ(got.records[0].value(), 1.5);
   EXPECT_EQ(got.records[1].indicator(), "energy");
   EXPECT_EQ(got.records[1].value(), -2);
   EXPECT_EQ(got.records[1].labels().at("shift"), "day");
+  EXPECT_EQ(got.records[2].value(), 7.5);  // after a BOM
 }
 
 TEST_F(RecordSourceTest, TooManyLabelsFollowsConfig) {
@@ -299,6 +282,304 @@ TEST_F(RecordSourceTest, FileSourceNextRefCarriesLabels) {
   EXPECT_EQ(ref.node, "sim/s0/e0/u1");
   EXPECT_EQ(ref.labels, nullptr) << "labels of the previous line must not carry over";
   EXPECT_EQ(src->NextRef(&ref, &ent, &err), RecordSource::Result::kEnd);
+}
+
+// Issue 22 (5): a BOM before a header-less file was part of the first node.
+TEST_F(RecordSourceTest, AByteOrderMarkIsDropped) {
+  RecordValidator v(config_, &clock_);
+  std::istringstream in("\xEF\xBB\xBFsim/s0/e0/u0,output,1,1714521600000\n");
+  Read got = ReadAll(*StreamSource(InputFormat::kCsv, &in, "t.csv", &v));
+  EXPECT_TRUE(got.errors.empty()) << got.errors[0];
+  ASSERT_EQ(got.records.size(), 1u);
+  EXPECT_EQ(got.records[0].node(), "sim/s0/e0/u0");
+}
+
+TEST_F(RecordSourceTest, HeadersNameColumnsInAnyOrderAndCase) {
+  RecordValidator v(config_, &clock_);
+  std::istringstream in(
+      "\xEF\xBB\xBF Time , LABELS,Value,indicator, NODE\n"
+      "1714521600000,shift=day,2.5,output,sim/s0/e0/u1\n"
+      "time,labels,value,indicator,node\n"  // repeated mid-file: skipped
+      "1714521600000,,3.5,energy,sim/s0/e0/u0\n");
+  Read got = ReadAll(*StreamSource(InputFormat::kCsv, &in, "t.csv", &v));
+  EXPECT_TRUE(got.errors.empty()) << got.errors[0];
+  ASSERT_EQ(got.records.size(), 2u);
+  EXPECT_EQ(got.records[0].node(), "sim/s0/e0/u1");
+  EXPECT_EQ(got.records[0].value(), 2.5);
+  EXPECT_EQ(got.records[0].labels().at("shift"), "day");
+  EXPECT_EQ(got.records[1].indicator(), "energy");
+  EXPECT_TRUE(got.records[1].labels().empty());
+}
+
+TEST_F(RecordSourceTest, AHeaderThatCannotBeUsedEndsTheFileWithItsReason) {
+  RecordValidator v(config_, &clock_);
+  for (const auto& [header, problem] : std::vector<std::pair<std::string, std::string>>{
+           {"node,indicator,value,timestamp",
+            "unknown column \"timestamp\" (expected node, "
+            "indicator, value, time, labels)"},
+           {"node,indicator,value,time,node", "column \"node\" given twice"},
+           {"node,indicator,time", "no value column"}}) {
+    std::istringstream in(header + "\nsim/s0/e0/u0,output,1,1714521600000\n");
+    auto src = StreamSource(InputFormat::kCsv, &in, "t.csv", &v);
+    v1::Record r;
+    const Hierarchy::Node* ent;
+    RecordError err;
+    ASSERT_EQ(src->Next(&r, &ent, &err), RecordSource::Result::kError) << header;
+    EXPECT_EQ(err.ToString(), "t.csv:1: header: " + problem);
+    EXPECT_EQ(err.reason, kReasonBadHeader);
+    EXPECT_EQ(src->Next(&r, &ent, &err), RecordSource::Result::kEnd) << header;
+  }
+  // A data line with a column name in it is data.
+  std::istringstream in("node,output,1,1714521600000\n");
+  Read got = ReadAll(*StreamSource(InputFormat::kCsv, &in, "t.csv", &v));
+  EXPECT_THAT(got.errors, ElementsAre("t.csv:1: node: unknown node \"node\""));
+}
+
+TEST_F(RecordSourceTest, RejectedLinesCarryTheirTextAndTheHeaderInForce) {
+  RecordValidator v(config_, &clock_);
+  std::istringstream in(
+      "sim/s0/e0/u0,output,x,1714521600000\r\n"
+      "time,node,indicator,value\n"
+      "1714521600000,sim/s0/e0/u0,output,y\n");
+  auto src = StreamSource(InputFormat::kCsv, &in, "t.csv", &v);
+  v1::Record r;
+  const Hierarchy::Node* ent;
+  RecordError err;
+  ASSERT_EQ(src->Next(&r, &ent, &err), RecordSource::Result::kError);
+  EXPECT_EQ(err.raw_line, "sim/s0/e0/u0,output,x,1714521600000");
+  EXPECT_EQ(err.header_line, "");
+  ASSERT_EQ(src->Next(&r, &ent, &err), RecordSource::Result::kError);
+  EXPECT_EQ(err.raw_line, "1714521600000,sim/s0/e0/u0,output,y");
+  EXPECT_EQ(err.header_line, "time,node,indicator,value");
+}
+
+TEST_F(RecordSourceTest, ErrorMessagesAreSafeToPrint) {
+  RecordValidator v(config_, &clock_);
+  const std::string big(1 << 20, 'n');
+  std::istringstream in(std::string("sim/s0/e0/\x1b[2J\0x,output,1,1714521600000\n", 40) + big +
+                        ",output,1,1714521600000\n");
+  Read got = ReadAll(*StreamSource(InputFormat::kCsv, &in, "t.csv", &v));
+  EXPECT_THAT(got.errors, ElementsAre("t.csv:1: node: unknown node \"sim/s0/e0/\\x1b[2J\\x00x\"",
+                                      "t.csv:2: node: unknown node \"" + std::string(100, 'n') +
+                                          "\"... (1048576 bytes)"));
+}
+
+// Issue 22 (4): a second "node" silently moved a record to another enterprise.
+TEST_F(RecordSourceTest, JsonDuplicateKeysAreRejectedWithTheKeyNamed) {
+  RecordValidator v(config_, &clock_);
+  v1::Record r;
+  RecordError err;
+  EXPECT_EQ(ParseJsonLine(R"({"node": "sim/s0/e0/u0", "indicator": "output", "value": 1,)"
+                          R"( "time": 1714521600000, "node": "sim/s0/e0/u1"})",
+                          v, &r, &err),
+            nullptr);
+  EXPECT_EQ(err.field, "line");
+  EXPECT_EQ(err.problem, "duplicate key \"node\"");
+  // A syntax error later in the line is what is reported.
+  EXPECT_EQ(ParseJsonLine(R"({"node": 1, "indicator": "output",,})", v, &r, &err), nullptr);
+  EXPECT_EQ(err.field, "line");
+  EXPECT_EQ(err.problem, "invalid JSON at byte 35");
+  // Values of the wrong shape do not leak into the record.
+  EXPECT_EQ(ParseJsonLine(R"({"node": {"x": "sim/s0/e0/u0"}, "indicator": "output", "value": 1,)"
+                          R"( "time": 1714521600000})",
+                          v, &r, &err),
+            nullptr);
+  EXPECT_EQ(err.ToString(), ":0: node: expected a string, got object");
+  EXPECT_EQ(r.node(), "");
+}
+
+// Issue 22 (3, 4): the same grammar for CSV text and JSON numbers.
+TEST_F(RecordSourceTest, CsvAndJsonAgreeOnNumbersAndTimes) {
+  RecordValidator v(config_, &clock_);
+  struct Case {
+    std::string value, time, problem;
+  };
+  for (const Case& c :
+       std::vector<Case>{{"0x10", "1714521600000",
+                          "value: expected a number, got \"0x10\" (hexadecimal is "
+                          "not accepted)"},
+                         {"1", "-1",
+                          "time: -1 (1969-12-31T23:59:59.999Z) is before gateway.min_time "
+                          "2000-01-01T00:00:00.000Z (a time that early is almost always a unit "
+                          "mistake)"},
+                         {"1", "18446744073709551615",
+                          "time: 18446744073709551615 is out of range for epoch "
+                          "milliseconds (a signed 64-bit integer)"},
+                         {"1e999", "1714521600000",
+                          "value: 1e999 is out of range for a number (a double "
+                          "reaches about 1.8e308)"},
+                         {"1", "1714521600",
+                          "time: 1714521600 looks like epoch seconds "
+                          "(2024-05-01T00:00:00.000Z); epoch milliseconds are expected, e.g. "
+                          "1714521600000"}}) {
+    v1::Record r;
+    RecordError csv, json;
+    EXPECT_EQ(ParseCsvLine("sim/s0/e0/u0,output," + c.value + "," + c.time, v, &r, &csv), nullptr);
+    EXPECT_EQ(absl::StrCat(csv.field, ": ", csv.problem), c.problem);
+    const std::string line = R"({"node": "sim/s0/e0/u0", "indicator": "output", "value": )" +
+                             c.value + R"(, "time": )" + c.time + "}";
+    const Hierarchy::Node* ent = ParseJsonLine(line, v, &r, &json);
+    if (c.value == "0x10") {  // not JSON at all
+      EXPECT_EQ(ent, nullptr);
+      EXPECT_EQ(json.field, "line");
+      continue;
+    }
+    EXPECT_EQ(ent, nullptr) << line;
+    EXPECT_EQ(absl::StrCat(json.field, ": ", json.problem), c.problem) << line;
+  }
+}
+
+TEST_F(RecordSourceTest, TimeBoundsFollowTheConfig) {
+  config_.gateway.max_age = absl::Hours(24);
+  config_.gateway.min_time_ms = 0;
+  RecordValidator v(config_, &clock_);
+  v1::Record r;
+  RecordError err;
+  EXPECT_EQ(ParseCsvLine("sim/s0/e0/u0,output,1,2024-04-29T00:00:00Z", v, &r, &err), nullptr);
+  EXPECT_EQ(err.problem,
+            "2024-04-29T00:00:00.000Z is 2d older than the gateway clock (max_age 1d)");
+  EXPECT_EQ(err.reason, kReasonBadTime);
+  EXPECT_NE(ParseCsvLine("sim/s0/e0/u0,output,1,2024-04-30T01:00:00Z", v, &r, &err), nullptr);
+}
+
+// Issue 22 (2): the gRPC path (and any source) checks strings are UTF-8.
+TEST_F(RecordSourceTest, StringsMustBeUtf8InEverySource) {
+  RecordValidator v(config_, &clock_);
+  v1::Record r;
+  r.set_node("sim/s0/e0/u0");
+  r.set_indicator("output");
+  r.set_value(1);
+  r.set_event_time_ms(kNow);
+  (*r.mutable_labels())["caf\xe9"] = "x";
+  RecordError err;
+  EXPECT_EQ(v.Validate(r, &err), nullptr);
+  EXPECT_EQ(err.field, "labels");
+  EXPECT_EQ(err.problem, "a key is not valid UTF-8 (byte 0xe9 at offset 3 of \"caf\\xe9\")");
+  EXPECT_EQ(err.reason, kReasonNotUtf8);
+  r.clear_labels();
+  r.set_indicator("out\xffput");
+  EXPECT_EQ(v.Validate(r, &err), nullptr);
+  EXPECT_EQ(err.problem,
+            "the indicator is not valid UTF-8 (byte 0xff at offset 3 of \"out\\xffput\")");
+}
+
+// Issue 22 (1): a record that cannot fit a message is rejected at validation, with its line.
+TEST_F(RecordSourceTest, ARecordOverTheMessageLimitIsRejected) {
+  RecordValidator v(config_, &clock_);
+  const std::string line =
+      "sim/s0/e0/u0,output,1,1714521600000,note=" + std::string(1'200'000, 'x');
+  v1::Record r;
+  RecordError err;
+  EXPECT_NE(ParseCsvLine(line, v, &r, &err), nullptr) << "no limit set: no check";
+  v.SetMessageLimit(1'000'000);
+  EXPECT_EQ(ParseCsvLine(line, v, &r, &err), nullptr);
+  EXPECT_EQ(absl::StrCat(err.field, ": ", err.problem),
+            "labels: record of 1.2 MB exceeds the 1 MB message limit");
+  EXPECT_EQ(err.reason, kReasonTooLarge);
+  EXPECT_NE(ParseCsvLine("sim/s0/e0/u0,output,1,1714521600000,note=" + std::string(990'000, 'x'), v,
+                         &r, &err),
+            nullptr);
+}
+
+class FileResumeTest : public RecordSourceTest {
+ protected:
+  void SetUp() override {
+    RecordSourceTest::SetUp();
+    dir_ = ::testing::TempDir() + "/resume-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = dir_ + "/in.csv";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void Write(const std::vector<std::string>& lines) {
+    std::ofstream out(path_, std::ios::trunc);
+    for (const std::string& l : lines) out << l << "\n";
+  }
+  std::vector<std::string> Lines(int n) {
+    std::vector<std::string> lines = {"time,node,indicator,value"};
+    for (int i = 1; i < n; ++i) {
+      lines.push_back(absl::StrCat(kNow, ",sim/s0/e0/u0,output,", i));
+    }
+    return lines;
+  }
+  // Reads `count` records (or all) and returns the position there.
+  std::string ReadSome(RecordSource& src, int count) {
+    v1::Record r;
+    const Hierarchy::Node* ent;
+    RecordError err;
+    for (int i = 0; i < count; ++i) {
+      EXPECT_EQ(src.Next(&r, &ent, &err), RecordSource::Result::kRecord) << err.ToString();
+    }
+    return src.Position();
+  }
+  std::unique_ptr<RecordSource> Open(const RecordValidator& v) {
+    auto src = OpenFileSource(InputFormat::kCsv, path_, &v);
+    EXPECT_TRUE(src.ok()) << src.status();
+    (*src)->SetStateDir(dir_ + "/state");
+    return *std::move(src);
+  }
+  std::string dir_, path_;
+};
+
+TEST_F(FileResumeTest, AnUnchangedOrAppendedFileResumesWithItsColumns) {
+  RecordValidator v(config_, &clock_);
+  Write(Lines(11));
+  auto a = Open(v);
+  const std::string pos = ReadSome(*a, 6);
+  auto lines = Lines(11);
+  lines.push_back(absl::StrCat(kNow, ",sim/s0/e0/u1,output,99"));
+  Write(lines);  // appended (a new inode is fine too: the content is what counts)
+  auto b = Open(v);
+  ASSERT_TRUE(b->Seek(pos).ok());
+  Read rest = ReadAll(*b);
+  EXPECT_TRUE(rest.errors.empty());
+  ASSERT_EQ(rest.records.size(), 5u);
+  EXPECT_EQ(rest.records[0].value(), 7);  // the header before the position set the columns
+  EXPECT_EQ(rest.records.back().value(), 99);
+}
+
+// Issue 22 (8): a line fixed in place before the resume point is found, not skipped.
+TEST_F(FileResumeTest, AChangeBeforeTheResumePointIsRefusedNamingTheLine) {
+  RecordValidator v(config_, &clock_);
+  Write(Lines(101));
+  auto a = Open(v);
+  const std::string pos = ReadSome(*a, 80);
+  auto lines = Lines(101);
+  lines[41] = absl::StrCat(kNow, ",sim/s0/e0/u0,output,41.5");  // line 42 fixed in place
+  Write(lines);
+  auto b = Open(v);
+  absl::Status s = b->Seek(pos);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_EQ(s.message(), path_ +
+                             " changed before the point where the last run stopped (line 81): "
+                             "line 42 is not what was read before");
+  // Without the per-line hashes the change is still found, without its line.
+  std::filesystem::remove_all(dir_ + "/state");
+  auto c = Open(v);
+  s = c->Seek(pos);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("a line before line 82 is not what was read before"));
+  // Truncated.
+  Write(Lines(30));
+  auto d = Open(v);
+  s = d->Seek(pos);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("it has only 30 lines now"));
+}
+
+TEST_F(FileResumeTest, SeekLineStartsThereWithTheHeadersBeforeIt) {
+  RecordValidator v(config_, &clock_);
+  Write(Lines(11));
+  auto a = Open(v);
+  ASSERT_TRUE(a->SeekLine(9).ok());
+  Read got = ReadAll(*a);
+  ASSERT_EQ(got.records.size(), 3u);
+  EXPECT_EQ(got.records[0].value(), 8);
+  auto b = Open(v);
+  absl::Status s = b->SeekLine(13);
+  EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(s.message(), path_ + " has only 11 lines; line 13 is past its end");
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/duration.h"
-#include "ingest/event_time.h"
+#include "common/time_grammar.h"
 #include "yaml-cpp/yaml.h"
 
 namespace cybersyn::ingest {
@@ -207,9 +207,9 @@ absl::StatusOr<SimulatorOptions> LoadSimulatorOptions(const std::string& preset_
       } else if (key == "seed") {
         o.seed = v.as<uint64_t>();
       } else if (key == "start") {
-        absl::StatusOr<int64_t> t = ParseEventTime(v.as<std::string>());
+        absl::StatusOr<EventTime> t = ParseEventTime(v.as<std::string>());
         if (!t.ok()) return err(key, t.status().message());
-        o.start_ms = *t;
+        o.start_ms = t->ms;
       } else if (key == "interval") {
         s = dur(v, key, &o.interval);
       } else if (key == "speedup") {

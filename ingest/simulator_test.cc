@@ -11,7 +11,6 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "ingest/event_time.h"
 
 namespace cybersyn::ingest {
 namespace {
@@ -290,18 +289,6 @@ TEST(SimulatorTest, OptionsFileOverridesPreset) {
     out << "sede: 1\n";
   }
   EXPECT_EQ(LoadSimulatorOptions(path).status().message(), path + ": sede: unknown key");
-}
-
-TEST(EventTimeTest, ParsesRfc3339AndEpochMillis) {
-  EXPECT_EQ(*ParseEventTime("1714521600000"), 1'714'521'600'000);
-  EXPECT_EQ(*ParseEventTime("2024-05-01T00:00:00Z"), 1'714'521'600'000);
-  EXPECT_EQ(*ParseEventTime("2024-05-01T00:00:00.250Z"), 1'714'521'600'250);
-  EXPECT_EQ(*ParseEventTime("2024-04-30T21:00:00-03:00"), 1'714'521'600'000);
-  EXPECT_EQ(ParseEventTime("yesterday").status().message(),
-            "expected RFC 3339 or epoch milliseconds, got \"yesterday\"");
-  EXPECT_FALSE(ParseEventTime("2024-05-01").ok());
-  EXPECT_FALSE(ParseEventTime("2024-05-01T00:00:00").ok());
-  EXPECT_EQ(FormatEventTime(1'714'521'600'250), "2024-05-01T00:00:00.250Z");
 }
 
 }  // namespace

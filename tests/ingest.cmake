@@ -6,3 +6,11 @@ cybersyn_cc_test(NAME ingest_kafka_test SRCS ingest_kafka_test.cc
 if(TARGET ingest_kafka_test)
   add_dependencies(ingest_kafka_test cybersyn)
 endif()
+# Issue 22 on the real broker: records over the message limit, a small topic max.message.bytes
+# (from the start, lowered mid-run, under a buffer filled before), and the binary: no CONFWARN,
+# the reject file, a changed file not resumed, the embedded-broker refusal.
+cybersyn_cc_test(NAME ingest_edge_test SRCS ingest_edge_test.cc
+  DEPS cybersyn::ingest cybersyn::testing KAFKA TIMEOUT 600)
+if(TARGET ingest_edge_test)
+  add_dependencies(ingest_edge_test cybersyn)
+endif()

@@ -21,6 +21,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "ingest/gateway.h"
+#include "ingest/testdata/bad_corpus.h"
 #include "tests/ingest_testing.h"
 #include "tests/testing/real_kafka.h"
 
@@ -172,46 +173,22 @@ TEST_F(IngestKafkaTest, BadInputCorpusReportsEveryLineExactlyAndItsGoodLinesAllA
     accepted += summary->accepted;
     rejected += summary->rejected;
   }
-  // 27 malformed lines of 25 kinds, each with its exact message (the same as the unit tests').
+  // 50 malformed lines of 45 kinds, each with its exact message (ingest/testdata/bad_corpus.h),
+  // issue 22's among them.
   const std::string c = csv + ":", j = jsonl + ":";
-  EXPECT_THAT(
-      reported,
-      ::testing::ElementsAre(
-          c + "4: node: unknown node \"sim/s0/e0/nope\"",
-          c + "5: indicator: unknown indicator \"speed\"",
-          c + "6: value: expected a number, got \"abc\"", c + "7: value: must be finite, got nan",
-          c + "8: value: must be finite, got inf",
-          c + "9: time: expected RFC 3339 or epoch milliseconds, got \"yesterday\"",
-          c + "10: time: 2024-05-01T01:00:00.000Z is 1h ahead of the gateway clock (max_future "
-              "5m)",
-          c + "11: time: missing", c + "12: node: missing",
-          c + "14: labels: 17 labels, at most 16 allowed",
-          c + "15: labels: expected key=value, got \"shift\"",
-          c + "16: labels: duplicate key \"a\"", c + "17: line: unterminated quoted field",
-          c + "18: line: expected at most 5 fields (node,indicator,value,time,labels), got 6",
-          c + "19: node: \"sim/s0\" is above the enterprise level",
-          j + "2: line: invalid JSON at byte 70", j + "3: line: expected a JSON object, got array",
-          j + "4: value: expected a number, got string", j + "5: indicator: missing",
-          j + "6: time: missing",
-          j + "7: time: expected an RFC 3339 string or integer epoch milliseconds, got boolean",
-          j + "8: line: number overflow parsing '1e999'",
-          j + "9: colour: unknown field (expected node, indicator, value, time, labels)",
-          j + "10: labels.k: expected a string, got number",
-          j + "11: node: expected a string, got number",
-          j + "14: time: 2024-05-01T00:10:00.000Z is 10m ahead of the gateway clock (max_future "
-              "5m)",
-          j + "15: time: expected an RFC 3339 string or integer epoch milliseconds, got "
-              "1714521600000.5"));
-  EXPECT_EQ(rejected, 27u);
-  ASSERT_EQ(accepted, 5u);
+  std::vector<std::string> want_errors = testdata::BadCsvErrors(c);
+  for (std::string& e : testdata::BadJsonlErrors(j)) want_errors.push_back(std::move(e));
+  EXPECT_THAT(reported, ::testing::ElementsAreArray(want_errors));
+  EXPECT_EQ(rejected, 50u);
+  ASSERT_EQ(accepted, 8u);
   ASSERT_TRUE((*g)->Drain(absl::Seconds(60)).ok());
   EXPECT_EQ((*g)->stats().buffer_records, 0u);
   // Every good line arrived in the real broker, once, in file order, with its values and labels.
-  auto back = testing::ReadRecords({kafka_.bootstrap, {}}, (*g)->topic(), 5, absl::Seconds(60));
-  EXPECT_EQ(back.records, 5u);
+  auto back = testing::ReadRecords({kafka_.bootstrap, {}}, (*g)->topic(), 8, absl::Seconds(60));
+  EXPECT_EQ(back.records, 8u);
   EXPECT_EQ(back.duplicates, 0u);
   EXPECT_TRUE(back.keys_match);
-  ASSERT_EQ(back.unique.size(), 5u);
+  ASSERT_EQ(back.unique.size(), 8u);
   std::vector<v1::Record> got;
   for (const auto& [key, r] : back.unique) got.push_back(r);  // in sequence (= file) order
   struct Want {
@@ -224,8 +201,11 @@ TEST_F(IngestKafkaTest, BadInputCorpusReportsEveryLineExactlyAndItsGoodLinesAllA
       {"sim/s0/e0/u0", "output", 1.5, {}},
       {"sim/s0/e0/u1", "output", 2.5, {{"shift", "night"}, {"line", "3"}}},
       {"sim/s0/e0/u1", "output", 3.5, {{"note", "a \"quoted\" word"}}},
+      {"sim/s0/e0/u1", "output", 4.5, {}},  // after a byte order mark
+      {"sim/s0/e0/u1", "output", 5.5, {}},  // columns in the order of the header before it
       {"sim/s0/e0/u0", "output", 1.5, {}},
       {"sim/s0/e0/u1", "energy", -2, {{"shift", "day"}}},
+      {"sim/s0/e0/u1", "output", 7.5, {}},  // after a byte order mark
   };
   for (size_t i = 0; i < want.size(); ++i) {
     SCOPED_TRACE(got[i].ShortDebugString());

@@ -51,6 +51,29 @@ TEST_F(RealKafkaTest, DeleteTopicsRemovesThemAndIgnoresMissingOnes) {
   EXPECT_TRUE(gone) << a << " still listed 10 s after DeleteTopics";
 }
 
+// The gateway reads a topic's max.message.bytes this way to size its batches (issue 22).
+TEST_F(RealKafkaTest, DescribeTopicConfigReadsTheTopicsMessageLimit) {
+  const std::string small = testing::UniqueName("describe-small");
+  const std::string plain = testing::UniqueName("describe-plain");
+  ASSERT_TRUE(
+      EnsureTopics(client(), {{small, 1, 1, {{"max.message.bytes", "65536"}}}, {plain, 1, 1, {}}})
+          .ok());
+  auto c = DescribeTopicConfig(client(), small);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->at("max.message.bytes"), "65536");
+  EXPECT_EQ(c->at("cleanup.policy"), "delete");  // defaults are reported too
+  c = DescribeTopicConfig(client(), plain);
+  ASSERT_TRUE(c.ok()) << c.status();
+  // The broker's message.max.bytes (deploy/local/kafka.sh raises Kafka's 1048588 for the tests).
+  EXPECT_EQ(c->at("max.message.bytes"), "16777216");
+  const std::string missing = testing::UniqueName("describe-missing");
+  c = DescribeTopicConfig(client(), missing);
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound) << c.status();
+  EXPECT_EQ(c.status().message(),
+            "describe the configuration of topic " + missing + ": no such topic");
+  ASSERT_TRUE(DeleteTopics(client(), {small, plain}).ok());
+}
+
 TEST_F(RealKafkaTest, RecordBatchesRoundTripIntactExactlyOnce) {
   RoundTripOptions opts;
   opts.topic = testing::UniqueName("roundtrip");
