@@ -91,6 +91,7 @@ void AlertsService::Stop() {
 void AlertsService::ViewLoop() {
   ConsumerOptions co;
   co.client = opts_.client;
+  co.client.stats = nullptr;  // one consumer per stream: no per-stream series
   co.read_committed = true;
   auto consumer = KafkaConsumer::Create(co);
   if (!consumer.ok()) {

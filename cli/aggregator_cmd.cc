@@ -14,6 +14,7 @@
 #include "common/config.h"
 #include "common/embedded_broker.h"
 #include "common/http_server.h"
+#include "common/kafka_stats.h"
 #include "common/logging.h"
 #include "spdlog/spdlog.h"
 
@@ -80,11 +81,12 @@ int RunAggregatorCommand(const AggregatorCmdOptions& o) {
   }
   aggregator::AggregatorOptions ao;
   ao.config = shared;
-  ao.client = {shared->kafka.bootstrap, shared->kafka.properties};
+  ao.client = KafkaClientFor(shared->kafka, shared->kafka.bootstrap);
   if (embedded) ao.ensure_topics = embedded->ensurer();
   ao.instance_id = o.instance_id;
   ao.state_dir = o.state_dir;
   ao.registry = registry;
+  ao.client.stats = std::make_shared<KafkaStats>(*registry);
   ao.exactly_once = !o.at_least_once;
   ao.processing_threads = o.threads;
   ao.on_ready = [&http](bool ready) { http.SetReady(ready); };

@@ -15,6 +15,7 @@
 #include "common/config.h"
 #include "common/duration.h"
 #include "common/embedded_broker.h"
+#include "common/kafka_stats.h"
 #include "common/logging.h"
 #include "opsroom/opsroom_server.h"
 
@@ -89,7 +90,7 @@ int RunAlerter(const AlerterArgs& a) {
     clock = offset_clock.get();
   }
   alerter::AlerterServiceOptions o;
-  o.client = {config->kafka.bootstrap, config->kafka.properties};
+  o.client = KafkaClientFor(config->kafka, config->kafka.bootstrap);
   if (embedded) o.ensure_topics = embedded->ensurer();
   o.state_dir = a.state_dir;
   o.listen_grpc = a.listen_grpc.empty() ? config->listen.grpc : a.listen_grpc;
@@ -98,10 +99,11 @@ int RunAlerter(const AlerterArgs& a) {
   o.instance_id = a.instance_id;
   const char* scheme = config->listen.http_tls ? "https" : "http";
   o.config = std::make_shared<const Config>(std::move(*config));
+  o.registry = std::make_shared<prometheus::Registry>();
+  o.client.stats = std::make_shared<KafkaStats>(*o.registry);
   // Optional: the Opsroom on its own address and the Query service beside Alerts on gRPC.
   std::unique_ptr<opsroom::OpsroomServer> ops;
   if (!a.opsroom_listen.empty()) {
-    o.registry = std::make_shared<prometheus::Registry>();
     auto created = opsroom::OpsroomServer::Create({o.config, o.client, o.registry});
     if (!created.ok()) {
       std::cerr << "error: " << created.status().message() << "\n";

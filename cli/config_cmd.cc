@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "cli/command.h"
 #include "common/config.h"
 #include "common/duration.h"
@@ -87,10 +88,16 @@ void PrintSummary(const Config& c, std::ostream& out) {
   }
   out << "  topics        " << c.kafka.Topic("*") << " (" << c.kafka.partitions
       << " partitions, replication " << c.kafka.replication_factor << ")\n";
-  if (!c.kafka.properties.empty()) {
+  for (const auto& [section, props] :
+       {std::pair<const char*, const std::map<std::string, std::string>*>{"properties",
+                                                                          &c.kafka.properties},
+        {"producer", &c.kafka.producer},
+        {"consumer", &c.kafka.consumer},
+        {"admin", &c.kafka.admin}}) {
+    if (props->empty()) continue;
     std::string keys;
-    for (const auto& [key, value] : c.kafka.properties) keys += (keys.empty() ? "" : ", ") + key;
-    out << "  properties    " << keys << " (values not shown)\n";
+    for (const auto& [key, value] : *props) keys += (keys.empty() ? "" : ", ") + key;
+    out << "  " << absl::StrFormat("%-14s", section) << keys << " (values not shown)\n";
   }
 
   out << "\nhierarchy: " << h.levels().size() << " levels, " << h.nodes().size() << " nodes, "

@@ -23,6 +23,7 @@
 #include "common/embedded_broker.h"
 #include "common/http_server.h"
 #include "common/kafka_admin.h"
+#include "common/kafka_stats.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "ingest/gateway.h"
@@ -108,8 +109,8 @@ int RunDemo(const DemoArgs& args) {
 
   // Kafka: embedded unless --brokers (or a config naming a real cluster).
   std::unique_ptr<EmbeddedBroker> embedded;
-  KafkaClientOptions client{args.brokers.empty() ? config->kafka.bootstrap : args.brokers,
-                            config->kafka.properties};
+  KafkaClientOptions client =
+      KafkaClientFor(config->kafka, args.brokers.empty() ? config->kafka.bootstrap : args.brokers);
   TopicEnsurer ensure;
   if (client.bootstrap == "embedded") {
     auto b = EmbeddedBroker::Start(3);
@@ -127,6 +128,7 @@ int RunDemo(const DemoArgs& args) {
     return Fail(s);
   }
   auto registry = std::make_shared<prometheus::Registry>();
+  client.stats = std::make_shared<KafkaStats>(*registry);
 
   // Roles.
   aggregator::AggregatorOptions aopts;

@@ -32,7 +32,7 @@ absl::StatusOr<KafkaClientOptions> ResolveClient(const KafkaArgs& args,
     auto config = LoadConfigFile(args.config);
     if (!config.ok()) return config.status();
     if (bootstrap.empty()) bootstrap = config->kafka.bootstrap;
-    client.properties = config->kafka.properties;
+    client = KafkaClientFor(config->kafka, "");
     *prefix = config->kafka.topic_prefix;
     *partitions = config->kafka.partitions;
     *replication = config->kafka.replication_factor;

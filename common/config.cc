@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/duration.h"
+#include "common/kafka_properties.h"
 #include "common/time_grammar.h"
 #include "yaml-cpp/yaml.h"
 
@@ -297,6 +298,7 @@ class Loader {
   std::optional<std::string> ReadableFile(const Entry& e, bool trim);
 
   void LoadKafka(const Entry* e);
+  void LoadKafkaProperties(const Entry* p, std::map<std::string, std::string>* out);
   void LoadLevels(const Map& top);
   void LoadHierarchy(const Map& top);
   std::optional<NodeSpec> LoadNode(const YAML::Node& key, const YAML::Node& value,
@@ -580,7 +582,8 @@ void Loader::Load(const YAML::Node& doc) {
 void Loader::LoadKafka(const Entry* e) {
   if (e == nullptr) return;
   Map m = ReadMap(e->value, e->line, e->path,
-                  {"bootstrap", "topic_prefix", "partitions", "replication_factor", "properties"});
+                  {"bootstrap", "topic_prefix", "partitions", "replication_factor", "properties",
+                   "producer", "consumer", "admin"});
   KafkaConfig& k = config_.kafka;
   if (auto v = String(m, "bootstrap", false)) {
     bool ok = *v == KafkaConfig::kEmbedded;
@@ -608,17 +611,27 @@ void Loader::LoadKafka(const Entry* e) {
   }
   if (auto v = Int(m, "partitions", 1, 100000)) k.partitions = static_cast<int>(*v);
   if (auto v = Int(m, "replication_factor", 1, 100)) k.replication_factor = static_cast<int>(*v);
-  if (const Entry* p = m.Get("properties")) {
-    for (const Entry& prop :
-         FreeMap(p->value, p->line, p->path, "a map of librdkafka properties")) {
-      if (!prop.value.IsScalar()) {
-        Problem(prop.line, prop.path,
-                absl::StrCat("expected a string value, got ", Describe(prop.value)));
-        continue;
-      }
-      if (!k.properties.emplace(prop.key, prop.value.Scalar()).second) {
-        Problem(prop.key_line, prop.path, "duplicate key");
-      }
+  LoadKafkaProperties(m.Get("properties"), &k.properties);
+  LoadKafkaProperties(m.Get("producer"), &k.producer);
+  LoadKafkaProperties(m.Get("consumer"), &k.consumer);
+  LoadKafkaProperties(m.Get("admin"), &k.admin);
+}
+
+void Loader::LoadKafkaProperties(const Entry* p, std::map<std::string, std::string>* out) {
+  if (p == nullptr) return;
+  for (const Entry& prop : FreeMap(p->value, p->line, p->path, "a map of librdkafka properties")) {
+    if (!prop.value.IsScalar()) {
+      Problem(prop.line, prop.path,
+              absl::StrCat("expected a string value, got ", Describe(prop.value)));
+      continue;
+    }
+    if (const char* why = PinnedKeyReason(prop.key)) {
+      Problem(prop.key_line, prop.path,
+              absl::StrCat("is set by Cybersyn and cannot be configured: ", why));
+      continue;
+    }
+    if (!out->emplace(prop.key, prop.value.Scalar()).second) {
+      Problem(prop.key_line, prop.path, "duplicate key");
     }
   }
 }

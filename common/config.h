@@ -34,7 +34,12 @@ struct KafkaConfig {
   std::string topic_prefix = "cybersyn";  // [a-zA-Z0-9._-]+
   int partitions = 8;                     // for topics the system creates
   int replication_factor = 1;
-  std::map<std::string, std::string> properties;  // passed to librdkafka as is
+  // librdkafka properties (common/kafka_properties.h): `properties` for every client, then each
+  // kind's own section over it. Keys Cybersyn pins for correctness are refused.
+  std::map<std::string, std::string> properties;
+  std::map<std::string, std::string> producer;
+  std::map<std::string, std::string> consumer;
+  std::map<std::string, std::string> admin;
 
   bool embedded() const { return bootstrap == kEmbedded; }
   // "<topic_prefix>.<name>", e.g. Topic("records") == "cybersyn.records".

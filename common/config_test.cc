@@ -445,6 +445,53 @@ TEST(ConfigInlineTest, GatewayTimeBounds) {
                           "\"2020-01-01\" (add the time of day and a zone: T00:00:00Z)"));
 }
 
+TEST(ConfigInlineTest, KafkaSectionsPerClientKind) {
+  absl::StatusOr<Config> c = LoadConfigString(std::string(kLevels) + R"(
+hierarchy: {cl: {children: {y: {children: {s: }}}}}
+kafka:
+  properties: {security.protocol: SSL}
+  producer: {linger.ms: "10", compression.type: zstd}
+  consumer: {fetch.wait.max.ms: "50"}
+  admin: {socket.timeout.ms: "5000"}
+)",
+                                              "inline");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->kafka.properties.at("security.protocol"), "SSL");
+  EXPECT_EQ(c->kafka.producer.at("linger.ms"), "10");
+  EXPECT_EQ(c->kafka.consumer.at("fetch.wait.max.ms"), "50");
+  EXPECT_EQ(c->kafka.admin.at("socket.timeout.ms"), "5000");
+}
+
+TEST(ConfigInlineTest, KafkaKeysCorrectnessDependsOnAreRefusedInEverySection) {
+  EXPECT_THAT(
+      ConfigProblemStrings(std::string(kLevels) + R"(
+hierarchy: {cl: {children: {y: {children: {s: }}}}}
+kafka:
+  properties: {enable.idempotence: "false", linger.ms: "5"}
+  producer: {acks: "1", transactional.id: x, enable.gapless.guarantee: "false"}
+  consumer: {isolation.level: read_uncommitted, enable.auto.commit: "true"}
+  admin: {request.required.acks: "0"}
+  nonsense: {}
+)"),
+      ElementsAre(
+          "kafka.properties.enable.idempotence: is set by Cybersyn and cannot be configured: "
+          "producers are idempotent (no duplicates or reordering on retries); always on",
+          "kafka.producer.acks: is set by Cybersyn and cannot be configured: records are "
+          "acknowledged by all in-sync replicas (acks=all); always on",
+          "kafka.producer.transactional.id: is set by Cybersyn and cannot be configured: each "
+          "aggregator/alerter derives its transactional id from --instance-id (zombie fencing)",
+          "kafka.producer.enable.gapless.guarantee: is set by Cybersyn and cannot be configured: "
+          "the gateway needs per-enterprise order across failed batches; always on",
+          "kafka.consumer.isolation.level: is set by Cybersyn and cannot be configured: "
+          "consumers read only committed transactions (read_committed)",
+          "kafka.consumer.enable.auto.commit: is set by Cybersyn and cannot be configured: "
+          "offsets are committed in transactions or after processing, never automatically",
+          "kafka.admin.request.required.acks: is set by Cybersyn and cannot be configured: "
+          "records are acknowledged by all in-sync replicas (acks=all); always on",
+          "kafka.nonsense: unknown key (expected one of: bootstrap, topic_prefix, partitions, "
+          "replication_factor, properties, producer, consumer, admin)"));
+}
+
 TEST(ConfigInlineTest, ChildrenOutsideChildrenKey) {
   EXPECT_THAT(ConfigProblemStrings(std::string(kLevels) + R"(
 hierarchy:
@@ -507,14 +554,14 @@ aggregator: {windows: []}
 TEST(ConfigInlineTest, WindowsSortedAndBootstrapList) {
   absl::StatusOr<Config> c = LoadConfigString(std::string(kLevels) + R"(
 hierarchy: {cl: {children: {y: {children: {s: }}}}}
-kafka: {bootstrap: "kafka-1:9092, kafka-2:9092,[::1]:9093", properties: {acks: all}}
+kafka: {bootstrap: "kafka-1:9092, kafka-2:9092,[::1]:9093", properties: {client.id: x}}
 aggregator: {windows: [1h, 1m, 15m]}
 listen: {grpc: "0.0.0.0:0", http: "[::]:8080"}
 )",
                                               "inline");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_FALSE(c->kafka.embedded());
-  EXPECT_EQ(c->kafka.properties.at("acks"), "all");
+  EXPECT_EQ(c->kafka.properties.at("client.id"), "x");
   EXPECT_THAT(c->aggregator.windows,
               ElementsAre(absl::Minutes(1), absl::Minutes(15), absl::Hours(1)));
   EXPECT_EQ(c->listen.grpc, "0.0.0.0:0");

@@ -26,8 +26,7 @@ absl::StatusOr<RkPtr> NewHandle(const KafkaClientOptions& client) {
     return absl::OkStatus();
   };
   absl::Status s = absl::OkStatus();
-  if (!client.bootstrap.empty()) s = set("bootstrap.servers", client.bootstrap);
-  for (const auto& [k, v] : client.properties) {
+  for (const auto& [k, v] : EffectiveKafkaSettings(client, KafkaClientKind::kAdmin, {}).values) {
     if (s.ok()) s = set(k, v);
   }
   if (!s.ok()) {

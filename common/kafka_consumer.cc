@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/status.h"
 #include "spdlog/spdlog.h"
 
 namespace cybersyn {
@@ -96,12 +97,17 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
   if (!options.group_id.empty()) {
     overrides.emplace("partition.assignment.strategy", "cooperative-sticky");
   }
-  if (absl::Status s = BuildKafkaConf(options.client, overrides, conf.get()); !s.ok()) return s;
+  KafkaStats::AddDefaults(options.client, &overrides);
+  if (absl::Status s =
+          BuildKafkaConf(options.client, KafkaClientKind::kConsumer, overrides, conf.get());
+      !s.ok())
+    return s;
   std::string err;
   c->rebalance_cb_ = std::make_unique<RebalanceCb>(options.listener);
   if (conf->set("rebalance_cb", c->rebalance_cb_.get(), err) != RdKafka::Conf::CONF_OK) {
     return absl::InternalError(absl::StrCat("setting rebalance callback: ", err));
   }
+  ASSIGN_OR_RETURN(c->stats_cb_, KafkaStats::Attach(options.client, conf.get()));
   c->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!c->consumer_) return absl::InvalidArgumentError(absl::StrCat("creating consumer: ", err));
   return c;

@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/kafka_error.h"
+#include "common/kafka_stats.h"
 #include "librdkafka/rdkafkacpp.h"
 
 namespace cybersyn {
@@ -104,7 +105,8 @@ class KafkaConsumer {
   };
 
   KafkaConsumer() = default;
-  std::unique_ptr<RebalanceCb> rebalance_cb_;  // outlives consumer_
+  std::unique_ptr<RebalanceCb> rebalance_cb_;     // outlives consumer_
+  std::unique_ptr<KafkaStats::Client> stats_cb_;  // outlives consumer_
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   bool closed_ = false;
 };

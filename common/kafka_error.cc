@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
 
 namespace cybersyn {
 
@@ -67,26 +68,17 @@ absl::Status KafkaStatus(RdKafka::Error* error, absl::string_view what) {
   return absl::Status(base.code(), msg);
 }
 
-absl::Status BuildKafkaConf(const KafkaClientOptions& options,
-                            const std::map<std::string, std::string>& overrides,
-                            RdKafka::Conf* conf) {
+absl::Status BuildKafkaConf(const KafkaClientOptions& options, KafkaClientKind kind,
+                            const std::map<std::string, std::string>& code, RdKafka::Conf* conf) {
+  const KafkaSettings settings = EffectiveKafkaSettings(options, kind, code);
+  for (const std::string& r : settings.replaced_defaults) {
+    spdlog::info("kafka {}: {}", KafkaClientKindName(kind), r);
+  }
   std::string err;
-  auto set = [&](const std::string& key, const std::string& value) -> absl::Status {
-    if (conf->set(key, value, err) != RdKafka::Conf::CONF_OK) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("kafka property ", key, "=", value, ": ", err));
+  for (const auto& [k, v] : settings.values) {
+    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka property ", k, "=", v, ": ", err));
     }
-    return absl::OkStatus();
-  };
-  if (!options.bootstrap.empty()) {
-    if (absl::Status s = set("bootstrap.servers", options.bootstrap); !s.ok()) return s;
-  }
-  for (const auto& [k, v] : options.properties) {
-    if (overrides.count(k)) continue;
-    if (absl::Status s = set(k, v); !s.ok()) return s;
-  }
-  for (const auto& [k, v] : overrides) {
-    if (absl::Status s = set(k, v); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

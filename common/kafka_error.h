@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/kafka_properties.h"
 #include "librdkafka/rdkafkacpp.h"
 
 namespace cybersyn {
@@ -21,19 +22,11 @@ absl::Status KafkaStatus(RdKafka::ErrorCode code, absl::string_view what);
 // Same for an RdKafka::Error (transactional API), which it deletes.
 absl::Status KafkaStatus(RdKafka::Error* error, absl::string_view what);
 
-// Client settings shared by producers, consumers and the admin client: the bootstrap list and a
-// passthrough map of librdkafka properties (security.protocol, sasl.*, ssl.*, ...), so SASL and
-// SSL need no code changes.
-struct KafkaClientOptions {
-  std::string bootstrap;
-  std::map<std::string, std::string> properties;
-};
-
-// Builds an RdKafka::Conf from `options` plus `overrides` (overrides win). Errors name the
-// property that librdkafka refused.
-absl::Status BuildKafkaConf(const KafkaClientOptions& options,
-                            const std::map<std::string, std::string>& overrides,
-                            RdKafka::Conf* conf);
+// Builds an RdKafka::Conf for a client of `kind` from `options` and what the code sets (`code`),
+// layered as common/kafka_properties.h says; configured values that replace the code's defaults
+// are logged once per client. Errors name the property that librdkafka refused.
+absl::Status BuildKafkaConf(const KafkaClientOptions& options, KafkaClientKind kind,
+                            const std::map<std::string, std::string>& code, RdKafka::Conf* conf);
 
 }  // namespace cybersyn
 

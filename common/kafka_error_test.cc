@@ -31,16 +31,29 @@ TEST(KafkaErrorTest, MessageNamesOperationAndLibrdkafkaText) {
 TEST(KafkaErrorTest, BuildConfNamesRefusedProperty) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   KafkaClientOptions opts{"127.0.0.1:1", {{"no.such.property", "1"}}};
-  absl::Status s = BuildKafkaConf(opts, {}, conf.get());
+  absl::Status s = BuildKafkaConf(opts, KafkaClientKind::kProducer, {}, conf.get());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("kafka property no.such.property=1"));
-  // Overrides win over the passthrough map.
-  std::unique_ptr<RdKafka::Conf> conf2(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  KafkaClientOptions opts2{"127.0.0.1:1", {{"client.id", "from-config"}}};
-  ASSERT_TRUE(BuildKafkaConf(opts2, {{"client.id", "override"}}, conf2.get()).ok());
+}
+
+TEST(KafkaErrorTest, BuildConfLayersConfigOverCodeDefaultsAndPinnedKeysOverConfig) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  KafkaClientOptions opts{"127.0.0.1:1", {{"client.id", "shared"}, {"linger.ms", "7"}}};
+  opts.producer = {{"queue.buffering.max.ms", "9"}};  // alias of linger.ms
+  opts.consumer = {{"linger.ms", "99"}};              // another kind's: not used
+  ASSERT_TRUE(BuildKafkaConf(opts, KafkaClientKind::kProducer,
+                             {{"linger.ms", "20"}, {"enable.idempotence", "true"}, {"acks", "all"}},
+                             conf.get())
+                  .ok());
   std::string v;
-  conf2->get("client.id", v);
-  EXPECT_EQ(v, "override");
+  conf->get("client.id", v);
+  EXPECT_EQ(v, "shared");
+  conf->get("linger.ms", v);
+  EXPECT_EQ(v, "9");
+  conf->get("enable.idempotence", v);
+  EXPECT_EQ(v, "true");
+  conf->get("bootstrap.servers", v);
+  EXPECT_EQ(v, "127.0.0.1:1");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/status.h"
 #include "librdkafka/rdkafka.h"
 #include "spdlog/spdlog.h"
 
@@ -51,12 +52,17 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(ProducerOpt
   if (!options.transactional_id.empty()) {
     overrides["transactional.id"] = options.transactional_id;
   }
-  if (absl::Status s = BuildKafkaConf(options.client, overrides, conf.get()); !s.ok()) return s;
+  KafkaStats::AddDefaults(options.client, &overrides);
+  if (absl::Status s =
+          BuildKafkaConf(options.client, KafkaClientKind::kProducer, overrides, conf.get());
+      !s.ok())
+    return s;
   rd_kafka_conf_set_log_cb(conf->c_ptr_global(), &LogToStderr);
   std::string err;
   if (conf->set("dr_cb", p->report_cb_.get(), err) != RdKafka::Conf::CONF_OK) {
     return absl::InternalError(absl::StrCat("setting delivery report callback: ", err));
   }
+  ASSIGN_OR_RETURN(p->stats_cb_, KafkaStats::Attach(options.client, conf.get()));
   p->producer_.reset(RdKafka::Producer::create(conf.get(), err));
   if (!p->producer_) return absl::InvalidArgumentError(absl::StrCat("creating producer: ", err));
   p->name_ = p->producer_->name();

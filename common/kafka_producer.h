@@ -21,6 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/kafka_error.h"
+#include "common/kafka_stats.h"
 #include "librdkafka/rdkafkacpp.h"
 
 namespace cybersyn {
@@ -94,8 +95,9 @@ class KafkaProducer {
 
   KafkaProducer() = default;
 
-  // Declared before producer_ so that it is destroyed after it.
+  // Declared before producer_ so that they are destroyed after it.
   std::unique_ptr<ReportCb> report_cb_;
+  std::unique_ptr<KafkaStats::Client> stats_cb_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::string name_;
 };

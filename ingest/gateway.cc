@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/kafka_admin.h"
+#include "common/kafka_stats.h"
 #include "common/rocksdb_store.h"
 #include "common/safe_text.h"
 #include "common/status.h"
@@ -103,9 +104,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                                                             300});
 
   // Kafka: the embedded broker or the cluster.
-  KafkaClientOptions client{
-      g->options_.brokers.empty() ? config.kafka.bootstrap : g->options_.brokers,
-      config.kafka.properties};
+  KafkaClientOptions client = KafkaClientFor(
+      config.kafka, g->options_.brokers.empty() ? config.kafka.bootstrap : g->options_.brokers);
   std::function<absl::Status()> ensure;
   const TopicSpec spec{g->topic_, config.kafka.partitions, config.kafka.replication_factor, {}};
   if (g->options_.brokers.empty() && config.kafka.embedded()) {
@@ -137,6 +137,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
     };
   }
   g->bootstrap_ = client.bootstrap;
+  client.stats = std::make_shared<KafkaStats>(reg);
 
   // The disk buffer.
   const std::string dir =
@@ -225,9 +226,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
     // fell by half with the shorter queue (ingest_bench: 0.19 vs 0.34 CPU s per 3M). Enough for
     // two full produce batches per partition in use (buffer_sizing.h), at least an eighth of a
     // memtable (4 MiB), at most half the in-flight bound (the rest would spill to the store).
-    // The producer's effective settings: the client's, overridden by the publisher's.
-    std::map<std::string, std::string> settings = client.properties;
-    for (const auto& [k, v] : Publisher::ProducerSettings(po)) settings[k] = v;
+    // The producer's effective settings (common/kafka_properties.h).
+    const std::map<std::string, std::string> settings =
+        EffectiveKafkaSettings(client, KafkaClientKind::kProducer, Publisher::ProducerSettings(po))
+            .values;
     uint64_t produce_batch = 1'000'000;  // librdkafka's default batch.size
     if (auto it = settings.find("batch.size"); it != settings.end()) {
       (void)absl::SimpleAtoi(it->second, &produce_batch);

@@ -17,9 +17,10 @@
 #   kafka.sh leader TOPIC [PARTITION] [--dir DIR]   print the node id leading a partition (default 0)
 #
 # --advertise N=HOST:PORT makes node N advertise HOST:PORT to clients instead of its own client
-# port, so a test can put a proxy in front of it (tests/testing/fault_proxy.py). Replication and the
-# controllers never use the advertised address, and each node's direct client address stays in
-# DIR/N/bootstrap (DIR/bootstrap_direct lists them all).
+# port, so a test can put a proxy in front of it (tests/cluster/fault_proxy.py). Replication and the
+# controllers never use the advertised address. DIR/bootstrap_internal lists the brokers' own
+# (inter-broker) listeners, which always advertise themselves: clients that must bypass the
+# proxies (a test's checker) bootstrap there.
 #
 # The broker jars come from Maven Central (org.apache.kafka:kafka_2.13, version in kafka/pom.xml)
 # and are cached in the user's Maven repository. DIR defaults to ${TMPDIR:-/tmp}/cybersyn-kafka.
@@ -250,15 +251,17 @@ create_cluster() {
 }
 
 write_bootstraps() {
-  local n nd client all="" direct=""
+  local n nd client internal all="" direct="" inner=""
   for n in $(seq 1 "$(node_count)"); do
-    nd=$(node_dir "$n"); read -r client _ _ <"$nd/ports"
+    nd=$(node_dir "$n"); read -r client internal _ <"$nd/ports"
     echo "127.0.0.1:$client" >"$nd/bootstrap"
     direct+="${direct:+,}127.0.0.1:$client"
+    inner+="${inner:+,}127.0.0.1:$internal"
     all+="${all:+,}$(if [ -s "$nd/advertise" ]; then cat "$nd/advertise"; else echo "127.0.0.1:$client"; fi)"
   done
   echo "$all" >"$dir/bootstrap"
   echo "$direct" >"$dir/bootstrap_direct"
+  echo "$inner" >"$dir/bootstrap_internal"
 }
 
 start_cluster() {
@@ -355,7 +358,7 @@ status() {
 # The leader of TOPIC[PARTITION], asked of any node that answers (directly, not via a proxy).
 leader() {
   [ -n "$topic" ] || die "leader needs a topic"
-  local b; b=$(cat "$dir/bootstrap_direct" 2>/dev/null || cat "$dir/bootstrap")
+  local b; b=$(cat "$dir/bootstrap_internal" 2>/dev/null || cat "$dir/bootstrap")
   local out; out=$(kcat -b "$b" -L -t "$topic" -m 5 2>/dev/null) || die "no metadata for $topic from $b"
   local id; id=$(awk -v p="$partition" '$1=="partition" && $2==p"," {for (i=3;i<=NF;i++) if ($i=="leader") {sub(",","",$(i+1)); print $(i+1)}}' <<<"$out")
   [ -n "$id" ] || die "no partition $partition of $topic in the metadata"

@@ -148,6 +148,21 @@ check_config() {
     die "cybersyn gateway accepted CYBERSYN_GATEWAY_ID='bad/id'"
   fi
   log "cybersyn gateway checks --gateway-id / CYBERSYN_GATEWAY_ID"
+  # Kafka keys correctness depends on are refused by `config check` and at a role's start, naming
+  # the key; a tuning key in kafka.producer is accepted.
+  sed 's|^kafka:|kafka:\n  producer: {acks: "1", linger.ms: "10"}|' "$deploy/compose/cybersyn.yaml" >"$work/acks.yaml"
+  grep -q 'acks: "1"' "$work/acks.yaml" || die "could not add kafka.producer to the compose config"
+  if "$bin" config check "$work/acks.yaml" >"$work/acks.out" 2>&1; then
+    die "cybersyn config check accepted kafka.producer.acks"
+  fi
+  grep -q 'kafka.producer.acks: is set by Cybersyn and cannot be configured' "$work/acks.out" ||
+    die "unclear kafka.producer.acks error: $(cat "$work/acks.out")"
+  grep -q 'linger.ms' "$work/acks.out" && die "kafka.producer.linger.ms was refused: $(cat "$work/acks.out")"
+  if "$bin" gateway --config "$work/acks.yaml" --input csv:/dev/null >"$work/gw.out" 2>&1; then
+    die "cybersyn gateway started with kafka.producer.acks set"
+  fi
+  grep -q 'kafka.producer.acks' "$work/gw.out" || die "the gateway did not name kafka.producer.acks: $(cat "$work/gw.out")"
+  log "kafka.producer.acks refused by config check and the gateway; kafka.producer.linger.ms accepted"
 }
 
 check_image() {
