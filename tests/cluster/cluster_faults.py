@@ -6,7 +6,8 @@ min.insync.replicas=2), with a fault injected mid-stream. Per scenario it checks
   * the gateway exits 0 having confirmed every one of the N records of its CSV;
   * the unit-level aggregates (read_committed, last value per window) count exactly N records and
     sum exactly the CSV's values: nothing lost, nothing counted twice;
-  * the one record that breaks `thresholds.max` raised exactly one signal (no duplicates);
+  * no signal is raised twice (signals stay open, so each node raises at most once), and the
+    record that breaks `thresholds.max` raised one at its unit;
 and prints the longest stall: the longest time the aggregator's applied-record count did not move
 while records were still to come.
 
@@ -147,6 +148,7 @@ class Scenario:
             f.write(config_yaml(self.direct, self.prefix, self.work))
         self.csv = os.path.join(self.work, "input.csv")
         self.total = write_csv(self.csv, args.records, args.rate)
+        self.breach_unit = UNITS[(args.records // 2) % len(UNITS)]
         self.roles = []
 
     def role(self, name, argv, metrics=True):
@@ -190,9 +192,13 @@ class Scenario:
             if not faulted and time.time() >= fault_at:
                 faulted = True
                 self.inject(aggs)
-            applied = sum(a.metric_sum('cybersyn_aggregator_records_total{outcome="applied"}') or 0
-                          for a in aggs)
+            samples = [a.metric_sum('cybersyn_aggregator_records_total{outcome="applied"}')
+                       for a in aggs if a.alive()]
             now = time.time()
+            if not samples or None in samples:
+                time.sleep(0.5)  # a scrape that failed (or an instance restarting) tells nothing
+                continue
+            applied = sum(samples)
             if applied != applied_last:
                 applied_last, moved_at = applied, now
             if applied < self.args.records:  # a stall: records still to come
@@ -227,11 +233,17 @@ class Scenario:
         if count != self.args.records or abs(total - self.total) > 1e-6:
             problems.append(f"unit aggregates count {count} sum {total}; expected "
                             f"{self.args.records} and {self.total}")
-        raised = [e for e in (soak.decode_signal_event(v) for v in
-                              soak.read_topic(self.direct, f"{self.prefix}.signals"))
+        raised = [e["node"] for e in (soak.decode_signal_event(v) for v in
+                                      soak.read_topic(self.direct, f"{self.prefix}.signals"))
                   if e["t_kind"] == soak.T_RAISED]
-        if len(raised) != 1:
-            problems.append(f"{len(raised)} signals raised, expected exactly 1")
+        # Signals stay open (auto_resolve_after is huge), so each node raises at most once: a node
+        # raised twice is a duplicate. The breaching unit must be among them.
+        twice = sorted({n for n in raised if raised.count(n) > 1})
+        if twice:
+            problems.append(f"duplicate signals: {twice} raised more than once ({raised})")
+        if self.breach_unit not in raised:
+            problems.append(f"no signal at {self.breach_unit}, whose record broke max ({raised})")
+        self.raised = raised
         return problems
 
     # ------------------------------------------------------------------------- faults
@@ -341,8 +353,8 @@ def main():
                     with open(r.log_path, errors="replace") as f:
                         print(f"--- {r.name} log (tail) ---\n{f.read()[-2500:]}", flush=True)
             else:
-                log(f"{name}: ok in {took:.0f} s: {args.records} records, exact totals, one "
-                    f"signal; longest stall {stall:.1f} s")
+                log(f"{name}: ok in {took:.0f} s: {args.records} records, exact totals, signals "
+                    f"raised once each at {sorted(set(s.raised))}; longest stall {stall:.1f} s")
     finally:
         for p in proxies:
             p.stop()

@@ -131,7 +131,7 @@ class FaultProxy:
                     time.sleep(hold)
                 dst.sendall(data)
                 self.stats["bytes"] += len(data)
-        except OSError:
+        except (OSError, ValueError):  # reset by cut(), or closed by the other direction
             pass
         finally:
             for s in (src, dst):
