@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "common/duration.h"
 #include "common/hierarchy.h"
+#include "common/time_grammar.h"
 
 namespace cybersyn::cli {
 namespace {
@@ -183,7 +184,10 @@ void PrintSummary(const Config& c, std::ostream& out) {
   out << "\ngateway " << c.gateway.id << "\n"
       << "  buffer " << c.gateway.buffer_dir << " (max "
       << ByteSizeToString(c.gateway.buffer_max_bytes) << "); max future "
-      << DurationToString(c.gateway.max_future) << "; max labels " << c.gateway.max_labels << "\n"
+      << DurationToString(c.gateway.max_future) << "; max age "
+      << (c.gateway.max_age > absl::ZeroDuration() ? DurationToString(c.gateway.max_age) : "off")
+      << "; min time " << FormatEventTime(c.gateway.min_time_ms) << "; max labels "
+      << c.gateway.max_labels << "\n"
       << "  batch " << c.gateway.batch.max_records << " records / "
       << ByteSizeToString(c.gateway.batch.max_bytes) << " / linger "
       << DurationToString(c.gateway.batch.linger) << "\n";

@@ -186,7 +186,12 @@ absl::StatusOr<std::map<std::string, std::string>> DescribeTopicConfig(
     const KafkaClientOptions& client, const std::string& topic, absl::Duration timeout) {
   auto rk_or = NewHandle(client);
   if (!rk_or.ok()) return rk_or.status();
-  rd_kafka_t* rk = rk_or->get();
+  return DescribeTopicConfig(rk_or->get(), topic, timeout);
+}
+
+absl::StatusOr<std::map<std::string, std::string>> DescribeTopicConfig(rd_kafka_t* rk,
+                                                                       const std::string& topic,
+                                                                       absl::Duration timeout) {
   const std::string what = absl::StrCat("describe the configuration of topic ", topic);
   char err[512];
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);

@@ -13,6 +13,8 @@
 #include "absl/time/time.h"
 #include "common/kafka_error.h"
 
+struct rd_kafka_s;
+
 namespace cybersyn {
 
 struct TopicSpec {
@@ -37,6 +39,9 @@ absl::Status DeleteTopics(const KafkaClientOptions& client, const std::vector<st
 absl::StatusOr<std::map<std::string, std::string>> DescribeTopicConfig(
     const KafkaClientOptions& client, const std::string& topic,
     absl::Duration timeout = absl::Seconds(10));
+// The same through an existing client handle (a producer's): no new connection to set up.
+absl::StatusOr<std::map<std::string, std::string>> DescribeTopicConfig(
+    rd_kafka_s* handle, const std::string& topic, absl::Duration timeout = absl::Seconds(10));
 
 // Creates topics; either EnsureTopics bound to a cluster or an embedded broker's own creator.
 using TopicEnsurer = std::function<absl::Status(const std::vector<TopicSpec>&)>;

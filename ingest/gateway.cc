@@ -122,20 +122,6 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   } else {
     ensure = [client, spec] { return EnsureTopics(client, {spec}, absl::Seconds(2)); };
   }
-  std::function<absl::StatusOr<uint64_t>()> topic_limit;
-  if (!g->embedded_) {  // the mock cluster has no topic configuration to read
-    topic_limit = [client, topic = g->topic_]() -> absl::StatusOr<uint64_t> {
-      absl::StatusOr<std::map<std::string, std::string>> c =
-          DescribeTopicConfig(client, topic, absl::Seconds(5));
-      if (!c.ok()) return c.status();
-      uint64_t v = 0;
-      auto it = c->find("max.message.bytes");
-      if (it == c->end() || !absl::SimpleAtoi(it->second, &v)) {
-        return absl::NotFoundError("the topic reports no max.message.bytes");
-      }
-      return v;
-    };
-  }
   g->bootstrap_ = client.bootstrap;
   client.stats = std::make_shared<KafkaStats>(reg);
 
@@ -258,7 +244,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
         dir, static_cast<double>(po.soft_max_buffer_bytes) / (1 << 20));
   }
   po.ensure_topic = std::move(ensure);
-  po.topic_message_limit = std::move(topic_limit);
+  po.read_topic_limit = g->embedded_ == nullptr;  // the mock cluster keeps no topic configs
   po.clock = g->options_.clock;
   Gateway* self = g.get();
   po.on_message_limit = [self](uint64_t limit) {

@@ -35,7 +35,7 @@ uint64_t HashBytes(absl::string_view s) {
     h = Mix(h ^ w);
   }
   uint64_t w = 0;
-  std::memcpy(&w, s.data() + i, s.size() - i);
+  if (i < s.size()) std::memcpy(&w, s.data() + i, s.size() - i);
   return Mix(h ^ w ^ (uint64_t{s.size() - i} << 59));
 }
 

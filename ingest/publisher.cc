@@ -210,7 +210,7 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(PublisherOptions op
       limit = std::min(limit, stored);
     }
   }
-  p->message_limit_.store(limit);
+  p->StoreMessageLimit(limit);
   if (p->options_.on_message_limit) p->options_.on_message_limit(limit);
   absl::MutexLock l(&p->mu_);
   std::optional<uint64_t> stored_next;
@@ -420,10 +420,8 @@ absl::Status Publisher::AddLocked(const RecordRef& record, absl::string_view ent
   }
   bool split = false;
   // The batch's value bound: the configured one, within the message limit (message_limit.h).
-  const uint64_t max_value = std::min<uint64_t>(
-      options_.batch_max_bytes,
-      MaxBatchValueBytes(message_limit_.load(std::memory_order_relaxed), enterprise.size()));
-  if (index != kNone && open_[index].used - header + framed + 12 > max_value) {
+  const uint64_t max_value = value_room_.load(std::memory_order_relaxed);
+  if (index != kNone && open_[index].used - header + framed + 12 + enterprise.size() > max_value) {
     if (!overflow_open_) {
       // The batch is full: it stays in the group, closed, the record starts a new batch of its
       // enterprise and the group is sealed right after it is in. Sealing before adding would
@@ -849,9 +847,14 @@ void Publisher::RefillLocked() {
   }
 }
 
+void Publisher::StoreMessageLimit(uint64_t limit) {
+  message_limit_.store(limit);
+  value_room_.store(std::min<uint64_t>(options_.batch_max_bytes, MaxBatchValueBytes(limit, 0)));
+}
+
 void Publisher::SetMessageLimitLocked(uint64_t limit, absl::string_view why) {
   if (limit == message_limit_.load()) return;
-  message_limit_.store(limit);
+  StoreMessageLimit(limit);
   WriteBatch wb;
   wb.Put(kMessageLimitKey, absl::StrCat(limit));
   if (absl::Status s = store_->Write(wb); !s.ok()) {
@@ -863,10 +866,25 @@ void Publisher::SetMessageLimitLocked(uint64_t limit, absl::string_view why) {
   if (options_.on_message_limit) options_.on_message_limit(limit);
 }
 
+absl::StatusOr<uint64_t> Publisher::ReadTopicLimit(bool own_connection) {
+  absl::StatusOr<std::map<std::string, std::string>> c =
+      own_connection
+          ? DescribeTopicConfig(options_.client, options_.topic, absl::Seconds(5))
+          : DescribeTopicConfig(producer_->raw()->c_ptr(), options_.topic, absl::Seconds(5));
+  if (!c.ok()) return c.status();
+  uint64_t v = 0;
+  auto it = c->find("max.message.bytes");
+  if (it == c->end() || !absl::SimpleAtoi(it->second, &v)) {
+    return absl::NotFoundError("the topic reports no max.message.bytes");
+  }
+  return v;
+}
+
 void Publisher::LowerMessageLimit(uint64_t refused_bytes) {
   uint64_t topic = 0;
-  if (options_.topic_message_limit) {
-    absl::StatusOr<uint64_t> t = options_.topic_message_limit();
+  if (options_.read_topic_limit) {
+    // Not through the producer: it has just failed fatally.
+    absl::StatusOr<uint64_t> t = ReadTopicLimit(/*own_connection=*/true);
     if (t.ok()) topic = *t;
   }
   absl::MutexLock l(&mu_);
@@ -884,27 +902,19 @@ void Publisher::LowerMessageLimit(uint64_t refused_bytes) {
   }
 }
 
-bool Publisher::RepackLocked(const Pending& p, const std::string& value) {
-  // Decode first: `value` may be the held batch this replaces.
-  StoredBatch stored;
-  if (!ParseStored(value, &stored)) return false;
-  const std::string enterprise(stored.enterprise);
+Publisher::Repacked Publisher::PackWithinLimitLocked(const Pending& p, absl::string_view enterprise,
+                                                     absl::string_view bytes) const {
+  Repacked out;
+  out.aside = SetAside{std::string(enterprise), p.id, DescribeLinesLocked(p.lines), {}};
   v1::RecordBatch batch;
   std::vector<BadRecord> bad;
-  SetAside aside{enterprise, p.id, DescribeLinesLocked(p.lines), {}};
-  if (absl::Status d = DecodeRecordBatch(stored.bytes, &batch, &bad); !d.ok()) {
-    aside.items.push_back({{}, std::string(d.message()), std::string(stored.bytes)});
+  if (absl::Status d = DecodeRecordBatch(bytes, &batch, &bad); !d.ok()) {
+    out.aside.items.push_back({{}, std::string(d.message()), std::string(bytes)});
   }
-  for (const BadRecord& b : bad) aside.items.push_back({{}, b.reason, std::string(b.wire)});
+  for (const BadRecord& b : bad) out.aside.items.push_back({{}, b.reason, std::string(b.wire)});
   const uint64_t limit = message_limit_.load();
   const uint64_t max_value =
       std::min<uint64_t>(options_.batch_max_bytes, MaxBatchValueBytes(limit, enterprise.size()));
-  struct Part {
-    uint64_t id = 0;
-    int records = 0;
-    std::string value;
-  };
-  std::vector<Part> parts;
   v1::RecordBatch part;
   part.set_enterprise(batch.enterprise());
   part.set_gateway_id(batch.gateway_id());
@@ -915,10 +925,10 @@ bool Publisher::RepackLocked(const Pending& p, const std::string& value) {
     if (part.records_size() == 0) return;
     char digits[kCountDigits + 1];
     std::snprintf(digits, sizeof digits, "%010d", part.records_size());
-    Part out{parts.empty() ? p.id : part.records(0).sequence(), part.records_size(),
-             absl::StrCat(enterprise, "\n", digits, "\n")};
-    part.AppendToString(&out.value);
-    parts.push_back(std::move(out));
+    Part done{out.parts.empty() ? p.id : part.records(0).sequence(), part.records_size(),
+              absl::StrCat(enterprise, "\n", digits, "\n")};
+    part.AppendToString(&done.value);
+    out.parts.push_back(std::move(done));
     part.clear_records();
     size = empty;
   };
@@ -926,7 +936,7 @@ bool Publisher::RepackLocked(const Pending& p, const std::string& value) {
     const size_t bytes = r.ByteSizeLong();
     const size_t framed = 1 + VarintSize(bytes) + bytes;
     if (empty + framed > max_value) {
-      aside.items.push_back(
+      out.aside.items.push_back(
           {r,
            absl::StrCat("record of ", FormatMessageBytes(empty + framed), " exceeds the ",
                         FormatMessageBytes(limit), " message limit"),
@@ -938,15 +948,27 @@ bool Publisher::RepackLocked(const Pending& p, const std::string& value) {
     size += framed;
   }
   seal();
+  return out;
+}
+
+bool Publisher::RepackLocked(const Pending& p, const std::string& value) {
+  // Decode first: `value` may be the held batch this replaces.
+  StoredBatch stored;
+  if (!ParseStored(value, &stored)) return false;
+  const std::string enterprise(stored.enterprise);
+  Repacked packed = PackWithinLimitLocked(p, enterprise, stored.bytes);
+  std::vector<Part>& parts = packed.parts;
+  SetAside& aside = packed.aside;
+  const uint64_t limit = message_limit_.load();
   if (!aside.items.empty() && !set_aside_done_.contains(p.id)) {
-    absl::Status s = options_.set_aside ? options_.set_aside(aside)
-                                        : absl::FailedPreconditionError("no set-aside file");
-    if (!s.ok() && !options_.set_aside) {
+    absl::Status s;
+    if (options_.set_aside) {
+      s = options_.set_aside(aside);
+    } else {  // nowhere to keep them: at least the log has them
       for (const SetAside::Item& i : aside.items) {
         spdlog::error("gateway: dropping record {} of {} ({}): {}", i.record.sequence(), enterprise,
                       i.reason, i.record.ShortDebugString());
       }
-      s = absl::OkStatus();
     }
     if (!s.ok()) {
       spdlog::error("gateway: cannot set aside {} records of batch {} ({}); retrying in 5 s",
@@ -1075,6 +1097,46 @@ void Publisher::InjectFatalErrorForTest() {
                             "injected by a test");
 }
 
+bool Publisher::MakeTopicReady() {
+  if (absl::Status s = options_.ensure_topic(); !s.ok()) {
+    spdlog::warn("gateway: cannot create topic {} yet (retrying): {}", options_.topic,
+                 s.ToString());
+    return false;
+  }
+  // The topic's own limit, before anything is produced to it.
+  uint64_t limit = producer_limit_;
+  std::string why = "the producer's message.max.bytes";
+  if (options_.read_topic_limit) {
+    absl::StatusOr<uint64_t> t = ReadTopicLimit(/*own_connection=*/false);
+    if (!t.ok()) {
+      // (The embedded broker, or no DescribeConfigs right: a refusal still lowers it.)
+      spdlog::info("gateway: cannot read max.message.bytes of topic {} ({}); assuming {} bytes",
+                   options_.topic, t.status().ToString(), limit);
+    } else if (*t < limit) {
+      limit = *t;
+      why = absl::StrCat("max.message.bytes of topic ", options_.topic);
+    }
+  }
+  bool replace;
+  {
+    absl::MutexLock l(&mu_);
+    SetMessageLimitLocked(limit, why);
+    replace = producer_batch_size_ > limit;
+  }
+  // Nothing was produced yet (the topic was not ready): a producer with the smaller batch.size
+  // simply takes over.
+  if (replace) {
+    if (absl::Status c = CreateProducer(); !c.ok()) {
+      spdlog::error("gateway: cannot create a producer (retrying): {}", c.ToString());
+      return false;
+    }
+  }
+  absl::MutexLock l(&mu_);
+  topic_ready_ = true;
+  RefillLocked();
+  return true;
+}
+
 void Publisher::DeliveryLoop() {
   absl::Time next_ensure = absl::InfinitePast();
   std::vector<Report> reports;
@@ -1107,47 +1169,8 @@ void Publisher::DeliveryLoop() {
       absl::MutexLock l(&mu_);
       ready = topic_ready_;
     }
-    if (!ready && absl::Now() >= next_ensure) {
-      absl::Status s = options_.ensure_topic();
-      if (s.ok()) {
-        // The topic's own limit, before anything is produced to it.
-        uint64_t limit = producer_limit_;
-        std::string why = "the producer's message.max.bytes";
-        if (options_.topic_message_limit) {
-          absl::StatusOr<uint64_t> t = options_.topic_message_limit();
-          if (!t.ok()) {
-            // (The embedded broker, or no DescribeConfigs right: a refusal still lowers it.)
-            spdlog::info(
-                "gateway: cannot read max.message.bytes of topic {} ({}); assuming {} bytes",
-                options_.topic, t.status().ToString(), limit);
-          } else if (*t < limit) {
-            limit = *t;
-            why = absl::StrCat("max.message.bytes of topic ", options_.topic);
-          }
-        }
-        bool replace;
-        {
-          absl::MutexLock l(&mu_);
-          SetMessageLimitLocked(limit, why);
-          replace = producer_batch_size_ > limit;
-        }
-        // Nothing was produced yet (the topic was not ready): a producer with the smaller
-        // batch.size simply takes over.
-        if (replace) {
-          if (absl::Status c = CreateProducer(); !c.ok()) {
-            spdlog::error("gateway: cannot create a producer (retrying): {}", c.ToString());
-            next_ensure = absl::Now() + absl::Seconds(1);
-            continue;
-          }
-        }
-        absl::MutexLock l(&mu_);
-        topic_ready_ = true;
-        RefillLocked();
-      } else {
-        spdlog::warn("gateway: cannot create topic {} yet (retrying): {}", options_.topic,
-                     s.ToString());
-        next_ensure = absl::Now() + absl::Seconds(3);
-      }
+    if (!ready && absl::Now() >= next_ensure && !MakeTopicReady()) {
+      next_ensure = absl::Now() + absl::Seconds(3);
     }
     // Only this thread replaces producer_, so it may use it without the lock.
     producer_->Poll(absl::Milliseconds(20));

@@ -56,10 +56,11 @@
 // batch in sequence order.
 //
 // Message size: no batch is produced larger than the message limit, the smaller of the producer's
-// message.max.bytes and the topic's max.message.bytes (read through `topic_message_limit` when the
-// topic is ready, kept in the buffer across restarts). Batches are sealed below it, the producer's
-// batch.size is capped by it, and a buffered batch over it (sealed under a larger limit, or one
-// the broker refuses as too large, which lowers the limit) is re-packed into batches that fit.
+// message.max.bytes and the topic's max.message.bytes (read through the admin API when the topic
+// is ready, `read_topic_limit`; kept in the buffer across restarts). Batches are sealed below it,
+// the producer's batch.size is capped by it, and a buffered batch over it (sealed under a larger
+// limit, or one the broker refuses as too large, which lowers the limit) is re-packed into
+// batches that fit.
 // A record too large for any batch, or one that cannot be decoded, is handed to `set_aside` (a
 // file a person can resend from) and dropped from the buffer, so one record never wedges the ones
 // behind it. The gateway rejects records over the limit before they are added; this is for what
@@ -139,9 +140,10 @@ struct PublisherOptions {
   // Creates the topic before the first produce; retried every few seconds while it fails
   // (batches stay buffered meanwhile). Empty: the topic is assumed to exist.
   std::function<absl::Status()> ensure_topic;
-  // The topic's max.message.bytes, read when the topic is ready and after the broker refuses a
-  // batch as too large; an error: unknown (the producer's limit applies). Empty: never read.
-  std::function<absl::StatusOr<uint64_t>()> topic_message_limit;
+  // Read the topic's max.message.bytes (through the producer's connection) when the topic is
+  // ready and after the broker refuses a batch as too large; unreadable: the producer's limit
+  // applies. Off for the embedded broker, which keeps no topic configuration.
+  bool read_topic_limit = false;
   // Called whenever the message limit changes (in Create with the stored one, then on the
   // delivery thread).
   std::function<void(uint64_t limit)> on_message_limit;
@@ -341,16 +343,33 @@ class Publisher {
   // Whether a buffered batch value (with its "<enterprise>\n<count>\n" prefix) fits a message.
   bool FitsLocked(absl::string_view key, size_t value_bytes) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  struct Part {  // a batch re-packed under the message limit
+    uint64_t id = 0;
+    int records = 0;
+    std::string value;  // as the store holds it
+  };
+  struct Repacked {
+    std::vector<Part> parts;
+    SetAside aside;  // what fits no part, or cannot be decoded
+  };
+  // The records of batch `p` (its RecordBatch `bytes`) in batches under the message limit.
+  Repacked PackWithinLimitLocked(const Pending& p, absl::string_view enterprise,
+                                 absl::string_view bytes) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Re-packs the pending batch `p` (value `value`) into batches under the message limit, setting
   // aside what cannot be sent, and puts them in its place in pending_. False when that failed
   // (set-aside or buffer write; retried later).
   bool RepackLocked(const Pending& p, const std::string& value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets message_limit_ and value_room_.
+  void StoreMessageLimit(uint64_t limit);
   // Makes `limit` the message limit (stored in the buffer; on_message_limit called).
   void SetMessageLimitLocked(uint64_t limit, absl::string_view why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After the broker refused a batch of `refused_bytes` as too large: a lower limit (from the
   // topic's configuration when it says so, else below the refused size).
   void LowerMessageLimit(uint64_t refused_bytes);
+  // The topic's max.message.bytes (read_topic_limit), through the producer's connection or a
+  // connection of its own. Delivery thread only (uses producer_).
+  absl::StatusOr<uint64_t> ReadTopicLimit(bool own_connection);
   // "lines 12-40 of csv:/x.csv", or "".
   std::string DescribeLinesLocked(LineRange lines) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CreateProducer();
@@ -359,6 +378,9 @@ class Publisher {
   void RecoverFromFatal(const std::string& reason);
   void WriterLoop();
   void DeliveryLoop();
+  // Delivery thread: creates the topic, reads its message limit (replacing the producer when its
+  // batch.size is over it) and starts producing. False: retry later.
+  bool MakeTopicReady();
   void MonitorLoop();
   void OnReport(const DeliveryReport& report);
   // Where a crash may resume now (hold_unconfirmed_in_memory); empty before the first group.
@@ -443,6 +465,9 @@ class Publisher {
   // The message limit; read without the lock by the adding thread (a batch sealed under a stale
   // one is re-packed before it is produced).
   std::atomic<uint64_t> message_limit_{0};
+  // min(batch_max_bytes, MaxBatchValueBytes(message_limit_, 0)): what a batch value (plus its
+  // key) may reach; the adding thread reads it per record.
+  std::atomic<uint64_t> value_room_{0};
   uint64_t producer_limit_ = kDefaultMessageLimit;  // the producer's message.max.bytes
   // Batches whose records were set aside but whose re-pack did not reach the buffer yet: a retry
   // does not set them aside twice.

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -559,6 +560,7 @@ class SimSource : public RecordSource {
     max_future_ms_ = absl::ToInt64Milliseconds(b.max_future);
     max_age_ms_ = absl::ToInt64Milliseconds(b.max_age);
     min_ms_ = b.min_ms;
+    SetNow(std::numeric_limits<int64_t>::min() / 2);  // until the first clock read: nothing
     // What validation checks of a record's node and indicator is a fact of its series (the
     // simulator uses the config's hierarchy and indicators), so it is looked up once per series
     // here; per record only the value and the time are checked. A series whose node or indicator
@@ -616,11 +618,11 @@ class SimSource : public RecordSource {
     // A slightly stale "now" is stricter than the real one for max_future, so the fast path never
     // accepts a record that full validation would reject. For max_age it would be laxer: with a
     // max_age the clock is read per record.
-    if ((sim_->records_emitted() & 4095) == 1 || max_age_ms_ > 0) now_cache_ = clock_->NowMillis();
+    if ((sim_->records_emitted() & 4095) == 1 || max_age_ms_ > 0) SetNow(clock_->NowMillis());
     const Hierarchy::Node* ent = p.enterprise;
-    if (ent == nullptr || !std::isfinite(s.value) || s.time_ms > now_cache_ + max_future_ms_ ||
-        s.time_ms < min_ms_ || (max_age_ms_ > 0 && s.time_ms < now_cache_ - max_age_ms_))
-        [[unlikely]] {
+    // In range: lo_ <= time < lo_ + span_, in one unsigned comparison.
+    if (ent == nullptr || !std::isfinite(s.value) ||
+        static_cast<uint64_t>(s.time_ms) - lo_ >= span_) [[unlikely]] {
       return ValidateFully(*out, enterprise, err);
     }
     *enterprise = ent;
@@ -645,7 +647,7 @@ class SimSource : public RecordSource {
   // so that NextRef stays small). The cached "now" is renewed too (0 after a Seek).
   [[gnu::noinline]] Result ValidateFully(const RecordRef& ref, const Hierarchy::Node** enterprise,
                                          RecordError* err) {
-    now_cache_ = clock_->NowMillis();
+    SetNow(clock_->NowMillis());
     v1::Record record;
     record.set_node(std::string(ref.node));
     record.set_indicator(std::string(ref.indicator));
@@ -660,6 +662,14 @@ class SimSource : public RecordSource {
     }
     *enterprise = ent;
     return Result::kRecord;
+  }
+
+  // The range of times the fast path accepts at `now` (an empty one when there is none).
+  void SetNow(int64_t now) {
+    const int64_t hi = now + max_future_ms_;
+    const int64_t lo = max_age_ms_ > 0 ? std::max(min_ms_, now - max_age_ms_) : min_ms_;
+    lo_ = static_cast<uint64_t>(lo);
+    span_ = hi >= lo ? static_cast<uint64_t>(hi) - lo_ + 1 : 0;  // 0: none, all take the slow path
   }
 
   struct Span {  // in arena_
@@ -696,7 +706,8 @@ class SimSource : public RecordSource {
   std::vector<PerSeries> series_;
   const Clock* clock_;
   int64_t last_time_ = 0;
-  int64_t now_cache_ = 0;
+  uint64_t lo_ = 0;  // the fast path's times: [lo_, lo_ + span_) as unsigned (SetNow)
+  uint64_t span_ = 0;
   int64_t max_future_ms_ = 0;
   int64_t max_age_ms_ = 0;
   int64_t min_ms_ = 0;

@@ -92,16 +92,17 @@ class EdgeTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // One sector of three enterprises of two units each.
-  std::string ConfigYaml(const std::string& bootstrap) {
+  std::string ConfigYaml(const std::string& bootstrap, const std::string& linger = "20ms") {
     std::string y = SyntheticConfigYaml(1, 3, 2, bootstrap);
     y = absl::StrReplaceAll(
         y,
         {{"  partitions: 8\n", absl::StrCat("  partitions: 4\n  topic_prefix: ", prefix_, "\n")}});
-    absl::StrAppend(&y, "gateway:\n  id: gw-edge\n  batch: {max_records: 1000, linger: 20ms}\n");
+    absl::StrAppend(&y, "gateway:\n  id: gw-edge\n  batch: {max_records: 1000, linger: ", linger,
+                    "}\n");
     return y;
   }
-  std::shared_ptr<const Config> MakeConfig() {
-    auto c = LoadConfigString(ConfigYaml(kafka_.bootstrap), "edge.yaml");
+  std::shared_ptr<const Config> MakeConfig(const std::string& linger = "20ms") {
+    auto c = LoadConfigString(ConfigYaml(kafka_.bootstrap, linger), "edge.yaml");
     EXPECT_TRUE(c.ok()) << c.status();
     return std::make_shared<const Config>(*std::move(c));
   }
@@ -250,6 +251,47 @@ TEST_F(EdgeTest, ALimitLoweredWhileRunningRepacksAndSetsAsideWithTheReason) {
   EXPECT_THAT(aside, HasSubstr("# record of 80.1 kB exceeds the 65.5 kB message limit"));
   EXPECT_THAT(aside, HasSubstr("\"value\":1100.0"));
   EXPECT_THAT(aside, HasSubstr("\"value\":2500.0"));
+  (*g)->Stop();
+}
+
+// The same without the buffer's write-ahead log (a re-readable file): confirmed batches are held
+// in memory, not in the store, and those are re-packed there. The limit drops mid-run, so the
+// large records meet either validation (rejected with their line) or the publisher (set aside).
+TEST_F(EdgeTest, ALimitLoweredMidRunWithoutTheWalRepacksHeldBatches) {
+  ASSERT_TRUE(EnsureTopics(Client(), {{Topic(), 4, 1, {}}}).ok());
+  const std::set<int> big = {2500, 7000};
+  const std::string path =
+      WriteCsv("held.csv", Lines(0, 9000, 300, {{2500, 80'000}, {7000, 80'000}}));
+  auto config = MakeConfig("1s");  // paced, yet batches of ~330 kB: over 64 KiB
+  RecordValidator validator(*config, Clock::Real());
+  auto src = OpenFileSource(InputFormat::kCsv, path, &validator);
+  ASSERT_TRUE(src.ok()) << src.status();
+  GatewayOptions o;
+  o.config = config;
+  o.buffer_dir = dir_ + "/buffer";
+  o.validator = &validator;
+  o.input.identity = (*src)->Identity();
+  auto g = Gateway::Start(o);
+  ASSERT_TRUE(g.ok()) << g.status();
+  ASSERT_FALSE((*g)->buffer_wal()) << "a file input runs without the WAL";
+  std::vector<std::string> reported;
+  RunOptions ro;
+  ro.rate = 3000;  // ~3 s
+  ro.report = [&](const RecordError& e) { reported.push_back(e.ToString()); };
+  absl::StatusOr<RunSummary> summary;
+  std::thread run([&] { summary = (*g)->Run(**src, ro); });
+  absl::SleepFor(absl::Milliseconds(600));
+  ASSERT_TRUE(AlterTopicConfig(kafka_.bootstrap, Topic(), "max.message.bytes", "65536").ok());
+  run.join();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_TRUE((*g)->Drain(absl::Seconds(90)).ok()) << "the gateway is wedged";
+  const GatewayStats s = (*g)->stats();
+  EXPECT_EQ(s.message_limit, 65536u);
+  EXPECT_EQ(reported.size() + s.set_aside, 2u) << "each large record rejected or set aside";
+  for (const std::string& r : reported) {
+    EXPECT_THAT(r, HasSubstr("labels: record of 80.1 kB exceeds the 65.5 kB message limit"));
+  }
+  EXPECT_EQ(Arrived(8998), Range(0, 9000, big));
   (*g)->Stop();
 }
 
