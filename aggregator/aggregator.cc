@@ -10,7 +10,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "aggregator/lanes.h"
 #include "aggregator/model.h"
 #include "aggregator/rollup.h"
 #include "aggregator/windows.h"
@@ -26,6 +25,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "spdlog/spdlog.h"
+#include "stream/lanes.h"
 
 namespace cybersyn::aggregator {
 
@@ -241,7 +241,7 @@ class Aggregator::Impl : public RebalanceListener {
     const int lanes = std::max(0, options_.processing_threads);
     sinks_.resize(lanes + 1);
     if (lanes > 0) {
-      lanes_ = std::make_unique<Lanes<RecordsJob>>(
+      lanes_ = std::make_unique<stream::Lanes<RecordsJob>>(
           lanes, /*max_queued=*/256,
           [this](int lane, RecordsJob& j) { RunRecordsJob(j, sinks_[lane]); });
     }
@@ -350,7 +350,7 @@ class Aggregator::Impl : public RebalanceListener {
   // there are no lanes). Lane i writes only sinks_[i] between drains.
   std::vector<RecordsSink> sinks_;
   // Declared last: destroyed (joined) first, while everything its jobs use still exists.
-  std::unique_ptr<Lanes<RecordsJob>> lanes_;
+  std::unique_ptr<stream::Lanes<RecordsJob>> lanes_;
 };
 
 absl::Status Aggregator::Impl::CreateProducer() {

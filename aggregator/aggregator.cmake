@@ -5,7 +5,6 @@ cybersyn_cc_library(NAME aggregator_core SRCS window_state.cc model.cc windows.c
 cybersyn_cc_test(NAME window_state_test SRCS window_state_test.cc DEPS cybersyn::aggregator_core)
 cybersyn_cc_test(NAME windows_test SRCS windows_test.cc DEPS cybersyn::aggregator_core cybersyn::clock)
 cybersyn_cc_test(NAME rollup_test SRCS rollup_test.cc DEPS cybersyn::aggregator_core)
-cybersyn_cc_test(NAME lanes_test SRCS lanes_test.cc DEPS absl::synchronization absl::time)
 
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/aggregator.cc)
   cybersyn_cc_library(NAME aggregator SRCS aggregator.cc

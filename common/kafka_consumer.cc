@@ -23,21 +23,37 @@ TopicPartitionList::TopicPartitionList(const std::vector<TopicPartitionOffset>& 
 
 TopicPartitionList::~TopicPartitionList() { RdKafka::TopicPartition::destroy(tps_); }
 
+ConsumedMessage::ConsumedMessage(std::string topic, int32_t partition, int64_t offset,
+                                 std::string key, std::string value,
+                                 std::vector<std::pair<std::string, std::string>> headers,
+                                 int64_t timestamp_ms)
+    : owned_(new Owned{partition, offset, std::move(key), std::move(value), std::move(headers),
+                       timestamp_ms}),
+      topic_(std::move(topic)) {}
+
 absl::string_view ConsumedMessage::topic() const {
-  if (topic_.empty()) topic_ = m_->topic_name();
+  if (topic_.empty() && m_) topic_ = m_->topic_name();
   return topic_;
 }
 
 absl::string_view ConsumedMessage::key() const {
+  if (!m_) return owned_->key;
   const std::string* k = m_->key();
   return k ? absl::string_view(*k) : absl::string_view();
 }
 
 absl::string_view ConsumedMessage::value() const {
+  if (!m_) return owned_->value;
   return absl::string_view(static_cast<const char*>(m_->payload()), m_->len());
 }
 
 std::string ConsumedMessage::header(absl::string_view name) const {
+  if (!m_) {
+    for (auto it = owned_->headers.rbegin(); it != owned_->headers.rend(); ++it) {
+      if (it->first == name) return it->second;
+    }
+    return "";
+  }
   RdKafka::Headers* h = m_->headers();
   if (h == nullptr) return "";
   RdKafka::Headers::Header last = h->get_last(std::string(name));
@@ -126,8 +142,8 @@ absl::Status KafkaConsumer::Assign(const std::vector<TopicPartitionOffset>& part
   return KafkaStatus(consumer_->assign(list.get()), "assign");
 }
 
-absl::StatusOr<std::vector<ConsumedMessage>> KafkaConsumer::ConsumeBatch(size_t max_messages,
-                                                                         absl::Duration timeout) {
+absl::StatusOr<std::vector<ConsumedMessage>> KafkaConsumer::ConsumeBatch(
+    size_t max_messages, absl::Duration timeout, std::vector<TopicPartitionOffset>* ended) {
   std::vector<ConsumedMessage> out;
   const absl::Time deadline = absl::Now() + timeout;
   int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
@@ -138,8 +154,14 @@ absl::StatusOr<std::vector<ConsumedMessage>> KafkaConsumer::ConsumeBatch(size_t 
         out.emplace_back(std::move(m));
         wait_ms = 0;  // once something arrived, only take what is already here
         continue;
-      case RdKafka::ERR__TIMED_OUT:
       case RdKafka::ERR__PARTITION_EOF:
+        if (ended != nullptr) {
+          ended->push_back({m->topic_name(), m->partition(), m->offset()});
+          wait_ms = 0;
+          continue;  // (more may be here already; the caller waits for the rest)
+        }
+        break;
+      case RdKafka::ERR__TIMED_OUT:
         break;
       default:
         if (m->err() == RdKafka::ERR__FATAL) {
@@ -148,7 +170,7 @@ absl::StatusOr<std::vector<ConsumedMessage>> KafkaConsumer::ConsumeBatch(size_t 
         spdlog::warn("consume: {}", m->errstr());
         break;
     }
-    if (!out.empty() || absl::Now() >= deadline) break;
+    if (!out.empty() || (ended != nullptr && !ended->empty()) || absl::Now() >= deadline) break;
     wait_ms =
         static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
     if (wait_ms == 0) break;
@@ -159,6 +181,38 @@ absl::StatusOr<std::vector<ConsumedMessage>> KafkaConsumer::ConsumeBatch(size_t 
 absl::Status KafkaConsumer::Commit(const std::vector<TopicPartitionOffset>& offsets) {
   TopicPartitionList list(offsets);
   return KafkaStatus(consumer_->commitSync(list.get()), "commit offsets");
+}
+
+absl::StatusOr<std::vector<TopicPartitionOffset>> KafkaConsumer::Committed(
+    const std::vector<TopicPartitionOffset>& partitions, absl::Duration timeout) {
+  TopicPartitionList list(partitions);
+  RdKafka::ErrorCode code =
+      consumer_->committed(list.get(), static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  for (const RdKafka::TopicPartition* tp : list.get()) {
+    if (code == RdKafka::ERR_NO_ERROR) code = tp->err();  // e.g. UNSTABLE_OFFSET_COMMIT
+  }
+  if (code != RdKafka::ERR_NO_ERROR) return KafkaStatus(code, "reading committed offsets");
+  return ToOffsets(list.get());
+}
+
+absl::Status KafkaConsumer::Seek(const TopicPartitionOffset& position, absl::Duration timeout) {
+  std::unique_ptr<RdKafka::TopicPartition> tp(
+      RdKafka::TopicPartition::create(position.topic, position.partition, position.offset));
+  return KafkaStatus(consumer_->seek(*tp, static_cast<int>(absl::ToInt64Milliseconds(timeout))),
+                     absl::StrCat("seeking ", position.topic, "[", position.partition, "]"));
+}
+
+std::pair<int64_t, int64_t> KafkaConsumer::CachedWatermarks(const std::string& topic,
+                                                            int32_t partition) {
+  int64_t lo = -1, hi = -1;
+  if (consumer_->get_watermark_offsets(topic, partition, &lo, &hi) != RdKafka::ERR_NO_ERROR) {
+    return {-1, -1};
+  }
+  return {lo, hi};
+}
+
+std::unique_ptr<RdKafka::ConsumerGroupMetadata> KafkaConsumer::GroupMetadata() {
+  return std::unique_ptr<RdKafka::ConsumerGroupMetadata>(consumer_->groupMetadata());
 }
 
 absl::StatusOr<std::vector<TopicPartitionOffset>> KafkaConsumer::Assignment() {

@@ -49,21 +49,33 @@ struct ConsumerOptions {
   RebalanceListener* listener = nullptr;  // not owned; must outlive the consumer
 };
 
-// One consumed message; owns librdkafka's message.
+// One consumed message; owns librdkafka's message, or (in-memory broker, tests) its own copy.
 class ConsumedMessage {
  public:
   explicit ConsumedMessage(std::unique_ptr<RdKafka::Message> m) : m_(std::move(m)) {}
+  // An in-memory message (stream/memory_broker.h).
+  ConsumedMessage(std::string topic, int32_t partition, int64_t offset, std::string key,
+                  std::string value, std::vector<std::pair<std::string, std::string>> headers = {},
+                  int64_t timestamp_ms = 0);
   absl::string_view topic() const;
-  int32_t partition() const { return m_->partition(); }
-  int64_t offset() const { return m_->offset(); }
+  int32_t partition() const { return m_ ? m_->partition() : owned_->partition; }
+  int64_t offset() const { return m_ ? m_->offset() : owned_->offset; }
   absl::string_view key() const;
   absl::string_view value() const;
-  int64_t timestamp_ms() const { return m_->timestamp().timestamp; }
+  int64_t timestamp_ms() const { return m_ ? m_->timestamp().timestamp : owned_->timestamp_ms; }
   // Value of the last header named `name`, or empty.
   std::string header(absl::string_view name) const;
 
  private:
+  struct Owned {
+    int32_t partition;
+    int64_t offset;
+    std::string key, value;
+    std::vector<std::pair<std::string, std::string>> headers;
+    int64_t timestamp_ms;
+  };
   std::unique_ptr<RdKafka::Message> m_;
+  std::unique_ptr<Owned> owned_;
   mutable std::string topic_;
 };
 
@@ -77,12 +89,25 @@ class KafkaConsumer {
   absl::Status Assign(const std::vector<TopicPartitionOffset>& partitions);
 
   // Up to `max_messages`, waiting at most `timeout` for the first. Transport-level events
-  // (partition EOF, transient broker errors) are not returned; fatal errors are.
-  absl::StatusOr<std::vector<ConsumedMessage>> ConsumeBatch(size_t max_messages,
-                                                            absl::Duration timeout);
+  // (partition EOF, transient broker errors) are not returned; fatal errors are. With `ended`,
+  // the partitions that reached their end (partition EOF, when enable.partition.eof is on) are
+  // appended to it (offset: the end).
+  absl::StatusOr<std::vector<ConsumedMessage>> ConsumeBatch(
+      size_t max_messages, absl::Duration timeout,
+      std::vector<TopicPartitionOffset>* ended = nullptr);
 
   // Synchronously commits `offsets` (the NEXT offset to read for each partition).
   absl::Status Commit(const std::vector<TopicPartitionOffset>& offsets);
+  // The group's committed offsets of `partitions` (offset -1001 when none). A partition whose
+  // commit is still pending in an open transaction fails the call (UNSTABLE_OFFSET_COMMIT, as
+  // an UNAVAILABLE status): the caller waits and asks again.
+  absl::StatusOr<std::vector<TopicPartitionOffset>> Committed(
+      const std::vector<TopicPartitionOffset>& partitions, absl::Duration timeout);
+  // Moves the fetch position of an assigned partition (offset -2: the log start).
+  absl::Status Seek(const TopicPartitionOffset& position, absl::Duration timeout);
+  // The log start and end offset the last fetch reported (no broker round trip), -1 when not
+  // known yet. For a read_committed consumer librdkafka reports the last stable offset as end.
+  std::pair<int64_t, int64_t> CachedWatermarks(const std::string& topic, int32_t partition);
   // Current positions (next offset to read) of the assigned partitions.
   absl::StatusOr<std::vector<TopicPartitionOffset>> Positions();
   absl::StatusOr<std::vector<TopicPartitionOffset>> Assignment();
@@ -90,6 +115,9 @@ class KafkaConsumer {
   absl::StatusOr<std::pair<int64_t, int64_t>> Watermarks(const std::string& topic,
                                                          int32_t partition, absl::Duration timeout);
   absl::Status Close();
+
+  // The group generation, for KafkaProducer::SendOffsetsToTransaction (KIP-447 fencing).
+  std::unique_ptr<RdKafka::ConsumerGroupMetadata> GroupMetadata();
 
   RdKafka::KafkaConsumer* raw() { return consumer_.get(); }
 

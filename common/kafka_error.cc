@@ -26,6 +26,7 @@ absl::Status KafkaStatus(RdKafka::ErrorCode code, absl::string_view what) {
     case RdKafka::ERR_NOT_LEADER_FOR_PARTITION:
     case RdKafka::ERR_COORDINATOR_NOT_AVAILABLE:
     case RdKafka::ERR_NOT_COORDINATOR:
+    case RdKafka::ERR_UNSTABLE_OFFSET_COMMIT:  // a transaction's offsets still pending
       return absl::UnavailableError(msg);
     case RdKafka::ERR_MSG_SIZE_TOO_LARGE:
     case RdKafka::ERR__MSG_TIMED_OUT:

@@ -14,9 +14,10 @@
 namespace cybersyn {
 
 // Maps a librdkafka error code to a status: timeouts -> DEADLINE_EXCEEDED, full queues ->
-// RESOURCE_EXHAUSTED, unreachable brokers -> UNAVAILABLE, oversized or invalid input ->
-// INVALID_ARGUMENT, fenced/fatal producers -> FAILED_PRECONDITION, abortable transaction
-// errors -> ABORTED. `what` names the operation ("produce to cybersyn.records").
+// RESOURCE_EXHAUSTED, unreachable brokers and offsets pending in a transaction -> UNAVAILABLE,
+// oversized or invalid input -> INVALID_ARGUMENT, fenced/fatal producers -> FAILED_PRECONDITION,
+// abortable transaction errors -> ABORTED. `what` names the operation ("produce to
+// cybersyn.records").
 absl::Status KafkaStatus(RdKafka::ErrorCode code, absl::string_view what);
 
 // Same for an RdKafka::Error (transactional API), which it deletes.

@@ -137,6 +137,27 @@ absl::Status KafkaProducer::SendOffsetsToTransaction(
                      "send offsets to transaction");
 }
 
+absl::Status KafkaProducer::SendOffsetsToTransaction(
+    const std::vector<TopicPartitionOffset>& offsets, const RdKafka::ConsumerGroupMetadata& group,
+    absl::Duration timeout) {
+  TopicPartitionList list(offsets);
+  return KafkaStatus(producer_->send_offsets_to_transaction(
+                         list.get(), const_cast<RdKafka::ConsumerGroupMetadata*>(&group),
+                         static_cast<int>(absl::ToInt64Milliseconds(timeout))),
+                     "send offsets to transaction");
+}
+
+absl::Status KafkaProducer::FatalError() {
+  std::string reason;
+  const RdKafka::ErrorCode code = producer_->fatal_error(reason);
+  if (code == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
+  return KafkaStatus(code, absl::StrCat("producer ", name_, " failed: ", reason));
+}
+
+void KafkaProducer::Purge() {
+  producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+}
+
 absl::Status KafkaProducer::CommitTransaction(absl::Duration timeout) {
   return KafkaStatus(
       producer_->commit_transaction(static_cast<int>(absl::ToInt64Milliseconds(timeout))),

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/kafka_consumer.h"
 #include "common/kafka_error.h"
 #include "common/kafka_stats.h"
 #include "librdkafka/rdkafkacpp.h"
@@ -77,8 +78,19 @@ class KafkaProducer {
   // Adds the consumer's positions `offsets` (next offsets to read) to the open transaction.
   absl::Status SendOffsetsToTransaction(const std::vector<RdKafka::TopicPartition*>& offsets,
                                         RdKafka::KafkaConsumer* consumer, absl::Duration timeout);
+  // Same, with the group generation `group` (KafkaConsumer::GroupMetadata()).
+  absl::Status SendOffsetsToTransaction(const std::vector<TopicPartitionOffset>& offsets,
+                                        const RdKafka::ConsumerGroupMetadata& group,
+                                        absl::Duration timeout);
   absl::Status CommitTransaction(absl::Duration timeout);
   absl::Status AbortTransaction(absl::Duration timeout);
+
+  // OK, or the producer's fatal error (e.g. fenced by a newer producer with its
+  // transactional.id): a fatal producer must be replaced.
+  absl::Status FatalError();
+  // Drops every message still queued or in flight (their reports fail with PURGE_*), e.g.
+  // before replacing a failed producer.
+  void Purge();
 
   RdKafka::Producer* raw() { return producer_.get(); }
   const std::string& name() const { return name_; }

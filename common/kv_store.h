@@ -57,6 +57,8 @@ class KvStore {
       const std::function<bool(absl::string_view, absl::string_view)>& fn) = 0;
   // Approximate bytes of live data (for metrics).
   virtual uint64_t ApproximateBytes() = 0;
+  // Bytes the store holds in memory (caches, memtables), for metrics; 0 when not known.
+  virtual uint64_t MemoryUsageBytes() { return 0; }
 
   absl::Status Put(absl::string_view key, absl::string_view value) {
     WriteBatch b;

@@ -75,7 +75,7 @@ class RocksDbStore : public KvStore {
   // schedules the flush (on RocksDB's background thread).
   absl::Status Flush(bool wait = true);
   // Bytes RocksDB holds in memory now (block cache incl. memtables, table readers).
-  uint64_t MemoryUsageBytes();
+  uint64_t MemoryUsageBytes() override;
   // Writes refused so far because the device was (nearly) full.
   uint64_t no_space_refusals() const { return no_space_refusals_.load(); }
 

@@ -1,4 +1,4 @@
-#include "aggregator/lanes.h"
+#include "stream/lanes.h"
 
 #include <atomic>
 #include <memory>
@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace cybersyn::aggregator {
+namespace cybersyn::stream {
 namespace {
 
 TEST(LanesTest, EachLaneRunsItsJobsInPushOrderAndDrainWaitsForAll) {
@@ -75,4 +75,4 @@ TEST(LanesTest, MoveOnlyJobsAndDestructionRunsWhatWasPushed) {
 }
 
 }  // namespace
-}  // namespace cybersyn::aggregator
+}  // namespace cybersyn::stream

@@ -1,16 +1,16 @@
-// Lanes: a few worker threads, each running the jobs pushed to it in push order. The aggregator
-// processes each input partition's records on one lane (partition p on lane p % n), so the
-// partitions of one instance use the machine's cores while each partition's records are still
+// Lanes: a few worker threads, each running the jobs pushed to it in push order. The runtime
+// processes each task (input partition) on one lane (partition p on lane p % n), so the
+// tasks of one instance use the machine's cores while each task's messages are still
 // applied one by one, in offset order, by one thread at a time.
 //
 // Drain() is the hand-back point: once it returns, every job pushed before it has run and what
 // the jobs wrote is visible to the caller (the lane's mutex orders it), so the caller may touch
 // the state the jobs used until it pushes again.
 //
-// Thread-safety: Push and Drain from any thread (the aggregator's loop does both); the handler
+// Thread-safety: Push and Drain from any thread (the runtime's loop does both); the handler
 // runs on the lane threads, one job at a time per lane.
-#ifndef CYBERSYN_AGGREGATOR_LANES_H_
-#define CYBERSYN_AGGREGATOR_LANES_H_
+#ifndef CYBERSYN_STREAM_LANES_H_
+#define CYBERSYN_STREAM_LANES_H_
 
 #include <cstddef>
 #include <deque>
@@ -23,7 +23,7 @@
 
 #include "absl/synchronization/mutex.h"
 
-namespace cybersyn::aggregator {
+namespace cybersyn::stream {
 
 template <typename Job>
 class Lanes {
@@ -108,6 +108,6 @@ class Lanes {
   std::vector<std::unique_ptr<Lane>> lanes_;
 };
 
-}  // namespace cybersyn::aggregator
+}  // namespace cybersyn::stream
 
-#endif  // CYBERSYN_AGGREGATOR_LANES_H_
+#endif  // CYBERSYN_STREAM_LANES_H_
