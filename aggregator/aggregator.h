@@ -2,36 +2,14 @@
 //
 // One consumer group member on <prefix>.records (stage 1: validate, dedup, window, roll up
 // unit -> enterprise) and <prefix>.aggregator-rollup (stage 2: enterprise -> sector -> nation, fed
-// by stage 1 and by itself, keyed by parent path). Each input partition is a task with its own
-// state (windows.h / rollup.h) and its own changelog partition (same number, compacted topics
-// <prefix>.aggregator-changelog and <prefix>.aggregator-rollup-changelog).
-//
-// Exactly-once (the default): per poll batch, in ONE Kafka transaction, closed windows go to
-// <prefix>.aggregates (keyed by node path), child contributions to the roll-up topic, rejected
-// input to <prefix>.deadletter (headers: reason, source_topic, source_partition, source_offset),
-// changed state to the changelog, and the consumed offsets (send_offsets_to_transaction, KIP-447
-// fencing by group generation). After the commit the same changes go to RocksDB in one
-// WriteBatch together with the changelog offset they reflect. On assignment a task replays its
-// changelog (read_committed) from that offset to the end, or from the beginning when the store
-// has no offset for it, then consumption starts at the committed input offset. A task that is
-// revoked during the run has its local state wiped (tombstones may be compacted away while
-// another instance owns it), so a later re-assignment restores from the beginning.
-//
-// Processing: the records partitions' messages are parsed, validated and windowed on
-// `processing_threads` lane threads (lanes.h), partition p on lane p % n; the loop waits for the
-// lanes before anything else touches those windows (closing, taking changes, rebalances).
-//
-// Pipelining: the commit of batch N (producing its outputs and changelog, sending the offsets,
-// committing, then the RocksDB write) runs on a committer thread while the loop consumes and
-// processes batch N+1 into memory; N+1's outputs are buffered and only produced, in their own
-// transaction, once N has committed. At most one commit is in flight, and a rebalance or Stop
-// waits for it. A failure of N surfaces when the loop hands over N+1; both are then dropped by the
-// rewind below (the in-memory state is rebuilt from the last commit either way).
-//
-// A failed transaction is aborted and the instance rewinds in place: every task's in-memory
-// state is rebuilt from RocksDB plus the changelog (both reflect the last commit), and the
-// consumer seeks back to the committed input offsets; then processing resumes. Only a fatal
-// producer error (fenced by a newer incarnation) or repeated failures end Run.
+// by stage 1 and by itself, keyed by parent path). What it computes is aggregator/topology.h;
+// how it runs is the stream runtime's (stream/runtime.h): per batch, in ONE Kafka transaction,
+// closed windows to <prefix>.aggregates, child contributions to the roll-up topic, rejected input
+// to <prefix>.deadletter (headers: reason, source_topic, source_partition, source_offset),
+// changed state to the compacted changelogs <prefix>.aggregator-changelog and
+// <prefix>.aggregator-rollup-changelog, and the consumed offsets; then the same changes to RocksDB
+// with the changelog offset they reflect. Overlapped commits, restore on assignment, revoke
+// cleanup, rewind after a failed transaction, readiness: all the runtime's.
 //
 // Thread-safety: Start/Stop/RequestStop from any thread; Run on one thread; counters() and
 // ready() from any thread.
@@ -50,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "aggregator/topology.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/kafka_admin.h"
@@ -92,6 +71,9 @@ struct AggregatorOptions {
   std::map<std::string, std::string> consumer_overrides;
   std::map<std::string, std::string> producer_overrides;
   std::function<void(bool)> on_ready;  // called with true once the first restore finished
+  // After each committed transaction, on the committer thread, with the aggregates it
+  // published (keyed by node path; benchmarks time window close -> watcher with it).
+  std::function<void(const std::vector<std::string>& aggregates)> on_committed;
   // Tests: called before each transaction commit with the number of commits so far; an error
   // makes that commit fail as a broker error would (abort, rewind, retry). Called on the
   // committer thread, one call at a time.
@@ -142,11 +124,6 @@ class Aggregator {
   absl::Mutex mu_;
   absl::Status thread_status_ ABSL_GUARDED_BY(mu_);
 };
-
-// Topic names the aggregator uses besides TopicNames' standard ones.
-std::string RollupTopic(const std::string& prefix);       // <prefix>.aggregator-rollup
-std::string RecordsChangelog(const std::string& prefix);  // <prefix>.aggregator-changelog
-std::string RollupChangelog(const std::string& prefix);   // <prefix>.aggregator-rollup-changelog
 
 }  // namespace cybersyn::aggregator
 

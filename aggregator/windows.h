@@ -43,6 +43,7 @@
 #include "aggregator/window_state.h"
 #include "cybersyn/v1/aggregate.pb.h"
 #include "cybersyn/v1/record.pb.h"
+#include "stream/state_change.h"
 
 namespace cybersyn::aggregator {
 
@@ -62,10 +63,7 @@ enum class Outcome {
 absl::string_view OutcomeReason(Outcome o);  // "applied", "duplicate", "unknown_node", ...
 
 // One change of persisted state: `value` empty deletes `key`.
-struct StateChange {
-  std::string key;
-  std::string value;
-};
+using StateChange = stream::StateChange;
 
 // A closed window to publish to <prefix>.aggregates (keyed by aggregate.series().node); when
 // `rollup_parent` is set it is also a child contribution for that parent's roll-up.

@@ -29,15 +29,9 @@
 #include "absl/strings/string_view.h"
 #include "common/kafka_consumer.h"
 #include "common/kafka_producer.h"
+#include "stream/state_change.h"
 
 namespace cybersyn::stream {
-
-// One change of a task's persisted state: `value` empty deletes `key`. (So a state value is
-// never empty: serialise at least one field.)
-struct StateChange {
-  std::string key;
-  std::string value;
-};
 
 // A record for the next transaction. `topic` indexes Topology::outputs (kDeadLetterTopic: the
 // dead-letter topic).

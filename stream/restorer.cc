@@ -27,6 +27,7 @@ absl::Status RestoreChangelogs(ChangelogReader& reader, KvStore& store,
     }
     // Nothing to replay (the common restart): skip the fetch round trips.
     if (wm.first == wm.second || (t.from >= 0 && t.from >= wm.second)) continue;
+    if (options.on_replay) options.on_replay(t);
     assign.push_back({t.changelog, t.partition, t.from});
     open[{t.changelog, t.partition}] = &t;
   }

@@ -42,6 +42,7 @@ struct RestoreOptions {
   absl::Duration timeout = absl::Minutes(10);
   Clock* clock = Clock::Real();            // stamps the checkpoints
   std::function<void(uint64_t)> progress;  // every 10,000 entries, with the total so far
+  std::function<void(const RestoreTarget&)> on_replay;  // each target that has entries to read
 };
 
 // Replays every target to its end. DEADLINE_EXCEEDED after `timeout`; the reader's and the

@@ -37,7 +37,7 @@ struct Metrics {
                        .Help("Messages written to the dead-letter topic, by reason")
                        .Register(r)),
         lag(prometheus::BuildGauge()
-                .Name(p + "_consumer_lag")
+                .Name(p + "_consumer_lag_messages")
                 .Help("Messages behind the log end, per partition of the main input")
                 .Register(r)),
         state_bytes(prometheus::BuildGauge()
@@ -926,6 +926,10 @@ absl::Status Runtime::Impl::RestoreTasks(const std::vector<Task*>& tasks) {
   ro.clock = options_.clock;
   ro.progress = [this](uint64_t n) {
     spdlog::info("{} restore: {} changelog entries replayed", log_, n);
+  };
+  ro.on_replay = [this](const RestoreTarget& t) {
+    spdlog::info("{} restoring {}[{}] from changelog offset {}", log_, t.changelog, t.partition,
+                 t.from < 0 ? std::string("beginning") : absl::StrCat(t.from));
   };
   absl::Status s = RestoreChangelogs(*reader_, *store_, targets, ro);
   metrics_.restoring.Set(0);

@@ -65,8 +65,9 @@ class TopologyTestDriver {
   // partition -1: by key. Returns the offset.
   int64_t Pipe(const std::string& topic, const std::string& key, const std::string& value,
                int32_t partition = -1);
-  // Runs batches until one consumed nothing (so every message piped so far was processed and
-  // committed, and the tasks were punctuated at the current time).
+  // Runs batches until two in a row consumed nothing: every message piped so far, and every
+  // message the processors published to their own inputs, was processed and committed, and the
+  // tasks were punctuated at the current time.
   absl::Status Process();
   // Moves the clock, then Process().
   absl::Status Advance(absl::Duration d);
