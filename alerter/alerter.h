@@ -1,26 +1,25 @@
-// Alerter: the exactly-once processor that turns closed windows into algedonic signals.
+// Alerter: the `cybersyn alerter` processor that turns closed windows into algedonic signals.
 //
-// A consumer group member on <prefix>.aggregates (WindowAggregate, keyed by node path) and
-// <prefix>.commands (Command, keyed by the signal's origin node). Both topics have the same
-// partition count and the group uses the range assignor, so partition p of both topics belongs
-// to one instance: the owner of a series also owns the commands for its signals. Per partition
-// it keeps the detectors of its series, a SignalBook of open signals (with their deadlines, the
-// timers) and the command ids already applied.
+// A consumer group member on <prefix>.aggregates and <prefix>.commands, co-partitioned (range
+// assignment, equal partition counts). What it computes is alerter/topology.h (detectors, the
+// SignalBook of open signals with their deadlines, applied commands, per partition); how it runs
+// is the stream runtime's (stream/runtime.h): per batch, in ONE Kafka transaction, SignalEvents
+// to <prefix>.signals, the changed state (dirty entries only, alerter_state.h) to the compacted
+// <prefix>.alerter-changelog, dead letters, and the consumed offsets; then the same changes to
+// RocksDB with the changelog offset. Commits overlap with processing the next batch. Restore on
+// assignment, revoke cleanup, rewind after a failed transaction, corrupt state rebuilt from the
+// changelog: the runtime's. A persistent failure stops the alerter (status() says why); the
+// supervisor (AlerterService::RestartProcessor, or a process restart) recovers from Kafka.
 //
-// Per batch, in ONE Kafka transaction: SignalEvents to <prefix>.signals (keyed by origin node),
-// the changed state to the compacted <prefix>.alerter-changelog (partition p = state of input
-// partition p; keys "d/<series>", "s/<signal id>", "c/<command id>"; null value = deleted) and
-// the consumed offsets; commit; then the same changes go to RocksDB in one WriteBatch together
-// with the next changelog offset. On assignment a partition is restored from RocksDB plus the
-// changelog tail (read_committed) from the recorded offset. A crash anywhere leaves Kafka
-// authoritative: nothing lost, nothing published twice. A failed transaction stops the alerter
-// (status() says why); the restart recovers (crash-only).
+// Timers: every batch ends by ticking each partition's SignalBook with clock->Now(), at least
+// every max_batch_time, so an escalation deadline that passed while the process was down fires
+// at the first batch after restore, and is published once (in a transaction with its state).
 //
-// Timers: the loop calls SignalBook::Tick(clock->Now()) every poll interval, so an escalation
-// deadline that passed while the process was down fires at the first tick after restore, and is
-// published once (in a transaction with its state change).
+// Upgrade from the version before the runtime: its local store layout is not read (deleted at
+// open); every partition is restored from the changelog, whose older encodings are read and
+// rewritten in the current one at the next commit (alerter_state.h, docs/stream.md).
 //
-// Thread-safety: Start/Stop from one thread; stats() from any.
+// Thread-safety: Start/Stop from one thread; stats() and status() from any.
 #ifndef CYBERSYN_ALERTER_ALERTER_H_
 #define CYBERSYN_ALERTER_ALERTER_H_
 
@@ -36,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "alerter/topology.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/kafka_admin.h"
@@ -44,19 +44,6 @@
 #include "prometheus/registry.h"
 
 namespace cybersyn::alerter {
-
-// Sees what the alerter committed (e.g. the Alertmanager bridge). Called on the alerter's loop
-// thread: implementations must return quickly (record, do I/O elsewhere).
-class SignalObserver {
- public:
-  virtual ~SignalObserver() = default;
-  // Transitions just committed to <prefix>.signals, in order.
-  virtual void OnCommitted(const std::vector<v1::SignalEvent>& events) = 0;
-  // The open signals of a partition this instance just restored (took over or restarted with).
-  virtual void OnRestored(const std::vector<v1::Signal>& open) = 0;
-  // Open signals of partitions this instance no longer owns (another instance reports them).
-  virtual void OnRevoked(const std::vector<std::string>& signal_ids) = 0;
-};
 
 struct AlerterOptions {
   std::shared_ptr<const Config> config;  // required
@@ -68,11 +55,19 @@ struct AlerterOptions {
   std::string instance_id = "0";
   std::shared_ptr<prometheus::Registry> registry;  // null: metrics are not exported
   TopicEnsurer ensure_topics;  // empty: EnsureTopics(client, DeploymentTopics(...))
-  absl::Duration poll_interval = absl::Milliseconds(100);
+  // Batches (see stream::RuntimeOptions): large enough to write each busy series once per
+  // commit, closed early when the input is quiet, so a window reaches the watchers quickly.
+  size_t max_batch_messages = 50000;
+  absl::Duration max_batch_time = absl::Milliseconds(200);
+  absl::Duration commit_when_quiet_for = absl::Milliseconds(10);
+  absl::Duration min_batch_time = absl::Milliseconds(20);
+  int processing_threads = 2;          // lanes: partitions processed in parallel
   SignalObserver* observer = nullptr;  // not owned; outlives the Alerter; null: none
   // Called once, with true, when the first partition assignment has been restored (the /readyz
   // signal: before that the instance would answer from incomplete state). Loop thread.
   std::function<void(bool)> on_ready;
+  // Tests: see stream::RuntimeOptions::commit_hook_for_test.
+  std::function<absl::Status(uint64_t)> commit_hook_for_test;
 };
 
 class Alerter {
@@ -85,6 +80,9 @@ class Alerter {
     uint64_t events = 0;  // SignalEvents published
     uint64_t transactions = 0;
     uint64_t restores = 0;  // partitions restored
+    uint64_t rewinds = 0;   // failed transactions retried from the committed state
+    uint64_t deadlettered = 0;
+    uint64_t corrupt_state_entries = 0;  // local (rebuilt) and changelog (dead-lettered)
     uint64_t series = 0;
     uint64_t open_signals = 0;
   };
@@ -107,13 +105,6 @@ class Alerter {
   explicit Alerter(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// Maps a window's value departure to a reward: step and slope shifts in the favourable direction
-// of the indicator are rewards. The favourable direction is "up" for Beer's triple (actuality,
-// capability, potentiality) and the derived indices (productivity, latency, performance): more
-// output / capacity / index is better. Other indicators (energy, absenteeism, ...) have no
-// favourable direction: every shift is an alert. Returns +1 (up), -1 (down) or 0 (none).
-int FavourableDirection(const IndicatorConfig* indicator, const std::string& indicator_name);
 
 }  // namespace cybersyn::alerter
 

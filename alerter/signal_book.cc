@@ -47,35 +47,6 @@ v1::Severity SeverityFor(double score, double observed, double forecast, double 
   return v1::SEVERITY_ALERT;
 }
 
-std::string EncodeOpenSignal(const OpenSignal& s) {
-  std::string out;
-  uint32_t n = static_cast<uint32_t>(std::max(0, s.normal_windows));
-  do {  // varint
-    uint8_t b = n & 0x7f;
-    n >>= 7;
-    out.push_back(static_cast<char>(n ? (b | 0x80) : b));
-  } while (n);
-  s.signal.AppendToString(&out);
-  return out;
-}
-
-absl::StatusOr<OpenSignal> DecodeOpenSignal(absl::string_view bytes) {
-  OpenSignal s;
-  uint32_t n = 0;
-  size_t i = 0;
-  for (int shift = 0;; shift += 7) {
-    if (i >= bytes.size() || shift > 28) return absl::DataLossError("open signal: bad counter");
-    const uint8_t b = static_cast<uint8_t>(bytes[i++]);
-    n |= static_cast<uint32_t>(b & 0x7f) << shift;
-    if (!(b & 0x80)) break;
-  }
-  s.normal_windows = static_cast<int>(n);
-  if (!s.signal.ParseFromArray(bytes.data() + i, static_cast<int>(bytes.size() - i))) {
-    return absl::DataLossError("open signal: bad Signal bytes");
-  }
-  return s;
-}
-
 SignalBook::SignalBook(std::shared_ptr<const Hierarchy> hierarchy, SignalBookOptions options)
     : hierarchy_(std::move(hierarchy)), options_(options) {
   if (options_.auto_resolve_after < 1) options_.auto_resolve_after = 1;
@@ -152,6 +123,7 @@ std::vector<v1::SignalEvent> SignalBook::OnDetection(const Detection& d, int64_t
   const std::string id = sig.id();
   OpenSignal& stored = open_[id] = std::move(s);
   by_series_kind_[sk] = id;
+  ++open_per_series_[SeriesId(d.series)];
   out.push_back(Transition(stored, v1::TRANSITION_KIND_RAISED, now_ms, kSystemActor, d.reason));
   return out;
 }
@@ -165,13 +137,24 @@ v1::SignalEvent SignalBook::Resolve(const std::string& id, int64_t now_ms, absl:
   s.signal.set_resolve_deadline_ms(0);
   v1::SignalEvent e = Transition(s, v1::TRANSITION_KIND_RESOLVED, now_ms, actor, reason);
   by_series_kind_.erase(SeriesKindKey(s.signal.series(), s.signal.kind()));
+  if (auto c = open_per_series_.find(SeriesId(s.signal.series()));
+      c != open_per_series_.end() && --c->second <= 0) {
+    open_per_series_.erase(c);
+  }
   open_.erase(it);
   return e;
 }
 
 std::vector<v1::SignalEvent> SignalBook::OnWindow(const v1::SeriesKey& series,
                                                   const WindowHealth& health, int64_t now_ms) {
+  return OnWindow(series, SeriesId(series), health, now_ms);
+}
+
+std::vector<v1::SignalEvent> SignalBook::OnWindow(const v1::SeriesKey& series,
+                                                  absl::string_view series_id,
+                                                  const WindowHealth& health, int64_t now_ms) {
   std::vector<v1::SignalEvent> out;
+  if (!open_per_series_.contains(series_id)) return out;
   for (int k = v1::SignalKind_MIN; k <= v1::SignalKind_MAX; ++k) {
     const auto kind = static_cast<v1::SignalKind>(k);
     auto it = by_series_kind_.find(SeriesKindKey(series, kind));
@@ -301,13 +284,20 @@ std::vector<std::string> SignalBook::TakeDirty() {
 
 void SignalBook::Restore(OpenSignal s) {
   const std::string id = s.signal.id();
-  by_series_kind_[SeriesKindKey(s.signal.series(), s.signal.kind())] = id;
+  const std::string sk = SeriesKindKey(s.signal.series(), s.signal.kind());
+  if (auto old = by_series_kind_.find(sk); old != by_series_kind_.end() && old->second != id) {
+    open_.erase(old->second);  // (two open signals of one series and kind: keep the last)
+  } else if (old == by_series_kind_.end()) {
+    ++open_per_series_[SeriesId(s.signal.series())];
+  }
+  by_series_kind_[sk] = id;
   open_[id] = std::move(s);
 }
 
 void SignalBook::Clear() {
   open_.clear();
   by_series_kind_.clear();
+  open_per_series_.clear();
   dirty_.clear();
 }
 

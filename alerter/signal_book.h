@@ -91,9 +91,7 @@ std::string SignalId(const v1::SeriesKey& series, v1::SignalKind kind, int64_t w
 v1::Severity SeverityFor(double score, double observed, double forecast, double lower,
                          double upper);
 
-// Compact persisted form of an OpenSignal (varint counter + Signal bytes).
-std::string EncodeOpenSignal(const OpenSignal& s);
-absl::StatusOr<OpenSignal> DecodeOpenSignal(absl::string_view bytes);
+// (The persisted form of an OpenSignal: alerter_state.h.)
 
 class SignalBook {
  public:
@@ -110,6 +108,10 @@ class SignalBook {
   // "system") signals that reached auto_resolve_after.
   std::vector<v1::SignalEvent> OnWindow(const v1::SeriesKey& series, const WindowHealth& health,
                                         int64_t now_ms);
+  // The same with the series' SeriesId at hand (the alerter's per-window path: a series without
+  // an open signal costs one lookup).
+  std::vector<v1::SignalEvent> OnWindow(const v1::SeriesKey& series, absl::string_view series_id,
+                                        const WindowHealth& health, int64_t now_ms);
 
   // Applies an operator command. NOT_FOUND for an unknown or already resolved signal,
   // PERMISSION_DENIED when the signal's origin node is outside `scope` (an operator may act on
@@ -151,6 +153,7 @@ class SignalBook {
   SignalBookOptions options_;
   std::map<std::string, OpenSignal> open_;                        // by id
   absl::flat_hash_map<std::string, std::string> by_series_kind_;  // SeriesId#kind -> id
+  absl::flat_hash_map<std::string, int> open_per_series_;         // SeriesId -> open signals
   absl::flat_hash_set<std::string> dirty_;
 };
 

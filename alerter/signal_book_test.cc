@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "alerter/alerter_state.h"
 #include "common/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -306,20 +307,6 @@ TEST_F(SignalBookTest, DeadlinesThatPassedWhileDownFireAtTheFirstTickAfterRestor
   EXPECT_EQ(ev[0].transition().to_node(), "cl/textiles/yarur");
   EXPECT_EQ(ev[0].transition().at_ms(), now());
   EXPECT_THAT(restarted.Tick(now()), IsEmpty());  // fired once
-}
-
-TEST(SignalBookCodecTest, OpenSignalRoundTripsAndRejectsGarbage) {
-  OpenSignal s;
-  s.normal_windows = 300;
-  s.signal.set_id("sig-1");
-  s.signal.set_score(0.5);
-  auto back = DecodeOpenSignal(EncodeOpenSignal(s));
-  ASSERT_TRUE(back.ok());
-  EXPECT_EQ(back->normal_windows, 300);
-  EXPECT_EQ(back->signal.id(), "sig-1");
-  EXPECT_EQ(DecodeOpenSignal("").status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(DecodeOpenSignal("\xff\xff\xff\xff\xff\xff").status().code(),
-            absl::StatusCode::kDataLoss);
 }
 
 TEST(SeverityTest, ScoreOrSizeMakesACrisis) {

@@ -11,6 +11,7 @@
 #include "aggregator/model.h"
 #include "aggregator/rollup.h"
 #include "aggregator/windows.h"
+#include "alerter/alerter_state.h"
 #include "alerter/signal_book.h"
 #include "fuzz/fuzz_env.h"
 

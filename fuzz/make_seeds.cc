@@ -12,6 +12,7 @@
 #include "aggregator/model.h"
 #include "aggregator/rollup.h"
 #include "aggregator/windows.h"
+#include "alerter/alerter_state.h"
 #include "alerter/signal_book.h"
 #include "cybersyn/v1/command.pb.h"
 #include "cybersyn/v1/record.pb.h"

@@ -9,11 +9,13 @@
 #include <fstream>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "alerter/alerter_service.h"
 #include "common/kafka_consumer.h"
 #include "common/kafka_producer.h"
+#include "common/rocksdb_store.h"
 #include "common/status.h"
 #include "cybersyn/v1/aggregate.pb.h"
 #include "cybersyn/v1/services.grpc.pb.h"
@@ -246,11 +248,126 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
   return pid;
 }
 
+// The `cybersyn` binary these tests run: $CYBERSYN_ALERTER_BIN (e.g. an older build, to show a
+// test fails there) or the one built beside them.
+std::string Binary() {
+  if (const char* b = std::getenv("CYBERSYN_ALERTER_BIN"); b != nullptr && *b) return b;
+  return CYBERSYN_BINARY_DIR "/cli/cybersyn";
+}
+
+// Reads <prefix>.signals (read_committed) from the beginning of both partitions.
+class SignalReader {
+ public:
+  SignalReader(const KafkaClientOptions& client, const TopicNames& names) {
+    auto c = KafkaConsumer::Create({client});
+    EXPECT_TRUE(c.ok());
+    reader_ = std::move(*c);
+    // Topics are created by the child; wait for them before assigning.
+    const absl::Time t0 = absl::Now();
+    while (absl::Now() - t0 < absl::Seconds(60)) {
+      auto info = DescribeCluster(client);
+      if (info.ok() && info->topics.contains(names.signals)) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    EXPECT_TRUE(reader_->Assign({{names.signals, 0, -2}, {names.signals, 1, -2}}).ok());
+  }
+  bool ReadUntil(const std::function<bool()>& done, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (!done() && absl::Now() < deadline) {
+      auto msgs = reader_->ConsumeBatch(100, absl::Milliseconds(200));
+      if (!msgs.ok()) continue;
+      for (const auto& m : *msgs) {
+        v1::SignalEvent e;
+        if (e.ParseFromArray(m.value().data(), static_cast<int>(m.value().size()))) {
+          events.push_back(e);
+        }
+      }
+    }
+    return done();
+  }
+  int Count(v1::TransitionKind k) const {
+    return static_cast<int>(std::count_if(
+        events.begin(), events.end(), [&](const auto& e) { return e.transition().kind() == k; }));
+  }
+  std::vector<v1::SignalEvent> events;
+
+ private:
+  std::unique_ptr<KafkaConsumer> reader_;
+};
+
+// Issue 19, bug 3, on the real process and store: an open signal whose local entry no longer
+// decodes was dropped silently at restore (the signal vanished: an operator's acknowledgement
+// then found nothing). Now the partition is rebuilt from the changelog and the signal is there.
+TEST_F(AlerterE2eTest, CorruptOpenSignalInTheLocalStoreIsRebuiltNotDropped) {
+  const std::string config_path = (dir_ / "alerter.yaml").string();
+  std::ofstream(config_path) << yaml_;
+  const std::string log = (dir_ / "alerter.log").string();
+  const std::vector<std::string> args = {Binary(),    "alerter",       "--config",
+                                         config_path, "--listen-grpc", "127.0.0.1:0",
+                                         "--metrics", "127.0.0.1:0"};
+  pid_t child = Spawn(args, log);
+  ASSERT_GT(child, 0);
+  const TopicNames names(prefix_);
+  SignalReader signals(client_, names);
+  ASSERT_TRUE(ProduceStep(client_, names.aggregates, kUnit, 1'700'000'000'000).ok());
+  ASSERT_TRUE(signals.ReadUntil([&] { return signals.Count(v1::TRANSITION_KIND_RAISED) >= 1; },
+                                absl::Seconds(90)))
+      << "no signal raised; see " << log;
+  const std::string id = signals.events[0].signal().id();
+  int wstatus = 0;
+  kill(child, SIGTERM);  // a clean stop: the store is closed and complete
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+
+  // Damage the open signal's local entry (whatever the store's key layout).
+  {
+    RocksDbOptions ro;
+    ro.path = (dir_ / "state").string();
+    auto store = RocksDbStore::Open(ro);
+    ASSERT_TRUE(store.ok()) << store.status();
+    WriteBatch wb;
+    ASSERT_TRUE((*store)
+                    ->Scan("",
+                           [&](absl::string_view k, absl::string_view) {
+                             if (absl::StrContains(k, absl::StrCat("s/", id))) {
+                               wb.Put(k, "\x07garbage");
+                             }
+                             return true;
+                           })
+                    .ok());
+    ASSERT_EQ(wb.size(), 1u) << "the signal's entry is not in the local store";
+    ASSERT_TRUE((*store)->Write(wb).ok());
+    ASSERT_TRUE((*store)->Flush().ok());
+  }
+
+  child = Spawn(args, log);
+  ASSERT_GT(child, 0);
+  v1::Command ack;
+  ack.set_id("ack-after-corruption");
+  ack.set_kind(v1::COMMAND_KIND_ACKNOWLEDGE);
+  ack.set_signal_id(id);
+  ack.set_operator_id("ana");
+  ack.set_reason("still there?");
+  {
+    auto p = KafkaProducer::Create({client_});
+    ASSERT_TRUE(p.ok());
+    ASSERT_TRUE((*p)->Produce(names.commands, -1, kUnit, ack.SerializeAsString()).ok());
+    ASSERT_TRUE((*p)->Flush(absl::Seconds(30)).ok());
+  }
+  const bool acked = signals.ReadUntil(
+      [&] { return signals.Count(v1::TRANSITION_KIND_ACKNOWLEDGED) >= 1; }, absl::Seconds(60));
+  kill(child, SIGTERM);
+  waitpid(child, &wstatus, 0);
+  EXPECT_TRUE(acked) << "the open signal was lost at restore; see " << log;
+  std::ifstream logf(log);
+  const std::string text((std::istreambuf_iterator<char>(logf)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, ::testing::HasSubstr("rebuilding the task from its changelog"));
+}
+
 TEST_F(AlerterE2eTest, EscalationDeadlinePassingWhileKilledFiresOnceAfterRestart) {
   const std::string config_path = (dir_ / "alerter.yaml").string();
   std::ofstream(config_path) << yaml_;
   const std::string log = (dir_ / "alerter.log").string();
-  const std::string bin = CYBERSYN_BINARY_DIR "/cli/cybersyn";
+  const std::string bin = Binary();
   ASSERT_TRUE(std::filesystem::exists(bin)) << bin << " missing: build the cybersyn target";
   const std::vector<std::string> base = {bin,         "alerter",       "--config",
                                          config_path, "--listen-grpc", "127.0.0.1:0",

@@ -1,0 +1,457 @@
+#include "alerter/topology.h"
+
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "alerter/alerter_state.h"
+#include "alerter/no_data.h"
+#include "common/kafka_admin.h"
+#include "common/status.h"
+#include "spdlog/spdlog.h"
+
+namespace cybersyn::alerter {
+namespace {
+
+constexpr int64_t kCommandMemoryMs = int64_t{7} * 24 * 3600 * 1000;  // commands topic retention
+constexpr int kMaxMissingFill = 16;  // missing windows fed to a detector per gap (bounded work)
+
+std::string_view Std(absl::string_view s) { return std::string_view(s.data(), s.size()); }
+
+std::optional<v1::SeriesKey> ParseSeriesId(absl::string_view id) {
+  std::vector<absl::string_view> parts = absl::StrSplit(id, '|');
+  int64_t window = 0;
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[2], &window)) return std::nullopt;
+  v1::SeriesKey k;
+  k.set_node(std::string(parts[0]));
+  k.set_indicator(std::string(parts[1]));
+  k.set_window_ms(window);
+  return k;
+}
+
+v1::SignalKind ToProto(SignalKind k) {
+  switch (k) {
+    case SignalKind::kStep:
+      return v1::SIGNAL_KIND_STEP;
+    case SignalKind::kSlope:
+      return v1::SIGNAL_KIND_SLOPE;
+    case SignalKind::kTransient:
+      return v1::SIGNAL_KIND_TRANSIENT;
+    case SignalKind::kThreshold:
+      return v1::SIGNAL_KIND_THRESHOLD;
+    case SignalKind::kNoData:
+      return v1::SIGNAL_KIND_NO_DATA;
+    default:
+      return v1::SIGNAL_KIND_STEP;  // a signal without a class: treat as a level shift
+  }
+}
+
+}  // namespace
+
+int FavourableDirection(const IndicatorConfig* indicator, const std::string& name) {
+  if (indicator != nullptr && indicator->role != Role::kNone) return +1;
+  if (name == "productivity" || name == "latency" || name == "performance") return +1;
+  return 0;
+}
+
+AlerterMetrics::AlerterMetrics(prometheus::Registry& r)
+    : series(prometheus::BuildGauge()
+                 .Name("cybersyn_alerter_series_tracked")
+                 .Help("Series with a detector on this alerter instance")
+                 .Register(r)
+                 .Add({})),
+      open(prometheus::BuildGauge()
+               .Name("cybersyn_alerter_signals_open")
+               .Help("Open signals by current level and kind")
+               .Register(r)),
+      escalations(prometheus::BuildCounter()
+                      .Name("cybersyn_alerter_escalations_total")
+                      .Help("Signals that climbed a level")
+                      .Register(r)
+                      .Add({})),
+      update(prometheus::BuildHistogram()
+                 .Name("cybersyn_alerter_detector_update_seconds")
+                 .Help("Time of one detector update (every 16th is timed)")
+                 .Register(r)
+                 .Add({}, prometheus::Histogram::BucketBoundaries{1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6,
+                                                                  1e-5, 1e-4, 1e-3})),
+      resets(prometheus::BuildCounter()
+                 .Name("cybersyn_alerter_detector_resets_total")
+                 .Help("Detector states reset because they became non-finite")
+                 .Register(r)
+                 .Add({})),
+      aggregates(prometheus::BuildCounter()
+                     .Name("cybersyn_alerter_aggregates_total")
+                     .Help("Window aggregates consumed, by result")
+                     .Register(r)),
+      commands(prometheus::BuildCounter()
+                   .Name("cybersyn_alerter_commands_total")
+                   .Help("Operator commands consumed, by result")
+                   .Register(r)),
+      transitions(prometheus::BuildCounter()
+                      .Name("cybersyn_alerter_transitions_total")
+                      .Help("Signal transitions published, by kind")
+                      .Register(r)),
+      applied(aggregates.Add({{"result", "applied"}})),
+      duplicate(aggregates.Add({{"result", "duplicate"}})),
+      bad_aggregate(aggregates.Add({{"result", "bad"}})),
+      bad_detector(aggregates.Add({{"result", "bad_detector"}})),
+      command_applied(commands.Add({{"result", "applied"}})),
+      command_rejected(commands.Add({{"result", "rejected"}})),
+      command_duplicate(commands.Add({{"result", "duplicate"}})),
+      bad_command(commands.Add({{"result", "bad"}})) {}
+
+AlerterProcessor::AlerterProcessor(const AlerterTopologyOptions& options)
+    : o_(options),
+      aggregates_topic_(TopicNames(options.prefix).aggregates),
+      book_(options.config->hierarchy,
+            SignalBookOptions{.auto_resolve_after = options.config->alerter.auto_resolve_after}) {}
+
+uint64_t AlerterProcessor::WindowsOf(absl::string_view series_id) const {
+  auto it = series_.find(series_id);
+  return it == series_.end() ? 0 : it->second.windows;
+}
+
+absl::StatusOr<AlerterProcessor::Series> AlerterProcessor::NewSeries(const v1::SeriesKey& key) {
+  Series s;
+  s.key = key;
+  const IndicatorConfig* ind = o_.config->FindIndicator(key.indicator());
+  const DetectorKind kind = ind != nullptr ? ind->detector.kind : DetectorKind::kCyberstride;
+  if (kind == DetectorKind::kNone) return s;
+  DetectorParams params;
+  if (ind != nullptr) {
+    for (const auto& [k, v] : ind->detector.params) params[k] = v;
+  }
+  s.detector_kind = DetectorKindName(kind);
+  ASSIGN_OR_RETURN(s.detector, MakeDetector(s.detector_kind, params));
+  return s;
+}
+
+void AlerterProcessor::MarkDirty(const std::string& id, Series& s) {
+  if (s.dirty) return;
+  s.dirty = true;
+  dirty_series_.push_back({&id, &s});
+}
+
+absl::Status AlerterProcessor::Load(absl::string_view key, absl::string_view value) {
+  absl::string_view k = key;
+  bool legacy = false;
+  if (absl::ConsumePrefix(&k, kSeriesKeyPrefix)) {
+    auto id = ParseSeriesId(k);
+    if (!id) return absl::DataLossError(absl::StrCat("series key '", k, "' is not node|ind|ms"));
+    ASSIGN_OR_RETURN(v1::AlerterSeriesState st, DecodeSeriesState(value, &legacy));
+    ASSIGN_OR_RETURN(Series s, NewSeries(*id));
+    bool fresh = false;
+    if (s.detector != nullptr && !st.detector_kind().empty() &&
+        st.detector_kind() != s.detector_kind) {
+      // The configuration changed the series' detector: its state means nothing to the new one.
+      spdlog::info("[alerter] series {}: detector {} configured instead of {}; starting afresh",
+                   Std(k), s.detector_kind, st.detector_kind());
+      fresh = true;
+    } else if (s.detector != nullptr && !st.detector().empty()) {
+      RETURN_IF_ERROR(Annotate(s.detector->Restore(st.detector()), "detector state"));
+    }
+    s.windows = st.windows();
+    s.last_window_start = st.last_window_start_ms();
+    s.last_arrival_ms = st.last_arrival_ms();
+    s.no_data_raised_for = st.no_data_raised_for_ms();
+    auto [it, inserted] = series_.insert_or_assign(std::string(k), std::move(s));
+    if (legacy || fresh) MarkDirty(it->first, it->second);
+    return absl::OkStatus();
+  }
+  if (absl::ConsumePrefix(&k, kSignalKeyPrefix)) {
+    ASSIGN_OR_RETURN(OpenSignal s, DecodeOpenSignal(value, &legacy));
+    if (legacy) changes_.push_back({std::string(key), EncodeOpenSignal(s)});
+    book_.Restore(std::move(s));
+    return absl::OkStatus();
+  }
+  if (absl::ConsumePrefix(&k, kCommandKeyPrefix)) {
+    ASSIGN_OR_RETURN(int64_t at, DecodeAppliedCommand(value, &legacy));
+    if (legacy) changes_.push_back({std::string(key), EncodeAppliedCommand(at)});
+    commands_[std::string(k)] = at;
+    return absl::OkStatus();
+  }
+  return absl::DataLossError(absl::StrCat("unknown alerter state key '", key, "'"));
+}
+
+void AlerterProcessor::Init(stream::Emitter&) {
+  if (o_.observer == nullptr || book_.open().empty()) return;
+  std::vector<v1::Signal> open;
+  for (const auto& [id, s] : book_.open()) open.push_back(s.signal);
+  o_.observer->OnRestored(open);
+}
+
+void AlerterProcessor::Close(bool revoked) {
+  if (!revoked || o_.observer == nullptr || book_.open().empty()) return;
+  std::vector<std::string> ids;
+  for (const auto& [id, s] : book_.open()) ids.push_back(id);
+  o_.observer->OnRevoked(ids);
+}
+
+void AlerterProcessor::Emit(std::vector<v1::SignalEvent> events, stream::Emitter& out) {
+  for (const v1::SignalEvent& e : events) {
+    out.Send(kSignalsOut, e.signal().origin_node(), e.SerializeAsString());
+    out.Count(kEvents);
+  }
+}
+
+void AlerterProcessor::Process(const ConsumedMessage& m, stream::Emitter& out) {
+  const absl::string_view value = m.value();
+  const int64_t now = o_.clock->NowMillis();
+  if (m.topic() == aggregates_topic_) {
+    if (!agg_.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
+        agg_.series().node().empty()) {
+      o_.metrics->bad_aggregate.Increment();
+      out.DeadLetter(m, "malformed", std::string(value));
+      return;
+    }
+    ProcessAggregate(agg_, now, out);
+    return;
+  }
+  v1::Command cmd;
+  if (!cmd.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    o_.metrics->bad_command.Increment();
+    out.DeadLetter(m, "malformed", std::string(value));
+    return;
+  }
+  ProcessCommand(cmd, now, out);
+}
+
+AlerterProcessor::Series* AlerterProcessor::FindOrCreate(const v1::WindowAggregate& agg,
+                                                         const std::string** id) {
+  sid_.clear();
+  absl::StrAppend(&sid_, agg.series().node(), "|", agg.series().indicator(), "|",
+                  agg.series().window_ms());
+  auto it = series_.find(sid_);
+  if (it == series_.end()) {
+    auto s = NewSeries(agg.series());
+    if (!s.ok()) {
+      spdlog::warn("[alerter] series {}: {}", sid_, s.status().ToString());
+      return nullptr;
+    }
+    it = series_.emplace(sid_, std::move(*s)).first;
+  }
+  *id = &it->first;
+  return &it->second;
+}
+
+void AlerterProcessor::ProcessAggregate(const v1::WindowAggregate& agg, int64_t now,
+                                        stream::Emitter& out) {
+  const std::string* id = nullptr;
+  Series* found = FindOrCreate(agg, &id);
+  if (found == nullptr) {
+    o_.metrics->bad_detector.Increment();
+    return;
+  }
+  Series& ss = *found;
+  if (ss.windows > 0 && agg.window_start_ms() <= ss.last_window_start) {
+    out.Count(kDuplicates);
+    ++duplicates_;
+    return;
+  }
+  const IndicatorConfig* ind = o_.config->FindIndicator(agg.series().indicator());
+  const double value = agg.value();
+  Verdict verdict;
+  if (ss.detector != nullptr) {
+    const int64_t w = agg.series().window_ms();
+    if (ss.windows > 0 && w > 0) {
+      int fill = 0;
+      for (int64_t t = ss.last_window_start + w;
+           t < agg.window_start_ms() && fill < kMaxMissingFill; t += w, ++fill) {
+        ss.detector->Update({t, 0.0, true});
+      }
+    }
+    if (updates_++ % 16 == 0) {
+      const auto t0 = std::chrono::steady_clock::now();
+      verdict = ss.detector->Update({agg.window_start_ms(), value, false});
+      o_.metrics->update.Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    } else {
+      verdict = ss.detector->Update({agg.window_start_ms(), value, false});
+    }
+    if (verdict.reset) o_.metrics->resets.Increment();
+  }
+  bool breached = false;
+  if (ind != nullptr) {
+    breached = (ind->thresholds.min && value < *ind->thresholds.min) ||
+               (ind->thresholds.max && value > *ind->thresholds.max);
+  }
+  ss.windows++;
+  ss.last_window_start = agg.window_start_ms();
+  ss.last_arrival_ms = now;
+  MarkDirty(*id, ss);
+  const bool warm = ss.windows > static_cast<uint64_t>(std::max(0, o_.config->alerter.warmup));
+  Emit(book_.OnWindow(agg.series(), *id,
+                      {.detector_anomalous = verdict.score >= 0.5, .threshold_breached = breached},
+                      now),
+       out);
+  auto detection = [&](v1::SignalKind kind) {
+    Detection d;
+    d.series = agg.series();
+    d.kind = kind;
+    d.score = verdict.score;
+    d.probs.set_steady(verdict.probs.steady);
+    d.probs.set_transient(verdict.probs.transient);
+    d.probs.set_step(verdict.probs.step);
+    d.probs.set_slope(verdict.probs.slope);
+    d.observed = value;
+    d.forecast = std::isfinite(verdict.forecast) ? verdict.forecast : 0;
+    d.lower = std::isfinite(verdict.lower) ? verdict.lower : 0;
+    d.upper = std::isfinite(verdict.upper) ? verdict.upper : 0;
+    d.window_start_ms = agg.window_start_ms();
+    d.severity = SeverityFor(verdict.score, value, verdict.forecast, verdict.lower, verdict.upper);
+    return d;
+  };
+  if (verdict.signal && warm) {
+    v1::SignalKind kind = ToProto(verdict.kind);
+    Detection d = detection(kind);
+    const int fav = FavourableDirection(ind, agg.series().indicator());
+    if ((kind == v1::SIGNAL_KIND_STEP || kind == v1::SIGNAL_KIND_SLOPE) && fav != 0 &&
+        static_cast<int>(verdict.direction) == fav) {
+      d.kind = v1::SIGNAL_KIND_REWARD;
+      d.severity = v1::SEVERITY_REWARD;
+      d.reason = absl::StrCat("favourable ", std::string(SignalKindName(verdict.kind)));
+    } else {
+      d.reason = KindLabel(verdict.kind, verdict.direction);
+    }
+    Emit(book_.OnDetection(d, now), out);
+  }
+  if (breached && book_.FindOpen(agg.series(), v1::SIGNAL_KIND_THRESHOLD) == nullptr) {
+    Detection d = detection(v1::SIGNAL_KIND_THRESHOLD);
+    d.score = 1.0;
+    d.severity = v1::SEVERITY_ALERT;
+    d.reason = ind->thresholds.max && value > *ind->thresholds.max
+                   ? absl::StrCat("above the limit ", *ind->thresholds.max)
+                   : absl::StrCat("below the limit ", *ind->thresholds.min);
+    Emit(book_.OnDetection(d, now), out);
+  }
+  out.Count(kAggregates);
+  ++applied_;
+}
+
+void AlerterProcessor::ProcessCommand(const v1::Command& cmd, int64_t now, stream::Emitter& out) {
+  if (cmd.id().empty() || commands_.contains(cmd.id())) {
+    o_.metrics->command_duplicate.Increment();
+    return;
+  }
+  commands_[cmd.id()] = now;
+  changes_.push_back({absl::StrCat(kCommandKeyPrefix, cmd.id()), EncodeAppliedCommand(now)});
+  // Re-check the scope against this instance's config: the front end may be stale or forged.
+  std::string scope;
+  for (const OperatorConfig& op : o_.config->operators) {
+    if (op.name == cmd.operator_id()) scope = op.subtree;
+  }
+  absl::Status st;
+  if (scope.empty()) {
+    st = absl::PermissionDeniedError(absl::StrCat("unknown operator ", cmd.operator_id()));
+  } else if (!cmd.operator_scope().empty() &&
+             !Hierarchy::PathIsInSubtree(cmd.operator_scope(), scope)) {
+    st = absl::PermissionDeniedError("command scope wider than the operator's");
+  } else {
+    if (!cmd.operator_scope().empty()) scope = cmd.operator_scope();
+    auto events = book_.Apply(cmd, scope, now);
+    if (events.ok()) {
+      Emit(std::move(*events), out);
+      o_.metrics->command_applied.Increment();
+      out.Count(kCommands);
+      return;
+    }
+    st = events.status();
+  }
+  spdlog::info("[alerter] command {} ({} by {}) not applied: {}", cmd.id(),
+               v1::CommandKind_Name(cmd.kind()), cmd.operator_id(), st.ToString());
+  o_.metrics->command_rejected.Increment();
+  out.Count(kRejectedCommands);
+}
+
+void AlerterProcessor::CheckNoData(int64_t now, stream::Emitter& out) {
+  for (auto& [sid, ss] : series_) {
+    const IndicatorConfig* ind = o_.config->FindIndicator(ss.key.indicator());
+    if (ind == nullptr || !ind->expect_every || ss.windows == 0) continue;
+    // Not expect_every alone: a series cannot report more often than its window closes.
+    if (now - ss.last_arrival_ms <=
+        NoDataAfterMs(*ind->expect_every, ss.key.window_ms(), o_.config->aggregator)) {
+      continue;
+    }
+    if (ss.no_data_raised_for == ss.last_arrival_ms) continue;  // this silence was signalled
+    if (book_.FindOpen(ss.key, v1::SIGNAL_KIND_NO_DATA) != nullptr) continue;
+    Detection d;
+    d.series = ss.key;
+    d.kind = v1::SIGNAL_KIND_NO_DATA;
+    d.severity = v1::SEVERITY_ALERT;
+    d.score = 1.0;
+    d.window_start_ms = ss.last_window_start + ss.key.window_ms();
+    d.reason = absl::StrCat("no data for ",
+                            absl::FormatDuration(absl::Milliseconds(now - ss.last_arrival_ms)));
+    Emit(book_.OnDetection(d, now), out);
+    ss.no_data_raised_for = ss.last_arrival_ms;
+    MarkDirty(sid, ss);
+  }
+  for (auto it = commands_.begin(); it != commands_.end();) {
+    if (now - it->second > kCommandMemoryMs) {
+      changes_.push_back({absl::StrCat(kCommandKeyPrefix, it->first), ""});
+      commands_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void AlerterProcessor::Punctuate(const stream::PunctuateInfo& info, stream::Emitter& out) {
+  if (applied_ > 0) o_.metrics->applied.Increment(static_cast<double>(applied_));
+  if (duplicates_ > 0) o_.metrics->duplicate.Increment(static_cast<double>(duplicates_));
+  applied_ = duplicates_ = 0;
+  Emit(book_.Tick(info.now_ms), out);
+  if (info.now_ms >= next_no_data_check_) {
+    next_no_data_check_ = info.now_ms + 1000;
+    CheckNoData(info.now_ms, out);
+  }
+}
+
+void AlerterProcessor::TakeChanges(std::vector<stream::StateChange>* out) {
+  for (stream::StateChange& c : changes_) out->push_back(std::move(c));
+  changes_.clear();
+  v1::AlerterSeriesState st;
+  for (auto& [id, s] : dirty_series_) {
+    st.Clear();
+    st.set_windows(s->windows);
+    st.set_last_window_start_ms(s->last_window_start);
+    st.set_last_arrival_ms(s->last_arrival_ms);
+    st.set_no_data_raised_for_ms(s->no_data_raised_for);
+    if (s->detector != nullptr) {
+      st.set_detector(s->detector->Serialize());
+      st.set_detector_kind(std::string(s->detector_kind));
+    }
+    out->push_back({absl::StrCat(kSeriesKeyPrefix, *id), EncodeSeriesState(st)});
+    s->dirty = false;
+  }
+  dirty_series_.clear();
+  for (const std::string& id : book_.TakeDirty()) {
+    const OpenSignal* s = book_.Find(id);
+    out->push_back(
+        {absl::StrCat(kSignalKeyPrefix, id), s != nullptr ? EncodeOpenSignal(*s) : std::string()});
+  }
+}
+
+stream::Topology AlerterTopology(const AlerterTopologyOptions& o) {
+  const TopicNames names(o.prefix);
+  stream::Topology t;
+  t.role = "alerter";
+  t.subtopologies.push_back(
+      {"alr", {names.aggregates, names.commands}, names.Changelog("alerter"), [o](int32_t) {
+         return std::make_unique<AlerterProcessor>(o);
+       }});
+  t.outputs = {names.signals};
+  t.deadletter = names.deadletter;
+  t.counters = {"aggregates", "duplicates", "commands", "rejected_commands", "events"};
+  // The layout before the runtime ("p/<partition>/<key>", "o/<partition>"): its entries come
+  // back from the changelog.
+  t.obsolete_store_prefixes = {"p/", "o/"};
+  return t;
+}
+
+}  // namespace cybersyn::alerter

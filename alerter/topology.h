@@ -1,0 +1,151 @@
+// The alerter as a stream topology (stream/topology.h): one sub-topology, "alr", whose task p is
+// partition p of <prefix>.aggregates (WindowAggregate, keyed by node path) and of
+// <prefix>.commands (Command, keyed by the signal's origin node), co-partitioned so that the
+// owner of a series also owns the commands for its signals. Its state goes to
+// <prefix>.alerter-changelog (alerter_state.h), its SignalEvents to <prefix>.signals (keyed by
+// origin node), what it cannot use to the dead-letter topic.
+//
+// AlerterProcessor keeps, per partition, the detectors of its series, a SignalBook of open
+// signals (deadlines are its timers) and the command ids already applied. It writes only what
+// changed since the last commit (dirty series, signals, commands). Timers: Punctuate ticks the
+// book with the runtime's clock at the end of every batch, so a deadline that passed while the
+// process was down fires at the first batch after restore, once (in a transaction with its
+// state change).
+//
+// Thread-safety: a processor runs on its task's lane (stream/processor.h); AlerterMetrics and
+// the SignalObserver are shared (thread-safe).
+#ifndef CYBERSYN_ALERTER_TOPOLOGY_H_
+#define CYBERSYN_ALERTER_TOPOLOGY_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
+#include "alerter/detectors/detector.h"
+#include "alerter/signal_book.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "cybersyn/v1/aggregate.pb.h"
+#include "cybersyn/v1/command.pb.h"
+#include "cybersyn/v1/signal.pb.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "stream/processor.h"
+#include "stream/topology.h"
+
+namespace cybersyn::alerter {
+
+// Sees what the alerter committed (e.g. the Alertmanager bridge). Must return quickly (record,
+// do I/O elsewhere) and be thread-safe: OnCommitted runs on the runtime's committer thread,
+// the others on its loop thread.
+class SignalObserver {
+ public:
+  virtual ~SignalObserver() = default;
+  // Transitions just committed to <prefix>.signals, in order.
+  virtual void OnCommitted(const std::vector<v1::SignalEvent>& events) = 0;
+  // The open signals of a partition this instance just restored (took over or restarted with).
+  virtual void OnRestored(const std::vector<v1::Signal>& open) = 0;
+  // Open signals of partitions this instance no longer owns (another instance reports them).
+  virtual void OnRevoked(const std::vector<std::string>& signal_ids) = 0;
+};
+
+// The processors' counters (stream::Emitter::Count), committed totals.
+enum AlerterCounter { kAggregates, kDuplicates, kCommands, kRejectedCommands, kEvents };
+inline constexpr int kSignalsOut = 0;  // stream::Emitter::Send's topic
+
+struct AlerterMetrics {
+  explicit AlerterMetrics(prometheus::Registry& r);
+  prometheus::Gauge& series;
+  prometheus::Family<prometheus::Gauge>& open;
+  prometheus::Counter& escalations;
+  prometheus::Histogram& update;
+  prometheus::Counter& resets;
+  prometheus::Family<prometheus::Counter>& aggregates;
+  prometheus::Family<prometheus::Counter>& commands;
+  prometheus::Family<prometheus::Counter>& transitions;
+  // Cached children of the families above.
+  prometheus::Counter &applied, &duplicate, &bad_aggregate, &bad_detector;
+  prometheus::Counter &command_applied, &command_rejected, &command_duplicate, &bad_command;
+};
+
+struct AlerterTopologyOptions {
+  std::shared_ptr<const Config> config;  // REQUIRED
+  std::string prefix;                    // topic prefix
+  AlerterMetrics* metrics = nullptr;     // REQUIRED; outlives the topology
+  Clock* clock = Clock::Real();          // not owned
+  SignalObserver* observer = nullptr;    // not owned; null: none
+};
+
+stream::Topology AlerterTopology(const AlerterTopologyOptions& options);
+
+// Maps a window's value departure to a reward: step and slope shifts in the favourable direction
+// of the indicator are rewards. The favourable direction is "up" for Beer's triple (actuality,
+// capability, potentiality) and the derived indices (productivity, latency, performance): more
+// output / capacity / index is better. Other indicators (energy, absenteeism, ...) have no
+// favourable direction: every shift is an alert. Returns +1 (up), -1 (down) or 0 (none).
+int FavourableDirection(const IndicatorConfig* indicator, const std::string& indicator_name);
+
+class AlerterProcessor : public stream::Processor {
+ public:
+  explicit AlerterProcessor(const AlerterTopologyOptions& options);
+
+  absl::Status Load(absl::string_view key, absl::string_view value) override;
+  void Init(stream::Emitter& out) override;
+  void Process(const ConsumedMessage& m, stream::Emitter& out) override;
+  void Punctuate(const stream::PunctuateInfo& info, stream::Emitter& out) override;
+  void TakeChanges(std::vector<stream::StateChange>* out) override;
+  void Close(bool revoked) override;
+
+  // For gauges and tests (loop thread, lanes idle).
+  const SignalBook& book() const { return book_; }
+  size_t series() const { return series_.size(); }
+  // Windows applied to a series ("<node>|<indicator>|<window ms>"), 0 when unknown.
+  uint64_t WindowsOf(absl::string_view series_id) const;
+
+ private:
+  struct Series {
+    v1::SeriesKey key;
+    std::unique_ptr<Detector> detector;  // null: detector kind "none"
+    std::string_view detector_kind;
+    uint64_t windows = 0;
+    int64_t last_window_start = 0;
+    int64_t last_arrival_ms = 0;     // processing time of the last window (no-data timer)
+    int64_t no_data_raised_for = 0;  // last_arrival_ms of the silence already signalled
+    bool dirty = false;
+  };
+
+  absl::StatusOr<Series> NewSeries(const v1::SeriesKey& key);
+  // The series of `agg` (its id in sid_), created when new; null when its detector cannot be
+  // made. `id` points at the map's key.
+  Series* FindOrCreate(const v1::WindowAggregate& agg, const std::string** id);
+  void MarkDirty(const std::string& id, Series& s);
+  void ProcessAggregate(const v1::WindowAggregate& agg, int64_t now, stream::Emitter& out);
+  void ProcessCommand(const v1::Command& cmd, int64_t now, stream::Emitter& out);
+  void CheckNoData(int64_t now, stream::Emitter& out);
+  void Emit(std::vector<v1::SignalEvent> events, stream::Emitter& out);
+
+  AlerterTopologyOptions o_;
+  std::string aggregates_topic_;
+  SignalBook book_;
+  absl::node_hash_map<std::string, Series> series_;  // by series id; pointer-stable
+  std::vector<std::pair<const std::string*, Series*>> dirty_series_;
+  absl::flat_hash_map<std::string, int64_t> commands_;  // applied id -> applied at (ms)
+  std::vector<stream::StateChange> changes_;  // commands, and restored entries to re-encode
+  int64_t next_no_data_check_ = 0;
+  uint64_t updates_ = 0;  // detector updates (every 16th is timed)
+  // Applied and duplicate windows not yet added to the shared metrics (added once per batch,
+  // not per window: the counters are shared by the lanes).
+  uint64_t applied_ = 0, duplicates_ = 0;
+  v1::WindowAggregate agg_;  // parse scratch
+  std::string sid_;          // scratch
+};
+
+}  // namespace cybersyn::alerter
+
+#endif  // CYBERSYN_ALERTER_TOPOLOGY_H_
