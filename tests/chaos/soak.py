@@ -353,6 +353,34 @@ alerter:
 """
 
 
+# What config_yaml declares, for the aggregates a run must produce: every node at every level,
+# the four indicators (all rolled up) and Beer's three indices (A/C/P are all configured), per
+# window size.
+SOAK_NODES = ["cl", "cl/textiles", "cl/mining"] + [
+    f"cl/{sector}/{ent}" + unit
+    for sector, ents in (("textiles", ("yarur", "sumar")), ("mining", ("chuqui", "teniente")))
+    for ent in ents
+    for unit in ([""] + [f"/{u}" for u in (("spinning", "weaving") if sector == "textiles"
+                                            else ("extraction", "smelter"))])]
+SOAK_INDICATORS = ["output", "capacity", "potential", "energy",
+                   "productivity", "latency", "performance"]
+WINDOWS_S = [10, LARGEST_WINDOW_S]
+MIN_COVERAGE = 0.9  # of the implied aggregates the reference must have produced
+
+
+def implied_aggregates(start_ms, duration_s):
+    """(node, indicator, window_ms, window_start_ms) of every window that lies wholly inside the
+    run's event time, for every series the config declares."""
+    end_ms = start_ms + duration_s * 1000
+    keys = []
+    for w_s in WINDOWS_S:
+        w = w_s * 1000
+        first = -(-start_ms // w) * w
+        for ws in range(first, end_ms - w + 1, w):
+            keys += [(n, i, w, ws) for n in SOAK_NODES for i in SOAK_INDICATORS]
+    return keys
+
+
 def sim_yaml(speedup, interval_ms, faults_per_day, size_min, size_max):
     return f"""preset: small
 speedup: {speedup}
@@ -706,6 +734,7 @@ def compare(args, chaos, ref, broker):
 
     # Injected faults the reference caught -> exactly one signal each in the chaos run.
     caught = caught_ok = 0
+    kinds_caught = collections.Counter()
     for fault in ref["truth"]:
         lo, hi = int(fault["start"]) - 60_000, int(fault["end"]) + 60_000
         ids = [i for i, e in ref_info.items()
@@ -714,9 +743,34 @@ def compare(args, chaos, ref, broker):
         if not ids:
             continue
         caught += 1
+        kinds_caught[fault["kind"]] += 1
         if all(chaos_raised.get(i, 0) == 1 for i in ids):
             caught_ok += 1
     mismatches += caught - caught_ok
+
+    # The soak cannot pass on nothing: two runs that produced nothing compare equal. The
+    # reference must have produced (nearly) what its schedule implies, and caught faults.
+    start_ms = int(dep.roles["gateway"].argv[dep.roles["gateway"].argv.index("--start") + 1])
+    implied = implied_aggregates(start_ms, args.duration)
+    produced = sum(1 for k in implied if k in want)
+    coverage = produced / len(implied) if implied else 0.0
+    if coverage < MIN_COVERAGE:
+        mismatches += 1
+        lines.append(f"  the reference produced {produced} of the {len(implied)} aggregates its "
+                     f"schedule implies ({coverage:.0%} < {MIN_COVERAGE:.0%})")
+    # Kinds injected often enough after the detectors' warm-up must each have been caught.
+    warm_ms = start_ms + DETECTOR_WARMUP * WINDOWS_S[0] * 1000
+    kinds_due = collections.Counter(f["kind"] for f in ref["truth"] if int(f["start"]) >= warm_ms)
+    uncaught_kinds = sorted(k for k, n in kinds_due.items()
+                            if n >= args.kind_needs_faults and kinds_caught[k] == 0)
+    mismatches += len(uncaught_kinds)
+    for k in uncaught_kinds:
+        lines.append(f"  no {k} fault caught by the reference ({kinds_due[k]} injected after "
+                     f"warm-up)")
+    if caught < args.min_caught_faults:
+        mismatches += 1
+        lines.append(f"  the reference caught {caught} faults, fewer than --min-caught-faults "
+                     f"{args.min_caught_faults}")
 
     # Escalation timers: at the end nothing below the top level is past a deadline, and no
     # signal left the same node twice.
@@ -774,8 +828,11 @@ def compare(args, chaos, ref, broker):
         f"signals raised:                            {len(ref_raised)} reference, "
         f"{len(chaos_raised)} chaos; raised twice {len(doubled)}, set difference "
         f"{len(signal_set_diff)}",
-        f"faults caught in reference:                {caught}; with exactly one signal each in "
-        f"chaos: {caught_ok}",
+        f"reference output vs schedule:              {produced} of {len(implied)} implied "
+        f"aggregates ({coverage:.1%}; at least {MIN_COVERAGE:.0%} required)",
+        f"faults caught in reference:                {caught} (at least {args.min_caught_faults} "
+        f"required; by kind {dict(kinds_caught)}, injected after warm-up {dict(kinds_due)}); "
+        f"with exactly one signal each in chaos: {caught_ok}",
         f"escalations in chaos:                      {sum(escalations.values())}; lost timers "
         f"{len(lost_timers)}, double escalations {len(double_esc)}",
         f"dead-lettered:                             reference {dict(ref['deadletter'])}, "
@@ -799,6 +856,12 @@ def main():
                     help="sim: smallest fault, in noise standard deviations of one sample")
     ap.add_argument("--fault-size-max", type=float, default=16,
                     help="sim: largest fault, in noise standard deviations of one sample")
+    ap.add_argument("--min-caught-faults", type=int, default=3,
+                    help="the reference run must catch at least this many injected faults "
+                         "(default 3), or the soak fails: it proves nothing otherwise")
+    ap.add_argument("--kind-needs-faults", type=int, default=2,
+                    help="a fault kind injected at least this many times after the detectors' "
+                         "warm-up must be caught at least once by the reference (default 2)")
     ap.add_argument("--work-dir", default="",
                     help="runs in a fresh directory under this one (default: under $TMPDIR); "
                          "kept when the soak fails")
