@@ -132,7 +132,7 @@ void RecordsProcessor::Process(const ConsumedMessage& m, stream::Emitter& out) {
   const Model& model = *o_.model;
   const int key_enterprise =
       batch_.enterprise().empty() ? -1 : model.NodeIndex(batch_.enterprise());
-  const int64_t now = o_.clock->NowMillis();
+  const int64_t now = out.now_ms();
   uint64_t counts[16] = {0};
   for (const v1::Record& r : batch_.records()) {
     const Outcome oc = windows_.Offer(batch_.gateway_id(), r, key_enterprise, now);
@@ -185,7 +185,7 @@ void RollupProcessor::Process(const ConsumedMessage& m, stream::Emitter& out) {
     out.DeadLetter(m, "malformed", std::string(v));
     return;
   }
-  if (absl::Status s = rollup_.Offer(a, o_.clock->NowMillis(), &emissions_); !s.ok()) {
+  if (absl::Status s = rollup_.Offer(a, out.now_ms(), &emissions_); !s.ok()) {
     out.DeadLetter(m, s.message(), std::string(v));
     return;
   }

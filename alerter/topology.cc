@@ -201,7 +201,7 @@ void AlerterProcessor::Emit(std::vector<v1::SignalEvent> events, stream::Emitter
 
 void AlerterProcessor::Process(const ConsumedMessage& m, stream::Emitter& out) {
   const absl::string_view value = m.value();
-  const int64_t now = o_.clock->NowMillis();
+  const int64_t now = out.now_ms();
   if (m.topic() == aggregates_topic_) {
     if (!agg_.ParseFromArray(value.data(), static_cast<int>(value.size())) ||
         agg_.series().node().empty()) {

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status.h"
+#include "librdkafka/rdkafka.h"
 #include "spdlog/spdlog.h"
 
 namespace cybersyn {
@@ -32,8 +33,12 @@ ConsumedMessage::ConsumedMessage(std::string topic, int32_t partition, int64_t o
       topic_(std::move(topic)) {}
 
 absl::string_view ConsumedMessage::topic() const {
-  if (topic_.empty() && m_) topic_ = m_->topic_name();
-  return topic_;
+  if (!m_) return topic_;
+  // The C handle's name, not MessageImpl::topic_name(): that builds a std::string per call,
+  // an allocation per consumed message in the roles' hot loops.
+  const rd_kafka_message_t* c = m_->c_ptr();
+  const char* name = c->rkt != nullptr ? rd_kafka_topic_name(c->rkt) : nullptr;
+  return name != nullptr ? absl::string_view(name) : absl::string_view();
 }
 
 absl::string_view ConsumedMessage::key() const {

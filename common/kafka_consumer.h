@@ -76,7 +76,7 @@ class ConsumedMessage {
   };
   std::unique_ptr<RdKafka::Message> m_;
   std::unique_ptr<Owned> owned_;
-  mutable std::string topic_;
+  std::string topic_;  // of an in-memory message
 };
 
 class KafkaConsumer {

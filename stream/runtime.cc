@@ -171,6 +171,10 @@ class RuntimeLane {
     emitter_.lane_ = this;
   }
   Emitter& emitter() { return emitter_; }
+  Emitter& emitter(int64_t now_ms) {
+    emitter_.now_ms_ = now_ms;
+    return emitter_;
+  }
 
   void DeadLetter(const ConsumedMessage& m, absl::string_view reason, std::string value,
                   KafkaHeaders extra) {
@@ -487,7 +491,8 @@ size_t Runtime::Impl::ConsumeBatch(const std::atomic<bool>* stop, bool wait) {
 
 void Runtime::Impl::RunJob(Job& j, RuntimeLane& lane) {
   Task& t = *j.task;
-  Emitter& out = lane.emitter();
+  Emitter& out =
+      lane.emitter(j.kind == Job::kPunctuate ? j.info.now_ms : options_.clock->NowMillis());
   switch (j.kind) {
     case Job::kMessages:
       for (const ConsumedMessage& m : j.messages) {
@@ -1005,7 +1010,7 @@ absl::Status Runtime::Impl::LoadTask(Task& t, bool rebuilt) {
     ++loop_stats_.corrupt_changelog_entries;
     t.extra.push_back({b.key, ""});
   }
-  t.processor->Init(loop.emitter());
+  t.processor->Init(loop.emitter(options_.clock->NowMillis()));
   return absl::OkStatus();
 }
 
