@@ -146,6 +146,29 @@ TEST_F(AggregatorTopologyTest, DuplicatesDoNotCountAndLateOrBadRecordsAreDeadLet
   EXPECT_EQ(driver_.counter("late"), 1u);
 }
 
+// A batch with one record that does not decode: that record is dead-lettered (with its index),
+// the others count.
+TEST_F(AggregatorTopologyTest, PartlyBadBatchDeadLettersOnlyItsBadRecord) {
+  testing::Input in = Input();
+  const auto expected = testing::ExpectedStats(model_, in);
+  ASSERT_TRUE(driver_.Start().ok());
+  for (size_t i = 0; i < in.batches.size(); ++i) {
+    std::string wire = in.batches[i].SerializeAsString();
+    // A fourth record (field 3) whose bytes are no Record.
+    if (i == 5) wire += std::string("\x1a\x03\xff\xff\xff", 5);
+    driver_.Pipe(names_.records, in.batches[i].enterprise(), wire);
+  }
+  CloseAll();
+  ExpectMatches(expected, Aggregates());
+  const auto dead = driver_.ReadAll(names_.deadletter);
+  ASSERT_EQ(dead.size(), 1u);
+  std::map<std::string, std::string> h(dead[0].headers.begin(), dead[0].headers.end());
+  EXPECT_EQ(h["reason"], "malformed_record");
+  EXPECT_EQ(h["record_index"], absl::StrCat(in.batches[5].records_size()));
+  EXPECT_EQ(h["gateway_id"], "gw-1");
+  EXPECT_EQ(driver_.counter("records"), in.records);
+}
+
 // Commits fail (after their outputs and changelog were produced); each is aborted, rewound and
 // retried: the published aggregates are exactly those of a run without failures.
 TEST_F(AggregatorTopologyTest, FailedCommitsAreRewoundToExactlyTheSameAggregates) {
