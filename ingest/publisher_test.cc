@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,6 +65,10 @@ class RecordingStore : public KvStore {
   uint64_t max_value() {
     absl::MutexLock l(&mu_);
     return max_value_;
+  }
+  void ResetMaxValue() {
+    absl::MutexLock l(&mu_);
+    max_value_ = 0;
   }
 
  private:
@@ -406,6 +411,68 @@ TEST(PublisherTest, SoftBoundDoesNotApplyWithoutAConnection) {
   EXPECT_EQ(s.buffer_records, static_cast<uint64_t>(kSoftRecords));
   EXPECT_GT(s.buffer_bytes, kSoftBound);
   (*p)->Stop(absl::ZeroDuration());
+}
+
+// Issue 22: batches buffered under a larger message limit meet a smaller one (the producer's
+// message.max.bytes here; in production also the topic's max.message.bytes): they are re-packed
+// into batches that fit, and a record that fits none is handed to set_aside, not retried forever.
+TEST(PublisherTest, BatchesOverALowerLimitAreRepackedAndWhatFitsNoneIsSetAside) {
+  RecordingStore store;
+  PublisherOptions o;
+  o.gateway_id = "gw";
+  o.topic = "t.records";
+  o.batch_max_records = 1000;
+  o.linger = absl::Hours(1);
+  constexpr int kRecords = 3000;
+  const std::set<int> big = {10, 1500};  // 30 kB labels
+  {
+    auto p = Publisher::Create(o, &store);  // never started: everything stays in the buffer
+    ASSERT_TRUE(p.ok()) << p.status();
+    for (int i = 0; i < kRecords; ++i) {
+      v1::Record r = MakeRecord(i);
+      (*r.mutable_labels())["pad"] = std::string(big.contains(i) ? 30'000 : 100, 'x');
+      ASSERT_TRUE((*p)->Add(r, absl::StrCat("ent", i % 3)).ok());
+    }
+    ASSERT_TRUE((*p)->Persist(absl::Now() + absl::Seconds(10)).ok());
+    EXPECT_GT(store.max_value(), 100'000u) << "batches of ~130 kB were stored";
+    (*p)->Stop(absl::ZeroDuration());
+  }
+  store.ResetMaxValue();
+  MockCluster cluster("t.records");
+  o.client.bootstrap = cluster.bootstrap();
+  o.producer_overrides = {{"message.max.bytes", "20000"}};
+  std::vector<SetAside> aside;
+  absl::Mutex aside_mu;
+  o.set_aside = [&](const SetAside& a) {
+    absl::MutexLock l(&aside_mu);
+    aside.push_back(a);
+    return absl::OkStatus();
+  };
+  uint64_t limit_seen = 0;
+  o.on_message_limit = [&](uint64_t limit) { limit_seen = limit; };
+  auto p = Publisher::Create(o, &store);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(limit_seen, 20000u);
+  ASSERT_TRUE((*p)->Start().ok());
+  ASSERT_TRUE((*p)->WaitConfirmed(absl::Seconds(30)).ok()) << "wedged";
+  const PublisherStats s = (*p)->stats();
+  EXPECT_EQ(s.records_confirmed, static_cast<uint64_t>(kRecords) - big.size());
+  EXPECT_EQ(s.records_set_aside, big.size());
+  EXPECT_GT(s.batches_repacked, 0u);
+  EXPECT_EQ(s.buffer_batches, 0u);
+  // Every batch written to the buffer by the re-pack fits the limit.
+  EXPECT_LE(store.max_value(), MaxBatchValueBytes(20000, 4) + 10);
+  (*p)->Stop();
+  absl::MutexLock l(&aside_mu);
+  std::set<int> set_aside;
+  for (const SetAside& a : aside) {
+    for (const SetAside::Item& i : a.items) {
+      EXPECT_EQ(i.reason, "record of 30.1 kB exceeds the 20 kB message limit");
+      set_aside.insert(static_cast<int>(i.record.value()) - 20);
+      EXPECT_EQ(i.record.labels().at("pad").size(), 30'000u);
+    }
+  }
+  EXPECT_EQ(set_aside, big);
 }
 
 // Holding in memory (a buffer without a write-ahead log): the batches the broker confirms never

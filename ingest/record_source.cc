@@ -495,7 +495,9 @@ class LineSource : public RecordSource {
     if (absl::StartsWith(s, kBom)) s.remove_prefix(kBom.size());
     s = absl::StripAsciiWhitespace(s);
     if (s.empty() || s[0] == '#') return LineKind::kSkip;
-    if (format_ == InputFormat::kCsv) {
+    // Column names hold no digits and a data line always does (its value and time): most lines
+    // skip the header check.
+    if (format_ == InputFormat::kCsv && s.find_first_of("0123456789") == absl::string_view::npos) {
       CsvColumns columns;
       if (ParseCsvHeader(s, &columns, err)) {
         if (!err->field.empty()) return LineKind::kBadHeader;
