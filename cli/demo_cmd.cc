@@ -186,6 +186,7 @@ int RunDemo(const DemoArgs& args) {
   ingest::GatewayOptions gopts;
   gopts.config = config;
   gopts.brokers = client.bootstrap;
+  gopts.read_topic_limit = embedded == nullptr;  // the mock cluster answers no DescribeConfigs
   gopts.registry = registry;
   auto gateway = ingest::Gateway::Start(gopts);
   if (!gateway.ok()) return Fail(gateway.status());

@@ -244,7 +244,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
         dir, static_cast<double>(po.soft_max_buffer_bytes) / (1 << 20));
   }
   po.ensure_topic = std::move(ensure);
-  po.read_topic_limit = g->embedded_ == nullptr;  // the mock cluster keeps no topic configs
+  // The mock cluster keeps no topic configuration (and does not answer DescribeConfigs).
+  po.read_topic_limit = g->options_.read_topic_limit && g->embedded_ == nullptr;
   po.clock = g->options_.clock;
   Gateway* self = g.get();
   po.on_message_limit = [self](uint64_t limit) {

@@ -58,6 +58,9 @@ struct GatewayOptions {
   // Start an in-process broker when the config says kafka.bootstrap "embedded" (and `brokers` is
   // empty); otherwise Start refuses such a config (FAILED_PRECONDITION).
   bool embedded_broker = false;
+  // Read the topic's max.message.bytes through the admin API (publisher.h). Off for a
+  // mock-cluster broker (`cybersyn demo`'s), which does not answer DescribeConfigs.
+  bool read_topic_limit = true;
   // The validator to use (and to keep at the message limit), e.g. the one a source was opened
   // with; null: the gateway makes its own.
   RecordValidator* validator = nullptr;

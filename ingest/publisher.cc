@@ -870,7 +870,7 @@ absl::StatusOr<uint64_t> Publisher::ReadTopicLimit(bool own_connection) {
   absl::StatusOr<std::map<std::string, std::string>> c =
       own_connection
           ? DescribeTopicConfig(options_.client, options_.topic, absl::Seconds(5))
-          : DescribeTopicConfig(producer_->raw()->c_ptr(), options_.topic, absl::Seconds(5));
+          : DescribeTopicConfig(producer_->raw()->c_ptr(), options_.topic, absl::Seconds(2));
   if (!c.ok()) return c.status();
   uint64_t v = 0;
   auto it = c->find("max.message.bytes");
