@@ -323,12 +323,22 @@ def compose_refs():
 
 def exported_metrics():
     names = set()
+    roles = set()
     for d in ("ingest", "aggregator", "alerter", "query", "common", "opsroom", "cli"):
         for root, _, files in os.walk(os.path.join(ROOT, d)):
             for fn in files:
                 if fn.endswith((".cc", ".h")) and not fn.endswith("_test.cc"):
                     with open(os.path.join(root, fn), errors="replace") as f:
-                        names |= set(re.findall(r'"(cybersyn_[a-z_]+)"', f.read()))
+                        text = f.read()
+                        names |= set(re.findall(r'"(cybersyn_[a-z_]+)"', text))
+                        roles |= set(re.findall(r'\.role = "([a-z_]+)"', text))
+    # The stream runtime names its metrics after the role running it: cybersyn_<role>_<suffix>.
+    for root, _, files in os.walk(os.path.join(ROOT, "stream")):
+        for fn in files:
+            if fn.endswith((".cc", ".h")) and not fn.endswith("_test.cc"):
+                with open(os.path.join(root, fn), errors="replace") as f:
+                    for suffix in re.findall(r'Name\(p \+ "(_[a-z_]+)"\)', f.read()):
+                        names |= {f"cybersyn_{r}{suffix}" for r in roles}
     return names
 
 
