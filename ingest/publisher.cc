@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/batch_decode.h"
+#include "common/kafka_properties.h"
 #include "librdkafka/rdkafka.h"
 #include "spdlog/spdlog.h"
 
@@ -79,6 +80,25 @@ inline void PutVarint(std::string* s, uint64_t v) {
 }
 
 inline size_t StringFieldSize(size_t len) { return 1 + VarintSize(len) + len; }
+
+// A numeric librdkafka setting, or `otherwise` when it is not set (or not a number).
+uint64_t SettingOr(const std::map<std::string, std::string>& settings, const std::string& key,
+                   uint64_t otherwise) {
+  uint64_t v = 0;
+  auto it = settings.find(key);
+  return it != settings.end() && absl::SimpleAtoi(it->second, &v) ? v : otherwise;
+}
+
+// What librdkafka really applies to `rk` for a numeric `key` (after every layer of settings).
+uint64_t AppliedSetting(rd_kafka_t* rk, const char* key, uint64_t otherwise) {
+  char buf[32];
+  size_t size = sizeof buf;
+  uint64_t v = 0;
+  return rd_kafka_conf_get(rd_kafka_conf(rk), key, buf, &size) == RD_KAFKA_CONF_OK &&
+                 absl::SimpleAtoi(buf, &v)
+             ? v
+             : otherwise;
+}
 
 uint64_t DoubleBits(double d) {
   uint64_t bits;
@@ -197,12 +217,10 @@ absl::StatusOr<std::unique_ptr<Publisher>> Publisher::Create(PublisherOptions op
   options.batch_max_records = std::max(1, options.batch_max_records);
   p->options_ = std::move(options);
   p->store_ = store;
-  // The producer's own limit, and the one learnt from the topic before, if lower.
-  p->producer_limit_ = kDefaultMessageLimit;
-  const auto settings = ProducerSettings(p->options_);
-  if (auto it = settings.find("message.max.bytes"); it != settings.end()) {
-    (void)absl::SimpleAtoi(it->second, &p->producer_limit_);
-  }
+  // The producer's own limit (the config's kafka.producer may set it), and the one learnt from the
+  // topic before, if lower.
+  p->producer_limit_ =
+      SettingOr(p->EffectiveProducerSettings(), "message.max.bytes", kDefaultMessageLimit);
   uint64_t limit = p->producer_limit_;
   if (absl::StatusOr<std::string> v = store->Get(kMessageLimitKey); v.ok()) {
     uint64_t stored = 0;
@@ -335,26 +353,35 @@ std::map<std::string, std::string> Publisher::ProducerSettings(const PublisherOp
   return settings;
 }
 
+std::map<std::string, std::string> Publisher::EffectiveProducerSettings() const {
+  return EffectiveKafkaSettings(options_.client, KafkaClientKind::kProducer,
+                                ProducerSettings(options_))
+      .values;
+}
+
 absl::Status Publisher::CreateProducer() {
   ProducerOptions po;
   po.client = options_.client;
   po.idempotent = true;
   po.overrides = ProducerSettings(options_);
   // librdkafka puts messages of a partition into one record batch up to batch.size, and the
-  // broker judges the record batch against max.message.bytes: so batch.size stays within it.
-  uint64_t batch_size = kDefaultMessageLimit;
-  if (auto it = po.overrides.find("batch.size"); it != po.overrides.end()) {
-    (void)absl::SimpleAtoi(it->second, &batch_size);
-  }
-  batch_size = std::min(batch_size, message_limit_.load());
+  // broker judges the record batch against max.message.bytes: so batch.size stays within it,
+  // whatever the config's kafka.properties or kafka.producer say (they win over the code's).
+  const uint64_t batch_size =
+      std::min(SettingOr(EffectiveProducerSettings(), "batch.size", kDefaultMessageLimit),
+               message_limit_.load());
   po.overrides["batch.size"] = absl::StrCat(batch_size);
+  for (auto* configured : {&po.client.properties, &po.client.producer}) {
+    if (configured->contains("batch.size")) (*configured)["batch.size"] = absl::StrCat(batch_size);
+  }
   po.on_delivery = [this](const DeliveryReport& r) { OnReport(r); };
   absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(po);
   if (!producer.ok()) return producer.status();
   std::shared_ptr<KafkaProducer> fresh = *std::move(producer);
+  const uint64_t applied = AppliedSetting(fresh->raw()->c_ptr(), "batch.size", batch_size);
   absl::MutexLock l(&mu_);
   producer_ = std::move(fresh);
-  producer_batch_size_ = batch_size;
+  producer_batch_size_ = applied;
   return absl::OkStatus();
 }
 
@@ -1422,6 +1449,7 @@ PublisherStats Publisher::stats() const {
   s.groups_stored = groups_stored_;
   s.redundant_dropped = redundant_dropped_;
   s.message_limit = message_limit_.load();
+  s.producer_batch_size = producer_batch_size_;
   s.batches_repacked = batches_repacked_;
   s.records_set_aside = records_set_aside_;
   s.topic_ready = topic_ready_;

@@ -174,6 +174,7 @@ struct PublisherStats {
   uint64_t groups_stored = 0;        // sealed groups written to the store (ever)
   uint64_t redundant_dropped = 0;    // stored batches Create found past the checkpoint
   uint64_t message_limit = 0;        // bytes (message_limit.h)
+  uint64_t producer_batch_size = 0;  // batch.size librdkafka applies: never over message_limit
   uint64_t batches_repacked = 0;     // batches over the message limit, re-packed
   uint64_t records_set_aside = 0;    // handed to set_aside
   bool topic_ready = false;
@@ -373,6 +374,8 @@ class Publisher {
   // "lines 12-40 of csv:/x.csv", or "".
   std::string DescribeLinesLocked(LineRange lines) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CreateProducer();
+  // What the producer gets: ProducerSettings under the config's kafka.properties/producer.
+  std::map<std::string, std::string> EffectiveProducerSettings() const;
   // Replaces a producer that hit a fatal error (or whose batch.size is over a lowered message
   // limit); unconfirmed batches go back to pending_.
   void RecoverFromFatal(const std::string& reason);

@@ -440,7 +440,8 @@ TEST(PublisherTest, BatchesOverALowerLimitAreRepackedAndWhatFitsNoneIsSetAside) 
   store.ResetMaxValue();
   MockCluster cluster("t.records");
   o.client.bootstrap = cluster.bootstrap();
-  o.producer_overrides = {{"message.max.bytes", "20000"}};
+  // The operator's kafka.producer settings: the limit is taken from them, and batch.size capped.
+  o.client.producer = {{"message.max.bytes", "20000"}, {"batch.size", "900000"}};
   std::vector<SetAside> aside;
   absl::Mutex aside_mu;
   o.set_aside = [&](const SetAside& a) {
@@ -459,6 +460,7 @@ TEST(PublisherTest, BatchesOverALowerLimitAreRepackedAndWhatFitsNoneIsSetAside) 
   EXPECT_EQ(s.records_confirmed, static_cast<uint64_t>(kRecords) - big.size());
   EXPECT_EQ(s.records_set_aside, big.size());
   EXPECT_GT(s.batches_repacked, 0u);
+  EXPECT_EQ(s.producer_batch_size, 20000u);
   EXPECT_EQ(s.buffer_batches, 0u);
   // Every batch written to the buffer by the re-pack fits the limit.
   EXPECT_LE(store.max_value(), MaxBatchValueBytes(20000, 4) + 10);
