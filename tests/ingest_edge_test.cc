@@ -7,9 +7,11 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -24,6 +26,8 @@
 #include "gtest/gtest.h"
 #include "ingest/gateway.h"
 #include "librdkafka/rdkafka.h"
+#include "spdlog/sinks/ostream_sink.h"
+#include "spdlog/spdlog.h"
 #include "tests/ingest_testing.h"
 #include "tests/testing/real_kafka.h"
 
@@ -78,6 +82,47 @@ absl::Status AlterTopicConfig(const std::string& bootstrap, const std::string& t
   rd_kafka_destroy(rk);
   return s;
 }
+
+// The input lines that messages name ("lines 12-40 of csv:/x.csv", "line 7 of csv:/x.csv").
+struct NamedLines {
+  int64_t first = 0;
+  int64_t last = 0;
+  std::string source;
+};
+std::vector<NamedLines> LinesNamed(const std::string& text) {
+  static const std::regex kLines(R"(\blines? ([0-9]+)(?:-([0-9]+))? of ([^ );\n]+))");
+  std::vector<NamedLines> out;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kLines);
+       it != std::sregex_iterator(); ++it) {
+    NamedLines n;
+    n.first = std::stoll((*it)[1]);
+    n.last = (*it)[2].matched ? std::stoll((*it)[2]) : n.first;
+    n.source = (*it)[3];
+    out.push_back(n);
+  }
+  return out;
+}
+
+// Copies what the default logger writes while it lives (and still prints it). Create it before
+// threads that log start, and destroy it after they stopped: spdlog's sink list is not locked.
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    spdlog::default_logger()->sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  std::string Text() {
+    sink_->flush();
+    return out_.str();
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
 
 class EdgeTest : public ::testing::Test {
  protected:
@@ -227,6 +272,7 @@ TEST_F(EdgeTest, ASmallTopicLimitIsReadAndNothingWedges) {
 // message, with their reason; every other record arrives.
 TEST_F(EdgeTest, ALimitLoweredWhileRunningRepacksAndSetsAsideWithTheReason) {
   ASSERT_TRUE(EnsureTopics(Client(), {{Topic(), 4, 1, {}}}).ok());
+  LogCapture log;  // before the gateway's threads start
   GatewayOptions o;
   o.config = MakeConfig();
   o.buffer_dir = dir_ + "/buffer";
@@ -238,8 +284,9 @@ TEST_F(EdgeTest, ALimitLoweredWhileRunningRepacksAndSetsAsideWithTheReason) {
   ASSERT_TRUE(AlterTopicConfig(kafka_.bootstrap, Topic(), "max.message.bytes", "65536").ok());
   // The gateway still packs ~1 MB batches and takes 80 kB records: the broker refuses them.
   const std::set<int> big = {1100, 2500};
-  RunResult second =
-      RunCsv(**g, WriteCsv("after.csv", Lines(1000, 2000, 300, {{1100, 80'000}, {2500, 80'000}})));
+  const std::string after =
+      WriteCsv("after.csv", Lines(1000, 2000, 300, {{1100, 80'000}, {2500, 80'000}}));
+  RunResult second = RunCsv(**g, after);
   EXPECT_TRUE(second.reported.empty()) << second.reported[0];
   ASSERT_TRUE((*g)->Drain(absl::Seconds(90)).ok()) << "the gateway is wedged";
   const GatewayStats s = (*g)->stats();
@@ -251,7 +298,22 @@ TEST_F(EdgeTest, ALimitLoweredWhileRunningRepacksAndSetsAsideWithTheReason) {
   EXPECT_THAT(aside, HasSubstr("# record of 80.1 kB exceeds the 65.5 kB message limit"));
   EXPECT_THAT(aside, HasSubstr("\"value\":1100.0"));
   EXPECT_THAT(aside, HasSubstr("\"value\":2500.0"));
+  // Issue 22 (9): messages about a batch name the input lines of its records. Records 1100 and
+  // 2500 are lines 102 and 1502 of after.csv.
+  std::set<int64_t> named;
+  for (const NamedLines& n : LinesNamed(aside)) {
+    EXPECT_EQ(n.source, "csv:" + after);
+    for (int64_t line : {102, 1502}) {
+      if (n.first <= line && line <= n.last) named.insert(line);
+    }
+  }
+  EXPECT_EQ(named, (std::set<int64_t>{102, 1502})) << aside;
   (*g)->Stop();
+  const std::string logged = log.Text();
+  EXPECT_THAT(logged, ::testing::ContainsRegex("batches failed delivery \\(.*Message size too "
+                                               "large.*; the first holds lines? [0-9]"))
+      << logged;
+  EXPECT_THAT(LinesNamed(logged), Not(::testing::IsEmpty()));
 }
 
 // The same without the buffer's write-ahead log (a re-readable file): confirmed batches are held
