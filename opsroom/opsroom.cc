@@ -35,6 +35,23 @@ std::string BearerToken(const httplib::Request& req) {
   return std::string(absl::StripAsciiWhitespace(v));
 }
 
+// Every Opsroom response: the page may run only its own script and style (no inline script, no
+// other origin, no plugins, not framed), and no response is content-sniffed into something else.
+void SetSecurityHeaders(httplib::Response& res) {
+  res.set_header("Content-Security-Policy", std::string(kContentSecurityPolicy));
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("X-Frame-Options", "DENY");
+  res.set_header("Referrer-Policy", "no-referrer");
+}
+
+// `handler` with the security headers set first.
+httplib::Server::Handler Secured(httplib::Server::Handler handler) {
+  return [handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    SetSecurityHeaders(res);
+    handler(req, res);
+  };
+}
+
 int64_t IntParam(const httplib::Request& req, const char* name, int64_t fallback) {
   int64_t v = fallback;
   if (req.has_param(name) && !absl::SimpleAtoi(req.get_param_value(name), &v)) return fallback;
@@ -69,23 +86,29 @@ int HttpStatusFor(absl::StatusCode code) {
 }
 
 void RegisterOpsroom(httplib::Server& server, Backend* backend) {
+  auto get = [&server](const std::string& path, httplib::Server::Handler h) {
+    server.Get(path, Secured(std::move(h)));
+  };
+  auto post = [&server](const std::string& path, httplib::Server::Handler h) {
+    server.Post(path, Secured(std::move(h)));
+  };
   for (const Asset& a : Assets()) {
     auto handler = [a](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string(a.body), std::string(a.content_type));
       res.set_header("Cache-Control", "no-cache");
     };
-    server.Get(std::string(a.path), handler);
-    if (a.path == "/index.html") server.Get("/", handler);
+    get(std::string(a.path), handler);
+    if (a.path == "/index.html") get("/", handler);
   }
 
-  server.Get("/api/status", [backend](const httplib::Request& req, httplib::Response& res) {
+  get("/api/status", [backend](const httplib::Request& req, httplib::Response& res) {
     auto st =
         backend->Status(req.get_param_value("node"), static_cast<int>(IntParam(req, "depth", 16)));
     if (!st.ok()) return SendError(res, st.status());
     res.set_content(ToJson(*st), "application/json");
   });
 
-  server.Get("/api/signals", [backend](const httplib::Request& req, httplib::Response& res) {
+  get("/api/signals", [backend](const httplib::Request& req, httplib::Response& res) {
     auto sigs = backend->OpenSignals(req.get_param_value("subtree"));
     if (!sigs.ok()) return SendError(res, sigs.status());
     v1::ListResponse list;
@@ -93,7 +116,7 @@ void RegisterOpsroom(httplib::Server& server, Backend* backend) {
     res.set_content(ToJson(list), "application/json");
   });
 
-  server.Get("/api/series", [backend](const httplib::Request& req, httplib::Response& res) {
+  get("/api/series", [backend](const httplib::Request& req, httplib::Response& res) {
     v1::SeriesHistoryRequest q;
     q.set_node(req.get_param_value("node"));
     q.set_indicator(req.get_param_value("indicator"));
@@ -109,43 +132,43 @@ void RegisterOpsroom(httplib::Server& server, Backend* backend) {
     res.set_content(ToJson(*hist), "application/json");
   });
 
-  server.Get("/api/whoami", [backend](const httplib::Request& req, httplib::Response& res) {
+  get("/api/whoami", [backend](const httplib::Request& req, httplib::Response& res) {
     auto who = backend->Authenticate(BearerToken(req));
     if (!who.ok()) return SendError(res, who.status());
     res.set_content(nlohmann::json{{"name", who->name}, {"subtree", who->subtree}}.dump(),
                     "application/json");
   });
 
-  server.Post(
-      R"(/api/signals/([^/]+)/(ack|resolve|silence|unsilence))",
-      [backend](const httplib::Request& req, httplib::Response& res) {
-        const std::string id = req.matches[1];
-        const std::string act = req.matches[2];
-        std::string reason;
-        int64_t duration_ms = 0;
-        if (!req.body.empty()) {
-          nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
-          if (body.is_discarded() || !body.is_object()) {
-            return SendError(res, absl::InvalidArgumentError("body is not a JSON object"));
-          }
-          reason = body.value("reason", "");
-          duration_ms = body.value("duration_ms", int64_t{0});
-        }
-        v1::CommandKind kind = v1::COMMAND_KIND_ACKNOWLEDGE;
-        if (act == "resolve") kind = v1::COMMAND_KIND_RESOLVE;
-        if (act == "silence") kind = v1::COMMAND_KIND_SILENCE;
-        if (act == "unsilence") kind = v1::COMMAND_KIND_UNSILENCE;
-        if (kind == v1::COMMAND_KIND_SILENCE && duration_ms <= 0) {
-          return SendError(res, absl::InvalidArgumentError("silence needs a positive duration_ms"));
-        }
-        auto cmd =
-            backend->Act(BearerToken(req), kind, id, reason, absl::Milliseconds(duration_ms));
-        if (!cmd.ok()) return SendError(res, cmd.status());
-        res.set_content(nlohmann::json{{"command_id", *cmd}}.dump(), "application/json");
-      });
+  post(R"(/api/signals/([^/]+)/(ack|resolve|silence|unsilence))",
+       [backend](const httplib::Request& req, httplib::Response& res) {
+         const std::string id = req.matches[1];
+         const std::string act = req.matches[2];
+         std::string reason;
+         int64_t duration_ms = 0;
+         if (!req.body.empty()) {
+           nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+           if (body.is_discarded() || !body.is_object()) {
+             return SendError(res, absl::InvalidArgumentError("body is not a JSON object"));
+           }
+           reason = body.value("reason", "");
+           duration_ms = body.value("duration_ms", int64_t{0});
+         }
+         v1::CommandKind kind = v1::COMMAND_KIND_ACKNOWLEDGE;
+         if (act == "resolve") kind = v1::COMMAND_KIND_RESOLVE;
+         if (act == "silence") kind = v1::COMMAND_KIND_SILENCE;
+         if (act == "unsilence") kind = v1::COMMAND_KIND_UNSILENCE;
+         if (kind == v1::COMMAND_KIND_SILENCE && duration_ms <= 0) {
+           return SendError(res,
+                            absl::InvalidArgumentError("silence needs a positive duration_ms"));
+         }
+         auto cmd =
+             backend->Act(BearerToken(req), kind, id, reason, absl::Milliseconds(duration_ms));
+         if (!cmd.ok()) return SendError(res, cmd.status());
+         res.set_content(nlohmann::json{{"command_id", *cmd}}.dump(), "application/json");
+       });
 
   // Server-sent events: one "signal" event per transition; the id is the resume cursor.
-  server.Get("/api/events", [backend](const httplib::Request& req, httplib::Response& res) {
+  get("/api/events", [backend](const httplib::Request& req, httplib::Response& res) {
     auto cursor = std::make_shared<std::string>(req.get_header_value("Last-Event-ID"));
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(

@@ -13,6 +13,9 @@
 //   GET  /api/whoami                   {"name", "subtree"} for the bearer token
 //   POST /api/signals/{id}/{ack|resolve|silence|unsilence}  body {"reason", "duration_ms"}
 // Errors: {"error": "..."} with 400/401/403/404/503.
+// Every response carries kContentSecurityPolicy, X-Content-Type-Options: nosniff,
+// X-Frame-Options: DENY and Referrer-Policy: no-referrer; the page builds its DOM from text only
+// (no HTML parsing of server data), so markup in a node title or a reason shows as text.
 // Thread-safety: handlers run on the HTTP server's threads; the Backend must be thread-safe.
 #ifndef CYBERSYN_OPSROOM_OPSROOM_H_
 #define CYBERSYN_OPSROOM_OPSROOM_H_
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "cybersyn/v1/command.pb.h"
 #include "cybersyn/v1/services.pb.h"
@@ -32,6 +36,12 @@ class Server;
 }
 
 namespace cybersyn::opsroom {
+
+// The page's own script, style and API only: no inline script (so no injected handler runs),
+// no other origin, no plugins, never inside a frame.
+inline constexpr absl::string_view kContentSecurityPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 struct OperatorIdentity {
   std::string name;

@@ -107,6 +107,42 @@ TEST_F(OpsroomTest, ServesPageAndAssetsCompiledIn) {
   EXPECT_THAT(c.Get("/style.css")->body, HasSubstr(".dot.crisis"));
 }
 
+// The page runs only its own script: no inline handler from injected markup could run, and no
+// response is sniffed into a script. Every route, the page, its assets, the API and errors.
+TEST_F(OpsroomTest, EveryResponseCarriesContentSecurityPolicyAndNosniff) {
+  httplib::Client c("127.0.0.1", port_);
+  for (const char* path : {"/", "/index.html", "/app.js", "/style.css", "/api/status",
+                           "/api/signals", "/api/whoami", "/api/series?node=cl/zz&indicator=x"}) {
+    SCOPED_TRACE(path);
+    auto res = c.Get(path);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->get_header_value("Content-Security-Policy"), kContentSecurityPolicy);
+    EXPECT_EQ(res->get_header_value("X-Content-Type-Options"), "nosniff");
+    EXPECT_EQ(res->get_header_value("X-Frame-Options"), "DENY");
+  }
+  auto act = Post("/api/signals/sig-1/ack", "bo-token");
+  ASSERT_TRUE(act);
+  EXPECT_EQ(act->get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_THAT(std::string(kContentSecurityPolicy), HasSubstr("script-src 'self'"));
+  EXPECT_THAT(std::string(kContentSecurityPolicy), ::testing::Not(HasSubstr("unsafe-inline")));
+}
+
+// Server data reaches the page as text only (the browser test shows it with markup in a title
+// and a reason): the script never parses HTML.
+TEST_F(OpsroomTest, ScriptNeverParsesHtml) {
+  httplib::Client c("127.0.0.1", port_);
+  const std::string js = c.Get("/app.js")->body;
+  for (const char* sink : {"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
+                           "createContextualFragment", "DOMParser"}) {
+    EXPECT_THAT(js, ::testing::Not(HasSubstr(sink))) << sink;
+  }
+  EXPECT_THAT(js, HasSubstr("createElement"));
+  // No inline script or handler in the page either (the policy would block it).
+  const std::string page = c.Get("/")->body;
+  EXPECT_THAT(page, ::testing::Not(HasSubstr("onclick")));
+  EXPECT_THAT(page, ::testing::Not(HasSubstr("<script>")));
+}
+
 TEST_F(OpsroomTest, JsonApiUsesProtoFieldNames) {
   httplib::Client c("127.0.0.1", port_);
   auto status = nlohmann::json::parse(c.Get("/api/status")->body);

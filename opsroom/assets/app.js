@@ -1,6 +1,11 @@
 // Cybersyn Opsroom: the hierarchy coloured by worst open signal, open signals, a live feed of
 // transitions (server-sent events), a series chart with the forecast band, and ack / resolve /
 // silence for an operator whose token covers the signal's node. No external assets.
+//
+// Every string from the server (node titles, reasons, ids) reaches the page as text: the DOM is
+// built with createElement and text nodes only, never parsed from HTML, so a config title or an
+// acknowledgement reason holding markup shows as that markup, and runs nothing. The server also
+// sends a Content-Security-Policy that allows only this script.
 'use strict';
 
 const state = {
@@ -14,6 +19,24 @@ const $ = (sel) => document.querySelector(sel);
 const short = (s) => (s || '').replace(/^(SIGNAL_KIND_|SIGNAL_STATE_|SEVERITY_|TRANSITION_KIND_)/, '').toLowerCase();
 const fmtTime = (ms) => ms ? new Date(Number(ms)).toLocaleTimeString() : '';
 const inSubtree = (path, root) => !!root && (path === root || path.startsWith(root + '/'));
+
+// el('span', {class: 'dot ok', dataset: {node: 'cl'}}, 'text', child, ...): an element with
+// attributes and children (strings become text nodes). SVG elements with svg(...).
+function build(ns, tag, attrs, children) {
+  const e = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'dataset') Object.assign(e.dataset, v);
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) {
+    if (c === undefined || c === null || c === false) continue;
+    e.append(c instanceof Node ? c : String(c));
+  }
+  return e;
+}
+const el = (tag, attrs, ...children) => build(null, tag, attrs, children);
+const svg = (tag, attrs, ...children) => build('http://www.w3.org/2000/svg', tag, attrs, children);
 
 async function api(path, opts = {}) {
   const headers = Object.assign({}, opts.headers || {});
@@ -29,10 +52,10 @@ function renderNode(n) {
   const li = document.createElement('li');
   const sev = short(n.worst) || 'ok';
   const count = (n.open_signals || []).length;
-  li.innerHTML = `<span class="dot ${sev === 'unspecified' ? 'ok' : sev}"></span>` +
-    `<span class="node" data-node="${n.node}">${n.title || n.node}</span>` +
-    `<span class="level">${n.level}${count ? ' · ' + count + ' open' : ''}</span>`;
-  li.querySelector('.node').addEventListener('click', () => showNode(n));
+  const name = el('span', { class: 'node', dataset: { node: n.node } }, n.title || n.node);
+  name.addEventListener('click', () => showNode(n));
+  li.append(el('span', { class: `dot ${sev === 'unspecified' ? 'ok' : sev}` }), name,
+    el('span', { class: 'level' }, `${n.level}${count ? ' · ' + count + ' open' : ''}`));
   if (n.children && n.children.length) {
     const ul = document.createElement('ul');
     n.children.forEach((c) => ul.appendChild(renderNode(c)));
@@ -69,14 +92,14 @@ function renderSignals() {
     tr.dataset.id = s.id;
     if (state.selected === s.id) tr.classList.add('sel');
     const allowed = canAct(s);
-    const dis = allowed ? '' : 'disabled title="sign in with a token for this subtree"';
-    tr.innerHTML = `<td class="sev-${short(s.severity)}">${s.id.slice(0, 10)}</td>` +
-      `<td>${s.origin_node}</td><td>${s.series ? s.series.indicator : ''}</td>` +
-      `<td>${short(s.kind)}</td><td>${s.current_level_name || ''}</td>` +
-      `<td class="state">${short(s.state)}</td><td>${fmtTime(s.raised_at_ms)}</td>` +
-      `<td><button class="act" data-act="ack" ${dis}>ack</button>` +
-      `<button class="act" data-act="resolve" ${dis}>resolve</button>` +
-      `<button class="act" data-act="silence" ${dis}>silence 2h</button></td>`;
+    const button = (act, label) => el('button', { class: 'act', dataset: { act },
+      disabled: !allowed, title: allowed ? null : 'sign in with a token for this subtree' }, label);
+    tr.append(el('td', { class: `sev-${short(s.severity)}` }, s.id.slice(0, 10)),
+      el('td', {}, s.origin_node), el('td', {}, s.series ? s.series.indicator : ''),
+      el('td', {}, short(s.kind)), el('td', {}, s.current_level_name || ''),
+      el('td', { class: 'state' }, short(s.state)), el('td', {}, fmtTime(s.raised_at_ms)),
+      el('td', {}, button('ack', 'ack'), button('resolve', 'resolve'),
+        button('silence', 'silence 2h')));
     tr.addEventListener('click', (ev) => {
       const act = ev.target.dataset && ev.target.dataset.act;
       if (act) { ev.stopPropagation(); act === 'silence' ? doAct(s, act, 7200000) : doAct(s, act); return; }
@@ -111,7 +134,7 @@ async function doAct(sig, act, durationMs) {
 // ---- live feed (server-sent events; the browser resumes with Last-Event-ID)
 function addFeedLine({ kind, text, at }) {
   const li = document.createElement('li');
-  li.innerHTML = `<span class="t">${fmtTime(at || Date.now())}</span><span class="${kind}">${text}</span>`;
+  li.append(el('span', { class: 't' }, fmtTime(at || Date.now())), el('span', { class: kind }, text));
   const feed = $('#feed');
   feed.insertBefore(li, feed.firstChild);
   while (feed.children.length > 200) feed.removeChild(feed.lastChild);
@@ -125,6 +148,7 @@ function onEvent(ev) {
   let text = `${kind} ${short(s.kind)} at ${s.origin_node}`;
   if (kind === 'escalated') text = `escalated ${short(s.kind)} of ${s.origin_node}: ${t.from_node} → ${t.to_node}`;
   if (t.actor && t.actor !== 'system') text += ` by ${t.actor}`;
+  if (t.reason && t.actor && t.actor !== 'system') text += `: ${t.reason}`;
   addFeedLine({ kind, text, at: t.at_ms });
   if (short(s.state) === 'resolved') state.signals.delete(s.id); else state.signals.set(s.id, s);
   renderSignals();
@@ -150,9 +174,12 @@ async function loadSeries(node, indicator, windowMs) {
 }
 
 function drawChart(points) {
-  const svg = $('#chart');
+  const chart = $('#chart');
   const W = 800, H = 240, P = 24;
-  if (!points.length) { svg.innerHTML = '<text x="20" y="120">no closed windows yet</text>'; return; }
+  if (!points.length) {
+    chart.replaceChildren(svg('text', { x: 20, y: 120 }, 'no closed windows yet'));
+    return;
+  }
   const xs = points.map((p) => Number(p.aggregate.window_start_ms));
   const vals = points.map((p) => p.aggregate.value);
   const lo = points.map((p) => p.has_forecast ? p.forecast_lower : p.aggregate.value);
@@ -161,19 +188,23 @@ function drawChart(points) {
   const x0 = Math.min(...xs), x1 = Math.max(...xs) || x0 + 1;
   const X = (x) => P + (W - 2 * P) * (x - x0) / ((x1 - x0) || 1);
   const Y = (y) => H - P - (H - 2 * P) * (y - ymin) / ((ymax - ymin) || 1);
+  const xOf = (p) => X(Number(p.aggregate.window_start_ms));
+  const parts = [];
   const fc = points.filter((p) => p.has_forecast);
-  let band = '';
   if (fc.length) {
-    const up = fc.map((p) => `${X(Number(p.aggregate.window_start_ms))},${Y(p.forecast_upper)}`);
-    const dn = fc.map((p) => `${X(Number(p.aggregate.window_start_ms))},${Y(p.forecast_lower)}`).reverse();
-    band = `<polygon class="band" points="${up.concat(dn).join(' ')}"/>` +
-      `<polyline class="fc" points="${fc.map((p) => `${X(Number(p.aggregate.window_start_ms))},${Y(p.forecast)}`).join(' ')}"/>`;
+    const up = fc.map((p) => `${xOf(p)},${Y(p.forecast_upper)}`);
+    const dn = fc.map((p) => `${xOf(p)},${Y(p.forecast_lower)}`).reverse();
+    parts.push(svg('polygon', { class: 'band', points: up.concat(dn).join(' ') }),
+      svg('polyline', { class: 'fc', points: fc.map((p) => `${xOf(p)},${Y(p.forecast)}`).join(' ') }));
   }
-  const line = `<polyline class="line" points="${points.map((p, i) => `${X(xs[i])},${Y(vals[i])}`).join(' ')}"/>`;
-  const marks = points.filter((p) => (p.signal_ids || []).length)
-    .map((p) => `<circle class="mark" r="4" cx="${X(Number(p.aggregate.window_start_ms))}" cy="${Y(p.aggregate.value)}"/>`).join('');
-  svg.innerHTML = band + line + marks +
-    `<text x="4" y="12">${ymax.toPrecision(4)}</text><text x="4" y="${H - 4}">${ymin.toPrecision(4)}</text>`;
+  parts.push(svg('polyline', { class: 'line',
+    points: points.map((p, i) => `${X(xs[i])},${Y(vals[i])}`).join(' ') }));
+  for (const p of points.filter((q) => (q.signal_ids || []).length)) {
+    parts.push(svg('circle', { class: 'mark', r: 4, cx: xOf(p), cy: Y(p.aggregate.value) }));
+  }
+  parts.push(svg('text', { x: 4, y: 12 }, ymax.toPrecision(4)),
+    svg('text', { x: 4, y: H - 4 }, ymin.toPrecision(4)));
+  chart.replaceChildren(...parts);
 }
 
 // ---- sign in

@@ -5,66 +5,12 @@
 // Saves a screenshot (its path is printed) as the test's artefact. Exits non-zero on failure.
 'use strict';
 
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
-const path = require('node:path');
-const { chromium } = require('playwright-core');
+const { TOKEN, log, fail, sleep, start, waitFor, startDemo, openBrowser, main, screenshot } =
+  require('./lib.cjs');
 
-const BIN = process.env.CYBERSYN_BIN;
-const OUT = process.env.CYBERSYN_ARTEFACTS;
-const CHROMIUM = process.env.CYBERSYN_CHROMIUM || '/usr/bin/chromium';
-const TOKEN = 'demo-cl';  // the built-in demo config's operator "planning" (scope cl)
-const t0 = Date.now();
-const children = [];
-
-function log(msg) { console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`); }
-function fail(msg) { throw new Error(msg); }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// Starts the binary; collects stdout+stderr as text.
-function start(args, name) {
-  const p = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  p.text = '';
-  p.stdout.on('data', (d) => { p.text += d; });
-  p.stderr.on('data', (d) => { p.text += d; });
-  p.exited = new Promise((r) => p.on('exit', (code) => r(code)));
-  p.label = name;
-  children.push(p);
-  return p;
-}
-
-async function waitFor(what, timeoutMs, pred) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await pred();
-    if (v) return v;
-    if (Date.now() > deadline) fail(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
-async function main() {
-  fs.mkdirSync(OUT, { recursive: true });
-  // Free ports: a demo on the default ones would share them (SO_REUSEPORT) with another test's.
-  const demo = start(['demo', '--seed', '1', '--duration', '150s', '--listen-grpc', '127.0.0.1:0',
-    '--listen-http', '127.0.0.1:0'], 'demo');
-  // The banner names the addresses (ports fall back to free ones when the defaults are taken).
-  const banner = await waitFor('the demo banner', 30000, () => {
-    const web = /Opsroom \(web\)\s+(http:\/\/\S+)/.exec(demo.text);
-    const grpc = /gRPC\s+(\S+)/.exec(demo.text);
-    return web && grpc ? { web: web[1], grpc: grpc[1] } : null;
-  }).catch((e) => fail(`${e.message}\n${demo.text}`));
-  log(`demo up: Opsroom ${banner.web}, gRPC ${banner.grpc}`);
-
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // Root in a container has no user namespace for Chromium's sandbox.
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
-  });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
+main(async () => {
+  const banner = await startDemo(['--seed', '1']);
+  const { browser, page } = await openBrowser();
   try {
     await page.goto(banner.web, { waitUntil: 'load' });
     log(`browser: ${browser.version()}, title "${await page.title()}"`);
@@ -159,19 +105,9 @@ async function main() {
         (li) => /acknowledged/.test(li.textContent) && /by planning/.test(li.textContent)),
       null, { timeout: 15000 });
 
-    if (pageErrors.length) fail(`JavaScript errors on the page: ${pageErrors.join('; ')}`);
+    if (page.errors.length) fail(`JavaScript errors on the page: ${page.errors.join('; ')}`);
   } finally {
-    const shot = path.join(OUT, 'opsroom.png');
-    await page.screenshot({ path: shot }).catch(() => {});
-    if (fs.existsSync(shot)) console.log(`screenshot: ${shot}`);
+    await screenshot(page, 'opsroom.png');
     await browser.close();
   }
-  log('PASS');
-}
-
-main().then(() => 0, (e) => { console.error(`FAIL: ${e.message}`); return 1; }).then(async (code) => {
-  for (const p of children) p.kill('SIGTERM');
-  await Promise.race([Promise.all(children.map((p) => p.exited)), sleep(10000)]);
-  for (const p of children) p.kill('SIGKILL');
-  process.exit(code);
 });

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs the Opsroom browser test: installs playwright-core from npm into a cache under the build
 # directory (once; no browser download: it drives Debian's /usr/bin/chromium), then runs
-# opsroom_test.cjs. Usage: run.sh CYBERSYN_BINARY ARTEFACT_DIR
+# a test script of this directory. Usage: run.sh CYBERSYN_BINARY ARTEFACT_DIR [TEST.cjs]
+# (default opsroom_test.cjs).
 set -euo pipefail
 BIN=$1
 OUT=$2
+TEST=${3:-opsroom_test.cjs}
 PLAYWRIGHT_VERSION=1.65.1
 CHROMIUM=${CYBERSYN_CHROMIUM:-/usr/bin/chromium}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,4 +38,5 @@ fi
 
 export NODE_PATH="$NODE_DIR/node_modules"
 export CYBERSYN_BIN="$BIN" CYBERSYN_CHROMIUM="$CHROMIUM" CYBERSYN_ARTEFACTS="$OUT"
-exec node "$here/opsroom_test.cjs"
+export CYBERSYN_SOURCE_DIR="${CYBERSYN_SOURCE_DIR:-$(cd "$here/../.." && pwd)}"
+exec node "$here/$TEST"
