@@ -3,7 +3,7 @@
 // /metrics and the Opsroom, with a live feed of signal transitions on the terminal.
 //
 // Timeline: the simulator first replays `--history` of event time at high speed (so detectors
-// warm up and faults show within seconds), then runs in real time. Escalation deadlines are wall
+// warm up and faults show within seconds), then the same simulation continues in real time. Escalation deadlines are wall
 // clock (the demo config uses 10 s at a unit), so an unanswered signal climbs within a minute.
 #include <csignal>
 #include <filesystem>
@@ -215,34 +215,28 @@ int RunDemo(const DemoArgs& args) {
                "Ctrl-C stops.\n"
             << std::flush;
 
-  // The simulated plants: a fast replay of recent history, then real time.
+  // The simulated plants: one simulation, a fast replay of recent history continuing in real
+  // time. The same plants throughout, so the live phase shows only the faults it injects.
   std::atomic<bool> stop_sources{false};
   std::thread sim([&] {
     const int64_t now = absl::ToUnixMillis(absl::Now());
     auto preset = ingest::SimulatorPreset("small");
     if (!preset.ok()) return;
-    ingest::SimulatorOptions fast = *preset;
-    fast.seed = args.seed;
-    fast.start_ms = now - absl::ToInt64Milliseconds(*history);
-    fast.duration = *history;
-    fast.speedup = args.speedup;
-    ingest::SimulatorOptions live = *preset;
-    live.seed = args.seed + 1;
-    live.start_ms = fast.start_ms + absl::ToInt64Milliseconds(*history);
-    live.speedup = 1;
-    for (auto* o : {&fast, &live}) {
-      if (stop_sources.load()) break;
-      auto source = ingest::SimulatorSource(*config, *o, absl::StrCat("demo-sim-", o->seed),
-                                            &(*gateway)->validator(), Clock::Real());
-      if (!source.ok()) {
-        std::cerr << "demo: simulator: " << source.status().message() << "\n";
-        return;
-      }
-      ingest::RunOptions ro;
-      ro.cancel = &stop_sources;
-      auto r = (*gateway)->Run(**source, ro);
-      if (!r.ok()) std::cerr << "demo: gateway: " << r.status().message() << "\n";
+    ingest::SimulatorOptions o = *preset;
+    o.seed = args.seed;
+    o.start_ms = now - absl::ToInt64Milliseconds(*history);
+    o.speedup = args.speedup;
+    o.realtime_from_ms = now;
+    auto source = ingest::SimulatorSource(*config, o, absl::StrCat("demo-sim-", o.seed),
+                                          &(*gateway)->validator(), Clock::Real());
+    if (!source.ok()) {
+      std::cerr << "demo: simulator: " << source.status().message() << "\n";
+      return;
     }
+    ingest::RunOptions ro;
+    ro.cancel = &stop_sources;
+    auto r = (*gateway)->Run(**source, ro);
+    if (!r.ok()) std::cerr << "demo: gateway: " << r.status().message() << "\n";
   });
 
   std::signal(SIGINT, OnSignal);

@@ -484,8 +484,11 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
   publisher_->SetLineSource(identity.empty() ? std::string("stdin") : identity);
 
   const absl::Time wall_start = absl::Now();
+  // Event-time pacing: event time `first_event` was read at `pace_start`; both are re-anchored
+  // when the source changes its pace (a replay that continues live).
+  absl::Time pace_start = wall_start;
   int64_t first_event = -1;
-  const double speedup = options.rate > 0 ? 0 : source.speedup();
+  double speedup = options.rate > 0 ? 0 : source.speedup();
   RecordRef record;
   RecordError err;
   const Hierarchy::Node* enterprise = nullptr;
@@ -511,10 +514,17 @@ absl::StatusOr<RunSummary> Gateway::Run(RecordSource& source, const RunOptions& 
     if (options.rate > 0) {
       ahead = absl::Seconds(static_cast<double>(summary.read) / options.rate) -
               (absl::Now() - wall_start);
-    } else if (speedup > 0 && first_event >= 0) {
-      ahead =
-          absl::Milliseconds(static_cast<double>(source.event_time_ms() - first_event) / speedup) -
-          (absl::Now() - wall_start);
+    } else {
+      if (const double pace = source.speedup(); pace != speedup && speedup > 0 && pace > 0) {
+        speedup = pace;
+        first_event = source.event_time_ms();
+        pace_start = absl::Now();
+      }
+      if (speedup > 0 && first_event >= 0) {
+        ahead = absl::Milliseconds(static_cast<double>(source.event_time_ms() - first_event) /
+                                   speedup) -
+                (absl::Now() - pace_start);
+      }
     }
     while (ahead > absl::Milliseconds(2)) {
       const absl::Duration step = std::min(ahead, absl::Milliseconds(20));

@@ -75,6 +75,32 @@ TEST(GatewayTest, SimulatedRecordsArriveExactlyOnceInOrderOnEmbeddedBroker) {
   (*g)->Stop();
 }
 
+// A source that changes its pace mid-run (the demo's replay going live) is paced at the new
+// speed from there: 60 s of event time at 600x (0.1 s), then ticks at 60, 61 and 62 s in real
+// time (2 s). Paced at the first speed throughout, the run would take 0.1 s.
+TEST(GatewayTest, PaceChangeOfTheSourceIsFollowed) {
+  GatewayOptions o;
+  o.config = MakeConfig();
+  o.embedded_broker = true;
+  o.buffer_dir = TempDir("pace");
+  auto g = Gateway::Start(o);
+  ASSERT_TRUE(g.ok()) << g.status();
+  SimulatorOptions so = *SimulatorPreset("bench");
+  so.start_ms = absl::ToUnixMillis(absl::Now()) - 120'000;
+  so.speedup = 600;
+  so.realtime_from_ms = so.start_ms + 60'000;
+  so.duration = absl::Seconds(63);
+  auto src = SimulatorSource((*g)->config(), so, "sim:pace", &(*g)->validator(), Clock::Real());
+  ASSERT_TRUE(src.ok()) << src.status();
+  const absl::Time t0 = absl::Now();
+  auto summary = (*g)->Run(**src, {});
+  const absl::Duration took = absl::Now() - t0;
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->accepted, 63u * 48);  // 12 units x 4 indicators per second
+  EXPECT_GE(took, absl::Milliseconds(1800)) << "the live part was not paced in real time";
+  (*g)->Stop();
+}
+
 TEST(GatewayTest, FatalProducerErrorMidStreamResendsInOrderAndLosesNothing) {
   GatewayOptions o;
   o.config = MakeConfig();

@@ -640,7 +640,11 @@ class SimSource : public RecordSource {
     sim_->SkipTo(n);
     return absl::OkStatus();
   }
-  double speedup() const override { return sim_->options().speedup; }
+  double speedup() const override {
+    const SimulatorOptions& o = sim_->options();
+    return o.realtime_from_ms > 0 && o.speedup > 0 && last_time_ >= o.realtime_from_ms ? 1.0
+                                                                                       : o.speedup;
+  }
   int64_t event_time_ms() const override { return last_time_; }
   const Simulator* sim() const { return sim_.get(); }
 

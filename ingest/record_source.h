@@ -128,7 +128,9 @@ class RecordSource {
   // A directory where the source may keep files across runs (the gateway's buffer directory):
   // a file source keeps its per-line hashes there. Call before Seek/SeekLine/Next.
   virtual void SetStateDir(const std::string& dir) {}
-  // For pacing live sources: event time runs this much faster than wall time; 0 = unpaced.
+  // For pacing live sources: event time runs this much faster than wall time; 0 = unpaced. A
+  // paced source may change it between records (a fast replay that continues live): the gateway
+  // paces from that record on at the new speed.
   virtual double speedup() const { return 0; }
   // Event time of the last record returned (pacing).
   virtual int64_t event_time_ms() const { return 0; }

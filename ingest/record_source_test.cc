@@ -200,6 +200,48 @@ TEST_F(RecordSourceTest, SimulatorNextRefMatchesNext) {
   EXPECT_EQ(n, 2000);
 }
 
+// The demo's replay-then-live: one simulation whose pace changes at realtime_from_ms. The
+// records are those of the same simulation unpaced (the same plants and faults before and after
+// the switch, no jump at it), and speedup() is the replay's before the switch and 1 from it on.
+TEST_F(RecordSourceTest, SimulatorReplayContinuesLiveAsOneSimulation) {
+  RecordValidator v(config_, &clock_);
+  SimulatorOptions o = *SimulatorPreset("small");
+  o.seed = 7;
+  o.start_ms = kNow - 3'600'000;
+  o.speedup = 30;
+  o.realtime_from_ms = kNow - 1'800'000;
+  o.faults_per_series_per_day = 2000;  // faults across the switch too
+  o.max_records = 2 * 4 * 3600;        // 2 units x 4 indicators, one hour
+  SimulatorOptions unpaced = o;
+  unpaced.speedup = 0;
+  unpaced.realtime_from_ms = 0;
+  auto paced = SimulatorSource(config_, o, "sim:demo", &v, &clock_);
+  auto plain = SimulatorSource(config_, unpaced, "sim:plain", &v, &clock_);
+  ASSERT_TRUE(paced.ok() && plain.ok());
+  EXPECT_EQ((*paced)->speedup(), 30);
+  v1::Record a, b;
+  const Hierarchy::Node* ent = nullptr;
+  RecordError err;
+  uint64_t n = 0, live = 0;
+  while ((*paced)->Next(&a, &ent, &err) == RecordSource::Result::kRecord) {
+    ASSERT_EQ((*plain)->Next(&b, &ent, &err), RecordSource::Result::kRecord);
+    ASSERT_EQ(a.node(), b.node());
+    ASSERT_EQ(a.indicator(), b.indicator());
+    ASSERT_EQ(a.event_time_ms(), b.event_time_ms());
+    ASSERT_EQ(a.value(), b.value())
+        << a.node() << " " << a.indicator() << " at " << a.event_time_ms();
+    const bool is_live = a.event_time_ms() >= o.realtime_from_ms;
+    EXPECT_EQ((*paced)->speedup(), is_live ? 1 : 30) << a.event_time_ms();
+    live += is_live;
+    ++n;
+  }
+  EXPECT_GT(n, 10'000u);
+  EXPECT_GT(live, n / 3);
+  // The faults are one list across the switch.
+  ASSERT_NE(SimulatorOf(**paced), nullptr);
+  EXPECT_EQ(SimulatorOf(**paced)->faults(), SimulatorOf(**plain)->faults());
+}
+
 // The simulator's records skip the per-record node and indicator lookups, not validation: values
 // that are not finite (here: steps of 1e308 noise sigmas overflow) and times too far ahead of the
 // clock are rejected with the validator's messages, by Next and NextRef alike, and none of them

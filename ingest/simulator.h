@@ -56,6 +56,9 @@ struct SimulatorOptions {
   // Wall-clock pacing for live sources: event time runs `speedup` times faster than wall time;
   // 0 = as fast as possible.
   double speedup = 0;
+  // From this event time on, a paced source runs in real time (speedup 1): one simulation, the
+  // same plants, replayed quickly up to here and live after it (the demo). 0: `speedup` throughout.
+  int64_t realtime_from_ms = 0;
   uint64_t max_records = 0;                        // stop after this many samples; 0 = no limit
   absl::Duration duration = absl::ZeroDuration();  // stop at start + duration; 0 = no limit
   // Empty = every indicator of the config, in config order.
