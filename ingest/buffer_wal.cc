@@ -27,6 +27,11 @@ absl::Status FsyncPath(const std::string& path, int flags) {
   return s;
 }
 
+// Written by WAL-less runs of earlier versions.
+std::string LegacyMarkerPath(const std::string& buffer_dir) {
+  return absl::StrCat(buffer_dir, "/CYBERSYN-WAL-LESS-RUN");
+}
+
 }  // namespace
 
 absl::StatusOr<BufferWal> ParseBufferWal(absl::string_view text) {
@@ -65,24 +70,26 @@ absl::StatusOr<BufferWalChoice> ChooseBufferWal(BufferWal setting, const BufferW
                                       setting == BufferWal::kOff ? " (--buffer-wal=off)" : "")};
 }
 
-std::string WalLessMarkerPath(const std::string& buffer_dir) {
-  return absl::StrCat(buffer_dir, "/CYBERSYN-WAL-LESS-RUN");
+std::string RunMarkerPath(const std::string& buffer_dir) {
+  return absl::StrCat(buffer_dir, "/CYBERSYN-RUNNING");
 }
 
-absl::StatusOr<std::optional<std::string>> ReadWalLessMarker(const std::string& buffer_dir) {
-  const std::string path = WalLessMarkerPath(buffer_dir);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return std::nullopt;
-    return Errno("reading", path);
+absl::StatusOr<std::optional<std::string>> ReadRunMarker(const std::string& buffer_dir) {
+  for (const std::string& path : {RunMarkerPath(buffer_dir), LegacyMarkerPath(buffer_dir)}) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      if (errno == ENOENT) continue;
+      return Errno("reading", path);
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return std::nullopt;
 }
 
-absl::Status WriteWalLessMarker(const std::string& buffer_dir, absl::string_view identity) {
-  const std::string path = WalLessMarkerPath(buffer_dir);
+absl::Status WriteRunMarker(const std::string& buffer_dir, absl::string_view identity) {
+  const std::string path = RunMarkerPath(buffer_dir);
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("creating", tmp);
@@ -107,13 +114,16 @@ absl::Status WriteWalLessMarker(const std::string& buffer_dir, absl::string_view
   return FsyncPath(buffer_dir, O_RDONLY | O_DIRECTORY);
 }
 
-absl::Status RemoveWalLessMarker(const std::string& buffer_dir) {
-  const std::string path = WalLessMarkerPath(buffer_dir);
-  if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT) return absl::OkStatus();
-    return Errno("removing", path);
+absl::Status RemoveRunMarker(const std::string& buffer_dir) {
+  bool removed = false;
+  for (const std::string& path : {RunMarkerPath(buffer_dir), LegacyMarkerPath(buffer_dir)}) {
+    if (::unlink(path.c_str()) == 0) {
+      removed = true;
+    } else if (errno != ENOENT) {
+      return Errno("removing", path);
+    }
   }
-  return FsyncPath(buffer_dir, O_RDONLY | O_DIRECTORY);
+  return removed ? FsyncPath(buffer_dir, O_RDONLY | O_DIRECTORY) : absl::OkStatus();
 }
 
 }  // namespace cybersyn::ingest

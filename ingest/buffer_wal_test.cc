@@ -72,22 +72,28 @@ TEST(BufferWalTest, ParsesTheFlagValues) {
 
 TEST(BufferWalTest, MarkerRoundTrip) {
   const std::string dir = TempDir("marker");
-  auto none = ReadWalLessMarker(dir);
+  auto none = ReadRunMarker(dir);
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_FALSE(none->has_value());
-  ASSERT_TRUE(WriteWalLessMarker(dir, "csv:/data/a.csv").ok());
-  auto some = ReadWalLessMarker(dir);
+  ASSERT_TRUE(WriteRunMarker(dir, "csv:/data/a.csv").ok());
+  auto some = ReadRunMarker(dir);
   ASSERT_TRUE(some.ok());
   EXPECT_EQ(some->value_or("none"), "csv:/data/a.csv");
-  EXPECT_FALSE(std::filesystem::exists(WalLessMarkerPath(dir) + ".tmp"));
-  ASSERT_TRUE(WriteWalLessMarker(dir, "sim:x").ok());  // replaced
-  EXPECT_EQ(ReadWalLessMarker(dir)->value_or("none"), "sim:x");
-  ASSERT_TRUE(RemoveWalLessMarker(dir).ok());
-  EXPECT_FALSE(ReadWalLessMarker(dir)->has_value());
-  EXPECT_TRUE(RemoveWalLessMarker(dir).ok());  // none is fine
-  auto bad = WriteWalLessMarker(dir + "/missing/dir", "x");
+  EXPECT_FALSE(std::filesystem::exists(RunMarkerPath(dir) + ".tmp"));
+  ASSERT_TRUE(WriteRunMarker(dir, "sim:x").ok());  // replaced
+  EXPECT_EQ(ReadRunMarker(dir)->value_or("none"), "sim:x");
+  ASSERT_TRUE(RemoveRunMarker(dir).ok());
+  EXPECT_FALSE(ReadRunMarker(dir)->has_value());
+  EXPECT_TRUE(RemoveRunMarker(dir).ok());  // none is fine
+  // The marker of an earlier version (WAL-less runs only) counts, and goes with a clean stop.
+  std::ofstream(dir + "/CYBERSYN-WAL-LESS-RUN") << "csv:/old.csv";
+  EXPECT_EQ(ReadRunMarker(dir)->value_or("none"), "csv:/old.csv");
+  ASSERT_TRUE(RemoveRunMarker(dir).ok());
+  EXPECT_FALSE(ReadRunMarker(dir)->has_value());
+  EXPECT_FALSE(std::filesystem::exists(dir + "/CYBERSYN-WAL-LESS-RUN"));
+  auto bad = WriteRunMarker(dir + "/missing/dir", "x");
   EXPECT_EQ(bad.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(bad.message(), HasSubstr("missing/dir/CYBERSYN-WAL-LESS-RUN.tmp"));
+  EXPECT_THAT(bad.message(), HasSubstr("missing/dir/CYBERSYN-RUNNING.tmp"));
 }
 
 // The premise of the mode, on Debian's librocksdb: without the WAL a process that dies keeps only

@@ -145,9 +145,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   g->buffer_dir_ = dir;
   g->buffer_wal_ = wal->wal;
   g->buffer_wal_reason_ = wal->reason;
-  // Read before the store is opened: it names the input of a WAL-less run that did not stop
-  // cleanly (buffer_wal.h).
-  absl::StatusOr<std::optional<std::string>> marker = ReadWalLessMarker(dir);
+  // Read before the store is opened: it names the input of a run that did not stop cleanly
+  // (buffer_wal.h).
+  absl::StatusOr<std::optional<std::string>> marker = ReadRunMarker(dir);
   if (!marker.ok()) return Annotate(marker.status(), "gateway buffer");
   spdlog::info("gateway buffer {}: write-ahead log {} ({})", dir, wal->wal ? "on" : "off",
                wal->reason);
@@ -163,8 +163,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
       &prometheus::BuildCounter()
            .Name("cybersyn_gateway_sequence_jumps_total")
            .Help(
-               "Times the next sequence number was moved 2^32 forward because a run without "
-               "the buffer's write-ahead log had not stopped cleanly")
+               "Times the next sequence number was moved 2^32 forward because an earlier run "
+               "had not stopped cleanly (its last buffer writes may be lost)")
            .Register(reg)
            .Add({});
   RocksDbOptions ro;
@@ -268,32 +268,30 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
       // Re-read from the flushed position with the same numbers (a Seek failure jumps in Run).
       g->resuming_unclean_ = true;
       spdlog::warn(
-          "gateway: the last run of {} (without the buffer's write-ahead log) did not stop "
-          "cleanly; it is re-read from the position of the buffer's last flush, with the same "
-          "sequence numbers",
+          "gateway: the last run of {} did not stop cleanly; it is re-read from the position of "
+          "the buffer's last durable write, with the same sequence numbers",
           previous);
     } else {
       const std::string now = g->options_.input.identity.empty()
                                   ? std::string("no resumable input")
                                   : absl::StrCat("input ", g->options_.input.identity);
       if (absl::Status s = g->JumpSequences(absl::StrCat(
-              "the last run (input ", previous,
-              ") had no write-ahead log in the buffer and did not stop cleanly, so sequence "
-              "numbers it sent to Kafka may be missing from the buffer; this run has ",
+              "the last run (",
+              previous.empty() ? std::string("an input that cannot be re-read")
+                               : absl::StrCat("input ", previous),
+              ") did not stop cleanly, so sequence numbers it sent to Kafka may be missing from "
+              "the buffer (without the write-ahead log a crash loses what was not flushed; with "
+              "it, a power cut loses what the OS had not written back); this run has ",
               now));
           !s.ok()) {
         return s;
       }
     }
   }
-  // The marker goes down before the first write without the WAL; a WAL run that jumped no longer
-  // needs the old one (the jump is flushed).
-  if (!wal->wal) {
-    if (absl::Status s = WriteWalLessMarker(dir, g->options_.input.identity); !s.ok()) {
-      return Annotate(s, "gateway buffer");
-    }
-  } else if (marker->has_value() && !g->resuming_unclean_) {
-    if (absl::Status s = RemoveWalLessMarker(dir); !s.ok()) return Annotate(s, "gateway buffer");
+  // The marker goes down before the first write, with the WAL or without (a jump above is
+  // flushed already); a clean stop removes it.
+  if (absl::Status s = WriteRunMarker(dir, g->options_.input.identity); !s.ok()) {
+    return Annotate(s, "gateway buffer");
   }
   g->buffer_run_started_ = true;
   g->export_thread_ = std::thread([self] { self->ExportLoop(); });
@@ -319,23 +317,22 @@ absl::Status Gateway::JumpSequences(const std::string& why) {
 void Gateway::FinishBufferRun() {
   // A Start that failed half way leaves the marker as it found it.
   if (!buffer_run_started_ || rocks_ == nullptr || publisher_ == nullptr) return;
-  if (buffer_wal_ && !resuming_unclean_) return;
   if (resuming_unclean_) {
     // This run may have stopped before re-reading up to where the crashed run had sent records:
     // the next run must not reuse those numbers, whatever it reads.
     if (absl::Status s = JumpSequences(absl::StrCat(
             "stopping a re-read of ", options_.input.identity, " after an unclean stop"));
         !s.ok()) {
-      spdlog::error("{}; keeping {}", s.ToString(), WalLessMarkerPath(buffer_dir_));
+      spdlog::error("{}; keeping {}", s.ToString(), RunMarkerPath(buffer_dir_));
       return;
     }
   } else if (absl::Status s = rocks_->Flush(); !s.ok()) {
     spdlog::error(
         "gateway: {}; keeping {} (the next run with another input skips sequence numbers)",
-        s.ToString(), WalLessMarkerPath(buffer_dir_));
+        s.ToString(), RunMarkerPath(buffer_dir_));
     return;
   }
-  if (absl::Status s = RemoveWalLessMarker(buffer_dir_); !s.ok()) {
+  if (absl::Status s = RemoveRunMarker(buffer_dir_); !s.ok()) {
     spdlog::error("gateway: {}", s.ToString());
   }
 }
@@ -394,7 +391,7 @@ absl::Status Gateway::PlaceSource(RecordSource& source, const std::string& ident
     }
   }
   if (renumbered && resuming_unclean_) {
-    // A crashed run without the WAL may have sent these numbers for other records.
+    // The unclean run may have sent these numbers for other records.
     if (absl::Status j = JumpSequences(absl::StrCat("not resuming ", identity)); !j.ok()) {
       return j;
     }

@@ -115,8 +115,8 @@ struct GatewayStats {
 class Gateway {
  public:
   // Opens the buffer, creates the producer and starts resending what the buffer holds. Logs
-  // whether the buffer writes its WAL and why; when an earlier run without it did not stop
-  // cleanly and this one is not the same input resuming, moves the next sequence number
+  // whether the buffer writes its WAL and why; when an earlier run did not stop cleanly (with the
+  // WAL or without) and this one is not the same input resuming, moves the next sequence number
   // kSequenceJump forward first (and logs a warning saying why).
   static absl::StatusOr<std::unique_ptr<Gateway>> Start(GatewayOptions options);
   ~Gateway();  // Stop()
@@ -147,8 +147,8 @@ class Gateway {
   absl::Status StartPublishing();
   // Seals open batches and waits until every buffered record is confirmed.
   absl::Status Drain(absl::Duration timeout);
-  // Stops publishing; what is unconfirmed stays in the disk buffer for the next start. Without the
-  // buffer's WAL, flushes it and then removes the WAL-less marker (kept if the flush fails).
+  // Stops publishing; what is unconfirmed stays in the disk buffer for the next start. Flushes the
+  // buffer and then removes the run marker (kept if the flush fails).
   void Stop(absl::Duration grace = absl::Seconds(5));
 
   GatewayStats stats() const;
@@ -175,7 +175,7 @@ class Gateway {
   absl::Status WriteSetAside(const SetAside& aside);
   // Skips kSequenceJump sequence numbers, durably (see buffer_wal.h). `why` for the warning.
   absl::Status JumpSequences(const std::string& why);
-  // Stop, buffer part: flush and remove the marker of a WAL-less (or unclean-resuming) run.
+  // Stop, buffer part: flush and remove the run marker (an unclean run resumed jumps first).
   void FinishBufferRun();
   void ExportLoop();
 
@@ -188,7 +188,7 @@ class Gateway {
   std::string buffer_dir_;
   bool buffer_wal_ = true;
   std::string buffer_wal_reason_;
-  // A WAL-less run of the same input did not stop cleanly and this one resumes it: Kafka may hold
+  // A run of the same input did not stop cleanly and this one resumes it: Kafka may hold
   // sequence numbers past the buffer's next one (re-read with the same numbers). Until the source
   // has been re-read past them the marker stays, and a clean stop jumps before removing it.
   bool resuming_unclean_ = false;

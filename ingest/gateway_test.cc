@@ -262,14 +262,14 @@ TEST(GatewayTest, WithoutTheWalAStartAfterAnUncleanRunOfAnotherInputJumpsTheSequ
   o.buffer_dir = TempDir("wal-jump");
   o.input.identity = "sim:test";
   std::filesystem::create_directories(o.buffer_dir);
-  ASSERT_TRUE(WriteWalLessMarker(o.buffer_dir, "csv:/crashed/input.csv").ok());
+  ASSERT_TRUE(WriteRunMarker(o.buffer_dir, "csv:/crashed/input.csv").ok());
   {
     auto g = Gateway::Start(o);
     ASSERT_TRUE(g.ok()) << g.status();
     EXPECT_FALSE((*g)->buffer_wal());
     EXPECT_FALSE((*g)->stats().buffer_wal);
     EXPECT_EQ((*g)->stats().next_sequence, kSequenceJump + 1);
-    EXPECT_EQ(ReadWalLessMarker(o.buffer_dir)->value_or("none"), "sim:test");
+    EXPECT_EQ(ReadRunMarker(o.buffer_dir)->value_or("none"), "sim:test");
     auto src = Sim(**g, 2'000);
     auto summary = (*g)->Run(*src, {});
     ASSERT_TRUE(summary.ok()) << summary.status();
@@ -281,7 +281,7 @@ TEST(GatewayTest, WithoutTheWalAStartAfterAnUncleanRunOfAnotherInputJumpsTheSequ
     EXPECT_EQ(back.unique.rbegin()->first.second, kSequenceJump + 2'000);
     (*g)->Stop();
   }
-  EXPECT_FALSE(ReadWalLessMarker(o.buffer_dir)->has_value()) << "a clean stop keeps the marker";
+  EXPECT_FALSE(ReadRunMarker(o.buffer_dir)->has_value()) << "a clean stop keeps the marker";
   // The clean stop flushed what the WAL-less run wrote: no jump, the numbers continue.
   auto g = Gateway::Start(o);
   ASSERT_TRUE(g.ok()) << g.status();
@@ -299,7 +299,7 @@ TEST(GatewayTest, WithoutTheWalTheSameInputResumingKeepsItsNumbersAndACleanStopJ
   o.buffer_dir = TempDir("wal-resume");
   o.input.identity = "sim:test";
   std::filesystem::create_directories(o.buffer_dir);
-  ASSERT_TRUE(WriteWalLessMarker(o.buffer_dir, "sim:test").ok());
+  ASSERT_TRUE(WriteRunMarker(o.buffer_dir, "sim:test").ok());
   {
     auto g = Gateway::Start(o);
     ASSERT_TRUE(g.ok()) << g.status();
@@ -310,7 +310,7 @@ TEST(GatewayTest, WithoutTheWalTheSameInputResumingKeepsItsNumbersAndACleanStopJ
     EXPECT_EQ((*g)->stats().next_sequence, 1'001u);
     (*g)->Stop(absl::Seconds(5));
   }
-  EXPECT_FALSE(ReadWalLessMarker(o.buffer_dir)->has_value());
+  EXPECT_FALSE(ReadRunMarker(o.buffer_dir)->has_value());
   auto g = Gateway::Start(o);
   ASSERT_TRUE(g.ok()) << g.status();
   EXPECT_EQ((*g)->stats().next_sequence, kSequenceJump + 1'001);
