@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "ingest/gateway.h"
 #include "librdkafka/rdkafka.h"
+#include "prometheus/text_serializer.h"
 #include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/spdlog.h"
 #include "tests/ingest_testing.h"
@@ -292,6 +293,8 @@ TEST_F(EdgeTest, ALimitLoweredWhileRunningRepacksAndSetsAsideWithTheReason) {
   const GatewayStats s = (*g)->stats();
   EXPECT_EQ(s.message_limit, 65536u);
   EXPECT_EQ(s.set_aside, 2u);
+  EXPECT_THAT(prometheus::TextSerializer().Serialize((*g)->registry()->Collect()),
+              HasSubstr("\ncybersyn_gateway_records_set_aside_total 2\n"));
   EXPECT_EQ(Arrived(2998), Range(0, 3000, big));
   // The set-aside file names why, and holds the records as JSON lines to send again.
   const std::string aside = ReadFile(s.set_aside_path);
