@@ -39,6 +39,7 @@ constexpr char kConfigHelp[] =
     "  alerter     state_dir, warmup, auto_resolve_after, memory_limit\n"
     "  gateway     id, buffer_dir, buffer_max_bytes, max_future, max_age, min_time, max_labels,\n"
     "              batch {max_records, max_bytes, linger}\n"
+    "  query       retention (history the Opsroom and `series` keep; default 7d)\n"
     "Durations: 500ms, 30s, 15m, 4h, 1d, 1h30m. Sizes: 1000, 64KB, 256MiB, 1GiB.";
 
 // Left-aligned columns separated by two spaces.
@@ -191,6 +192,8 @@ void PrintSummary(const Config& c, std::ostream& out) {
       << "  batch " << c.gateway.batch.max_records << " records / "
       << ByteSizeToString(c.gateway.batch.max_bytes) << " / linger "
       << DurationToString(c.gateway.batch.linger) << "\n";
+  out << "\nquery\n"
+      << "  retention " << DurationToString(c.query.retention) << "\n";
 }
 
 int RunCheck(const std::string& file) {

@@ -309,6 +309,7 @@ class Loader {
   void LoadAggregator(const Entry* e);
   void LoadAlerter(const Entry* e);
   void LoadGateway(const Entry* e);
+  void LoadQuery(const Entry* e);
 
   std::string base_dir_;
   Config config_;
@@ -541,9 +542,9 @@ std::optional<std::string> Loader::ReadableFile(const Entry& e, bool trim) {
 }
 
 void Loader::Load(const YAML::Node& doc) {
-  static const std::vector<std::string_view> kSections = {"kafka",      "levels",    "hierarchy",
-                                                          "indicators", "operators", "listen",
-                                                          "aggregator", "alerter",   "gateway"};
+  static const std::vector<std::string_view> kSections = {
+      "kafka",  "levels",     "hierarchy", "indicators", "operators",
+      "listen", "aggregator", "alerter",   "gateway",    "query"};
   if (!doc.IsNull() && doc.IsDefined() && !doc.IsMap()) {
     Problem(LineOf(doc), "",
             absl::StrCat("expected a map of sections (", Join(kSections, ", "), "), got ",
@@ -565,6 +566,7 @@ void Loader::Load(const YAML::Node& doc) {
   LoadAggregator(top.Get("aggregator"));
   LoadAlerter(top.Get("alerter"));
   LoadGateway(top.Get("gateway"));
+  LoadQuery(top.Get("query"));
   if (!problems_.empty() || roots_.size() != 1) return;
   std::vector<LevelSpec> levels;
   for (const Level& level : levels_) {
@@ -1114,6 +1116,12 @@ void Loader::LoadAlerter(const Entry* e) {
     if (auto v = Duration(amm, "timeout", Sign::kPositive)) c.timeout = *v;
     a.alertmanager = std::move(c);
   }
+}
+
+void Loader::LoadQuery(const Entry* e) {
+  if (e == nullptr) return;
+  Map m = ReadMap(e->value, e->line, e->path, {"retention"});
+  if (auto v = Duration(m, "retention", Sign::kPositive)) config_.query.retention = *v;
 }
 
 void Loader::LoadGateway(const Entry* e) {

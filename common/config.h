@@ -138,6 +138,13 @@ struct AlerterConfig {
   std::optional<AlertmanagerConfig> alertmanager;  // unset: signals are not forwarded
 };
 
+// The read side (query/query_store.h): the history `cybersyn series` and the Opsroom show.
+struct QueryConfig {
+  // Aggregates whose window started more than this before the newest window read, and signals
+  // resolved more than this before the newest signal event, are deleted. Open signals stay.
+  absl::Duration retention = absl::Hours(24 * 7);
+};
+
 struct GatewayConfig {
   std::string id = "gw-1";  // [a-zA-Z0-9._-]+; part of every record's dedup key
   std::string buffer_dir = "/var/lib/cybersyn/gateway";
@@ -166,6 +173,7 @@ struct Config {
   AggregatorConfig aggregator;
   AlerterConfig alerter;
   GatewayConfig gateway;
+  QueryConfig query;
 
   const IndicatorConfig* FindIndicator(std::string_view name) const;  // nullptr if none
   const IndicatorConfig* IndicatorWithRole(Role role) const;          // nullptr if none

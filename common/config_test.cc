@@ -382,7 +382,7 @@ TEST(ConfigInvalidTest, NotAMap) {
   EXPECT_EQ(InvalidMessage("shapes.yaml"),
             "shapes.yaml: 1 problem(s):\n"
             "  - shapes.yaml:1: expected a map of sections (kafka, levels, hierarchy, indicators, "
-            "operators, listen, aggregator, alerter, gateway), got a list");
+            "operators, listen, aggregator, alerter, gateway, query), got a list");
 }
 
 TEST(ConfigInvalidTest, EveryInvalidFileIsTested) {
@@ -443,6 +443,21 @@ TEST(ConfigInlineTest, GatewayTimeBounds) {
               ElementsAre("gateway.max_age: expected a duration like 15m, got \"soon\"",
                           "gateway.min_time: expected RFC 3339 or epoch milliseconds, got "
                           "\"2020-01-01\" (add the time of day and a zone: T00:00:00Z)"));
+}
+
+TEST(ConfigInlineTest, QueryRetention) {
+  const std::string tree = std::string(kLevels) +
+                           "hierarchy: {cl: {children: {e: {children: "
+                           "{u: {}}}}}}\n";
+  auto c = LoadConfigString(tree, "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->query.retention, absl::Hours(24 * 7));  // days by default, not forever
+  c = LoadConfigString(tree + "query: {retention: 30d}\n", "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->query.retention, absl::Hours(24 * 30));
+  EXPECT_THAT(ConfigProblemStrings(tree + "query: {retention: 0, keep: all}\n"),
+              ElementsAre("query.keep: unknown key (expected one of: retention)",
+                          "query.retention: must be positive, got 0"));
 }
 
 TEST(ConfigInlineTest, KafkaSectionsPerClientKind) {

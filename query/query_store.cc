@@ -10,6 +10,7 @@
 #include "alerter/detectors/detector.h"
 #include "common/kafka_consumer.h"
 #include "common/rocksdb_store.h"
+#include "common/status.h"
 #include "cybersyn/v1/aggregate.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -27,6 +28,25 @@ std::string AggregateKey(const v1::WindowAggregate& a) {
       SeriesPrefix(a.series().node(), a.series().indicator(), a.series().window_ms()),
       absl::StrFormat("%016x", a.window_start_ms()));
 }
+
+// Retention index: prefix ("t/" aggregates, "r/" resolved signals), the time, and what it keys
+// (the aggregate's key, the signal's id), so that keys sort by time.
+std::string IndexKey(absl::string_view prefix, int64_t time_ms, absl::string_view target) {
+  return absl::StrCat(prefix, absl::StrFormat("%016x", time_ms), std::string(1, kSep), target);
+}
+
+// The time and target of an index key; false for a key not of that form.
+bool ParseIndexKey(absl::string_view key, int64_t* time_ms, absl::string_view* target) {
+  uint64_t t = 0;
+  if (key.size() < 19 || key[18] != kSep || !absl::SimpleHexAtoi(key.substr(2, 16), &t)) {
+    return false;
+  }
+  *time_ms = static_cast<int64_t>(t);
+  *target = key.substr(19);
+  return true;
+}
+
+constexpr size_t kMaxSweep = 100000;  // deletions per sweep, so one write batch stays small
 
 std::string OffsetKey(absl::string_view topic, int32_t partition) {
   return absl::StrCat("o/", topic, "/", partition);
@@ -55,6 +75,8 @@ QueryStore::QueryStore(QueryStoreOptions options)
 absl::StatusOr<std::unique_ptr<QueryStore>> QueryStore::Start(QueryStoreOptions options) {
   if (options.config == nullptr) return absl::InvalidArgumentError("query store needs a config");
   std::unique_ptr<QueryStore> q(new QueryStore(std::move(options)));
+  q->retention_ms_ = absl::ToInt64Milliseconds(
+      q->options_.retention.value_or(q->options_.config->query.retention));
   if (q->options_.state_dir.empty()) {
     q->store_ = std::make_unique<MemoryKvStore>();
   } else {
@@ -102,7 +124,15 @@ absl::Status QueryStore::Apply(absl::string_view topic, int32_t partition, int64
       return absl::DataLossError(
           absl::StrCat("undecodable aggregate at ", topic, "[", partition, "]@", offset));
     }
-    batch.Put(AggregateKey(a), value);
+    const int64_t start = a.window_start_ms();
+    aggregate_time_ms_ = std::max(aggregate_time_ms_, start);
+    if (start < Cutoff(aggregate_time_ms_)) {
+      aggregates_expired_.fetch_add(1);
+    } else {
+      const std::string key = AggregateKey(a);
+      batch.Put(IndexKey("t/", start, key), "");
+      batch.Put(key, value);
+    }
     const auto& w = options_.config->aggregator.windows;
     const int64_t smallest = w.empty() ? a.series().window_ms() : absl::ToInt64Milliseconds(w[0]);
     if (a.series().window_ms() == smallest) {
@@ -120,6 +150,12 @@ absl::Status QueryStore::Apply(absl::string_view topic, int32_t partition, int64
           absl::StrCat("undecodable signal event at ", topic, "[", partition, "]@", offset));
     }
     batch.Put(absl::StrCat("s/", e.signal().id()), e.signal().SerializeAsString());
+    const int64_t at =
+        e.transition().at_ms() != 0 ? e.transition().at_ms() : e.signal().raised_at_ms();
+    signal_time_ms_ = std::max(signal_time_ms_, at);
+    if (e.signal().state() == v1::SIGNAL_STATE_RESOLVED) {
+      batch.Put(IndexKey("r/", at, e.signal().id()), "");
+    }
     publish.push_back([this, e = std::move(e)]() mutable ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       if (e.signal().state() == v1::SIGNAL_STATE_RESOLVED) {
         open_.erase(e.signal().id());
@@ -192,11 +228,71 @@ void QueryStore::Run() {
     if (absl::Status s = store_->Write(batch); !s.ok()) {
       spdlog::error("query store: {}", s.ToString());
     }
+    if (sweep_again_ || absl::Now() - last_sweep_ >= options_.sweep_every) {
+      last_sweep_ = absl::Now();
+      if (absl::Status s = Sweep(); !s.ok()) {
+        spdlog::error("query store: deleting history past retention: {}", s.ToString());
+      }
+    }
     absl::MutexLock lock(&mu_);
     for (auto& p : publish) p();
     for (const auto& [tp, off] : next) positions_[tp] = off;
   }
   (void)consumer.Close();
+}
+
+int64_t QueryStore::Cutoff(int64_t stream_time_ms) const {
+  if (stream_time_ms < std::numeric_limits<int64_t>::min() + retention_ms_) {
+    return std::numeric_limits<int64_t>::min();
+  }
+  return stream_time_ms - retention_ms_;
+}
+
+absl::Status QueryStore::Sweep() {
+  sweep_again_ = false;
+  WriteBatch batch;
+  size_t n = 0;
+  uint64_t aggregates = 0;
+  // Index keys in time order, up to the first one still within retention.
+  auto scan = [&](absl::string_view prefix, int64_t cutoff,
+                  const std::function<void(absl::string_view target)>& expire) {
+    return store_->Scan(prefix, [&](absl::string_view k, absl::string_view) {
+      if (n >= kMaxSweep) {
+        sweep_again_ = true;
+        return false;
+      }
+      int64_t t = 0;
+      absl::string_view target;
+      const bool ok = ParseIndexKey(k, &t, &target);
+      if (ok && t >= cutoff) return false;
+      batch.Delete(k);
+      ++n;
+      if (ok) expire(target);
+      return true;
+    });
+  };
+  RETURN_IF_ERROR(scan("t/", Cutoff(aggregate_time_ms_), [&](absl::string_view key) {
+    batch.Delete(key);
+    ++aggregates;
+  }));
+  std::vector<std::string> resolved;
+  RETURN_IF_ERROR(scan("r/", Cutoff(signal_time_ms_),
+                       [&](absl::string_view id) { resolved.emplace_back(id); }));
+  uint64_t signals = 0;
+  for (const std::string& id : resolved) {
+    // Only if still resolved: a later event may have reopened it under the same id.
+    auto stored = store_->Get(absl::StrCat("s/", id));
+    v1::Signal sig;
+    if (stored.ok() && sig.ParseFromString(*stored) && sig.state() == v1::SIGNAL_STATE_RESOLVED) {
+      batch.Delete(absl::StrCat("s/", id));
+      ++signals;
+    }
+  }
+  if (batch.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(store_->Write(batch));
+  aggregates_expired_.fetch_add(aggregates);
+  signals_expired_.fetch_add(signals);
+  return absl::OkStatus();
 }
 
 absl::Status QueryStore::WaitCaughtUp(absl::Duration timeout) {

@@ -58,7 +58,8 @@ class QueryStoreTest : public ::testing::Test {
     ASSERT_TRUE(
         producer_->Produce("qt.aggregates", -1, a.series().node(), a.SerializeAsString()).ok());
   }
-  void ProduceSignal(const std::string& id, v1::SignalState state, const std::string& at) {
+  void ProduceSignal(const std::string& id, v1::SignalState state, const std::string& at,
+                     int64_t at_ms = 0) {
     v1::SignalEvent e;
     v1::Signal* s = e.mutable_signal();
     s->set_id(id);
@@ -72,6 +73,7 @@ class QueryStoreTest : public ::testing::Test {
     e.mutable_transition()->set_kind(state == v1::SIGNAL_STATE_RESOLVED
                                          ? v1::TRANSITION_KIND_RESOLVED
                                          : v1::TRANSITION_KIND_RAISED);
+    e.mutable_transition()->set_at_ms(at_ms);
     ASSERT_TRUE(producer_->Produce("qt.signals", -1, s->origin_node(), e.SerializeAsString()).ok());
   }
   std::shared_ptr<const Config> config_;
@@ -127,6 +129,52 @@ TEST_F(QueryStoreTest, MaterialisesHistoryStatusSignalsAndEvents) {
   EXPECT_EQ(next[0].second.signal().state(), v1::SIGNAL_STATE_RESOLVED);
   EXPECT_EQ((*store)->OpenSignals("").size(), 1u);
   EXPECT_EQ((*store)->FindSignal("s2")->state(), v1::SIGNAL_STATE_RESOLVED);
+}
+
+TEST_F(QueryStoreTest, KeepsHistoryForTheRetentionOnly) {
+  constexpr int64_t kT0 = 1'700'000'000'000;
+  const std::string unit = "cl/tex/yarur/spinning";
+  for (int i = 0; i < 10; ++i) ProduceAggregate(kT0 + i * 10000, i);
+  ProduceSignal("old", v1::SIGNAL_STATE_RESOLVED, unit, kT0 + 5000);
+  ProduceSignal("open", v1::SIGNAL_STATE_FIRING, unit, kT0 + 5000);
+  ASSERT_TRUE(producer_->Flush(absl::Seconds(10)).ok());
+  QueryStoreOptions o{config_, {broker_->bootstrap(), {}}, "qt"};
+  o.retention = absl::Seconds(100);
+  o.sweep_every = absl::ZeroDuration();
+  v1::SeriesHistoryRequest req;
+  req.set_node(unit);
+  req.set_indicator("output");
+  {
+    auto store = QueryStore::Start(o);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->WaitCaughtUp(absl::Seconds(30)).ok());
+    EXPECT_EQ((*store)->SeriesHistory(req)->points_size(), 10);  // all within 100 s of the newest
+    EXPECT_TRUE((*store)->FindSignal("old").ok());
+
+    // 100 s on: the windows that started more than 100 s before the newest go, and so does the
+    // signal resolved more than 100 s before the newest event; the open one stays.
+    for (int i = 10; i < 20; ++i) ProduceAggregate(kT0 + i * 10000, i);
+    ProduceSignal("later", v1::SIGNAL_STATE_FIRING, unit, kT0 + 200000);
+    ASSERT_TRUE(producer_->Flush(absl::Seconds(10)).ok());
+    ASSERT_TRUE((*store)->WaitCaughtUp(absl::Seconds(30)).ok());
+    auto hist = (*store)->SeriesHistory(req);
+    ASSERT_TRUE(hist.ok()) << hist.status();
+    ASSERT_EQ(hist->points_size(), 11);
+    EXPECT_EQ(hist->points(0).aggregate().window_start_ms(), kT0 + 90000);
+    EXPECT_EQ((*store)->aggregates_expired(), 9u);
+    EXPECT_EQ((*store)->FindSignal("old").status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ((*store)->signals_expired(), 1u);
+    EXPECT_TRUE((*store)->FindSignal("open").ok());
+  }
+  // A new store reading the topics from their start keeps the same window of history.
+  auto store = QueryStore::Start(o);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->WaitCaughtUp(absl::Seconds(30)).ok());
+  auto hist = (*store)->SeriesHistory(req);
+  ASSERT_EQ(hist->points_size(), 11);
+  EXPECT_EQ(hist->points(0).aggregate().window_start_ms(), kT0 + 90000);
+  EXPECT_EQ((*store)->FindSignal("old").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE((*store)->FindSignal("open").ok());
 }
 
 }  // namespace
