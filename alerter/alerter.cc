@@ -35,6 +35,7 @@ class Alerter::Impl {
     return status_;
   }
   Stats stats() const;
+  bool ready() const { return runtime_->ready(); }
 
  private:
   stream::RuntimeOptions RuntimeOptions();
@@ -93,6 +94,10 @@ stream::RuntimeOptions Alerter::Impl::RuntimeOptions() {
   o.processing_threads = opts_.processing_threads;
   // Range co-partitions aggregates and commands (equal partition counts): p of both on one member.
   o.consumer_overrides["partition.assignment.strategy"] = "range";
+  // Large fetches: an aggregate is ~100 bytes, so librdkafka's 1 MiB per partition and round
+  // trip kept a catching-up alerter waiting on fetches (the broker shares the machine).
+  o.consumer_overrides["fetch.max.bytes"] = std::to_string(64 << 20);
+  o.consumer_overrides["max.partition.fetch.bytes"] = std::to_string(8 << 20);
   o.producer_overrides["linger.ms"] = "5";
   o.producer_overrides["compression.type"] = "lz4";
   o.producer_overrides["transaction.timeout.ms"] = "15000";
@@ -203,5 +208,6 @@ void Alerter::Stop() {
 }
 absl::Status Alerter::status() const { return impl_->status(); }
 Alerter::Stats Alerter::stats() const { return impl_->stats(); }
+bool Alerter::ready() const { return impl_->ready(); }
 
 }  // namespace cybersyn::alerter

@@ -57,8 +57,8 @@ struct AlerterOptions {
   TopicEnsurer ensure_topics;  // empty: EnsureTopics(client, DeploymentTopics(...))
   // Batches (see stream::RuntimeOptions): large enough to write each busy series once per
   // commit, closed early when the input is quiet, so a window reaches the watchers quickly.
-  size_t max_batch_messages = 50000;
-  absl::Duration max_batch_time = absl::Milliseconds(200);
+  size_t max_batch_messages = 200000;
+  absl::Duration max_batch_time = absl::Milliseconds(500);
   absl::Duration commit_when_quiet_for = absl::Milliseconds(10);
   absl::Duration min_batch_time = absl::Milliseconds(20);
   int processing_threads = 2;          // lanes: partitions processed in parallel
@@ -97,6 +97,8 @@ class Alerter {
   void Stop();
   // OK while running; the fatal error that stopped the loop otherwise.
   absl::Status status() const;
+  // True once the first partition assignment has been restored (as on_ready).
+  bool ready() const;
   Stats stats() const;
 
   class Impl;
