@@ -7,8 +7,6 @@
 
 namespace cybersyn::alerter {
 namespace {
-constexpr uint8_t kTag = 0xB0;
-constexpr uint8_t kVersion = 2;  // 2: baseline carries its count
 
 // log Γ(a + ½) − log Γ(a), asymptotic series (accurate to ~1e-7 for a >= 1).
 double LogGammaHalfRatio(double a) {
@@ -145,7 +143,11 @@ Verdict BocpdDetector::Update(const Observation& obs) {
     return v;
   }
   runs_.swap(next_);
-  v.score = std::clamp(score, 0.0, 1.0);
+  const double change = std::clamp(score, 0.0, 1.0);
+  // While every run is within the window (the first values after warm-up) P is 1 by
+  // construction, not evidence: not scored.
+  const bool scored = past && runs_.size() > window_ + 1;
+  v.score = scored ? change : 0.0;
   const bool above = v.score >= gate_.threshold;
   v.signal = internal::GateDecide(gate_, gs_, past, above);
   if (above) {
@@ -156,26 +158,35 @@ Verdict BocpdDetector::Update(const Observation& obs) {
 }
 
 std::string BocpdDetector::Serialize() const {
-  internal::BlobWriter w(kTag, kVersion);
-  w.Put(gs_);
-  base_.Put(w);
-  w.Put(static_cast<uint32_t>(runs_.size()));
-  for (const Run& r : runs_) w.Put(r);
-  return w.Take();
+  v1::DetectorState state;
+  v1::BocpdState& b = *state.mutable_bocpd();
+  internal::GateToProto(gs_, b.mutable_gate());
+  base_.ToProto(b.mutable_baseline());
+  for (const Run& r : runs_) {
+    v1::BocpdRun* out = b.add_runs();
+    out->set_probability(r.prob);
+    out->set_mu(r.mu);
+    out->set_kappa(r.kappa);
+    out->set_alpha(r.alpha);
+    out->set_beta(r.beta);
+  }
+  return internal::SerializeState(state);
 }
 
 absl::Status BocpdDetector::Restore(std::string_view blob) {
-  internal::BlobReader r(blob);
-  if (absl::Status st = r.Header(kTag, kVersion, kKind); !st.ok()) return st;
-  internal::GateState gs;
+  auto state = internal::ParseState(blob, v1::DetectorState::kBocpd, kKind);
+  if (!state.ok()) return state.status();
+  const v1::BocpdState& b = state->bocpd();
   internal::WarmupBaseline base;
-  uint32_t n = 0;
-  if (!r.Get(gs) || !base.Get(r) || !r.Get(n) || n > max_run_ || r.remaining() != n * sizeof(Run)) {
+  if (!base.FromProto(b.baseline(), warmup_size_) ||
+      static_cast<size_t>(b.runs_size()) > max_run_) {
     return internal::CorruptSnapshot(kKind);
   }
-  std::vector<Run> runs(n);
-  for (Run& run : runs) r.Get(run);
-  gs_ = gs;
+  std::vector<Run> runs;
+  for (const v1::BocpdRun& r : b.runs()) {
+    runs.push_back({r.probability(), r.mu(), r.kappa(), r.alpha(), r.beta()});
+  }
+  gs_ = internal::GateFromProto(b.gate());
   base_ = std::move(base);
   runs_ = std::move(runs);
   return absl::OkStatus();

@@ -5,7 +5,11 @@
 // prior location and scale come from the first `warmup` values (median, 1.4826·MAD): scale-free.
 // The run-length distribution is truncated to `max_run` entries (the longest runs are merged),
 // so memory and time per observation are bounded. The score is P(r_t <= window), the posterior
-// probability that a change happened in the last `window` observations.
+// probability that a change happened in the last `window` observations, scored once the
+// run-length distribution reaches beyond the window (before that it is 1 by construction).
+// Unlike the other detectors its score is not calibrated to an alert budget: it is a posterior
+// probability already, and its evidence for a change saturates below what a rare budget needs
+// (a 5σ step reaches P ≈ 0.97, a Bayes factor of e^8).
 // Thread-safety: none (see Detector).
 #ifndef CYBERSYN_ALERTER_DETECTORS_BOCPD_H_
 #define CYBERSYN_ALERTER_DETECTORS_BOCPD_H_

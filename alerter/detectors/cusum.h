@@ -2,12 +2,17 @@
 //
 // The in-control mean μ and standard deviation σ come from the first `warmup` values (median
 // and 1.4826·MAD), so the chart is scale-free. With x = (y − μ)/σ:
-//   C+ = max(0, C+ + x − k),  C− = max(0, C− − x − k),
-// and the score is g(max(C+, C−), h), 0.5 at the decision interval h. The sums are not reset at
-// a signal: a persistent shift keeps them high and the onset gate raises one signal. While the
-// chart is in control (armed, below h) μ and σ keep being refined robustly from the values
-// (`track`, see WarmupBaseline::Track), so a noisy 30-value warm-up does not fix the
-// false-signal rate for the life of the series.
+//   C+ = max(0, C+ + x − k),  C− = max(0, C− − x − k).
+// While the chart is in control (armed, below the threshold) μ and σ keep being refined robustly
+// from the values (`track`, see WarmupBaseline::Track), so a noisy 30-value warm-up does not
+// fix the false-signal rate for the life of the series.
+//
+// The score is calibrated (calibration.h): 2k·max(C+, C−), which for in-control normal values
+// has a tail of about e^−s, judged against the peaks of this series' own CUSUM excursions, 0.5
+// at its alert budget (`alert_budget` false signals a week). After a signal the chart restarts
+// on the values that follow (a fresh warm-up), so a level that has moved becomes the new
+// baseline instead of holding the score up; when the new baseline differs from the old by more
+// than the 2k σ the chart is designed to find, the verdict carries new_level.
 // Thread-safety: none (see Detector).
 #ifndef CYBERSYN_ALERTER_DETECTORS_CUSUM_H_
 #define CYBERSYN_ALERTER_DETECTORS_CUSUM_H_
@@ -15,6 +20,7 @@
 #include <memory>
 #include <vector>
 
+#include "alerter/detectors/calibration.h"
 #include "alerter/detectors/detector.h"
 #include "alerter/detectors/internal/detector_util.h"
 
@@ -34,13 +40,15 @@ class CusumDetector final : public Detector {
  private:
   explicit CusumDetector(const internal::Params& p);
 
-  double k_, h_, interval_z_, track_;
+  double k_, interval_z_, track_;
   size_t warmup_size_;
   internal::GateConfig gate_;
+  internal::Calibrator calibrator_;
 
   internal::WarmupBaseline base_;
   double up_ = 0, down_ = 0;
   internal::GateState gs_;
+  internal::Calibrator::State cal_;
 };
 
 }  // namespace cybersyn::alerter

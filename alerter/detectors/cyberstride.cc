@@ -10,9 +10,6 @@
 namespace cybersyn::alerter {
 namespace {
 
-constexpr uint8_t kTag = 0xC5;
-constexpr uint8_t kVersion = 3;  // 2: variances as multiples of V, reference filter; 3: ac0, ac1
-
 bool Finite(double x) { return std::isfinite(x); }
 
 // The covariance b of variances a, c clamped to |b| <= 0.999·sqrt(a·c) (positive definite),
@@ -79,18 +76,18 @@ std::vector<ParamSpec> CyberstrideDetector::Specs() {
       {"level_var", 0.0005,
        "evolution variance of the level per observation, in units of the observation "
        "variance V (steady, transient and slope models; the reference)"},
+      {"level_adapt", 0.02,
+       "rate at which the level variance adapts to the errors' autocorrelation (0: fixed)"},
       {"slope_var", 1e-6, "evolution variance of the slope per observation, in units of V"},
       {"step_var", 25, "level evolution variance of the step model, in units of V"},
       {"slope_change_var", 0.25, "slope evolution variance of the slope model, in units of V"},
       {"transient_k", 100, "observation variance multiplier of the transient model"},
       {"variance_discount", 1.0, "discount of the learned observation variance (1: n' = n + 1)"},
-      {"score_scale", 3.8,
-       "standardised departure of the last 3 values combined that scores 0.5 (step)"},
-      {"transient_scale", 3.7, "standardised error of a single value that scores half (transient)"},
-      {"candidate_z", 2.0, "standardised error that makes an observation a candidate to confirm"},
       {"confirm", 1, "1: confirm a transient one observation later; 0: signal at once"},
+      {"seasonal_harmonics", 4,
+       "harmonics of the daily cycle learned from the time of day (0: none; at most 4)"},
+      {"seasonal_memory", 3, "days behind the estimate of the daily cycle"},
       {"monitor_h", 1.25, "shift (in predictive s.d.) the cumulative monitor looks for; 0: off"},
-      {"monitor_level", 10.0, "log Bayes factor at which the monitor scores 0.5"},
       {"clip", 4.0,
        "standardised errors are clipped at this many s.d. in the scores and in the reference's "
        "update (outlier-robust)"},
@@ -106,6 +103,7 @@ std::vector<ParamSpec> CyberstrideDetector::Specs() {
       {"interval_z", 1.96, "normal quantile of the forecast interval (Student-t corrected)"},
   };
   for (const ParamSpec& s : internal::CommonParamSpecs(30)) specs.push_back(s);
+  for (const ParamSpec& s : internal::CalibrationParamSpecs()) specs.push_back(s);
   return specs;
 }
 
@@ -130,8 +128,14 @@ absl::StatusOr<std::unique_ptr<Detector>> CyberstrideDetector::Create(
   if (!(p->Get("transient_k") >= 1 && Finite(p->Get("transient_k")))) {
     return bad("transient_k", p->Get("transient_k"), ">= 1");
   }
-  for (const char* n :
-       {"score_scale", "transient_scale", "candidate_z", "monitor_level", "clip", "interval_z"}) {
+  if (!(p->Get("seasonal_harmonics") >= 0 && p->Get("seasonal_harmonics") <= 4 &&
+        p->Get("seasonal_harmonics") == std::floor(p->Get("seasonal_harmonics")))) {
+    return bad("seasonal_harmonics", p->Get("seasonal_harmonics"), "an integer in [0, 4]");
+  }
+  if (!(p->Get("seasonal_memory") >= 1 && p->Get("seasonal_memory") <= 1000)) {
+    return bad("seasonal_memory", p->Get("seasonal_memory"), "in [1, 1000]");
+  }
+  for (const char* n : {"clip", "interval_z"}) {
     if (!(p->Get(n) > 0 && Finite(p->Get(n)))) return bad(n, p->Get(n), "> 0");
   }
   if (!(p->Get("monitor_h") >= 0 && Finite(p->Get("monitor_h")))) {
@@ -149,10 +153,14 @@ absl::StatusOr<std::unique_ptr<Detector>> CyberstrideDetector::Create(
   for (const char* n : {"confirm", "intervene", "skip_repeats"}) {
     if (p->Get(n) != 0 && p->Get(n) != 1) return bad(n, p->Get(n), "0 or 1");
   }
+  if (absl::Status st = internal::CheckCalibrationParams(kKind, *p); !st.ok()) return st;
   return std::unique_ptr<Detector>(new CyberstrideDetector(*p));
 }
 
-CyberstrideDetector::CyberstrideDetector(const internal::Params& p) {
+CyberstrideDetector::CyberstrideDetector(const internal::Params& p)
+    : budget_(p.Get("alert_budget")),
+      tail_(p.Get("calibration_horizon"), p.Get("calibration_prior")),
+      seasonal_(static_cast<int>(p.Get("seasonal_harmonics")), p.Get("seasonal_memory")) {
   const double prior[kNumModels] = {p.Get("prior_steady"), p.Get("prior_transient"),
                                     p.Get("prior_step"), p.Get("prior_slope")};
   const double total = prior[0] + prior[1] + prior[2] + prior[3];
@@ -165,11 +173,7 @@ CyberstrideDetector::CyberstrideDetector(const internal::Params& p) {
   slope_ratio_ = prior_[kSlope] / prior_[kSteady];
   steady_share_ = 1 + slope_ratio_;
   variance_discount_ = p.Get("variance_discount");
-  score_scale_ = p.Get("score_scale");
-  transient_scale_ = p.Get("transient_scale");
-  candidate_z_ = p.Get("candidate_z");
   monitor_h_ = p.Get("monitor_h");
-  monitor_level_ = p.Get("monitor_level");
   clip_ = p.Get("clip");
   prob_floor_ = p.Get("prob_floor");
   interval_q_ = p.Get("interval_z");
@@ -178,15 +182,21 @@ CyberstrideDetector::CyberstrideDetector(const internal::Params& p) {
   skip_repeats_ = p.Get("skip_repeats") != 0;
   variance_clip_ = p.Get("variance_clip");
   ar_rate_ = p.Get("ar_horizon") > 0 ? 1.0 / p.Get("ar_horizon") : 0.0;
+  adapt_ = p.Get("level_adapt");
   gate_ = internal::GateConfigFrom(p);
   interval_t_ = internal::StudentQuantileCoef(interval_q_);
-  score_t_ = internal::StudentQuantileCoef(score_scale_);
+  score_t_ = internal::StudentQuantileCoef(kDeflateZ);
+  for (internal::TailState& t : s_.tail) t = tail_.Fresh();
 }
 
 void CyberstrideDetector::Init(double y, double s0) {
-  const internal::GateState gate = s_.gate;
-  s_ = State();
-  s_.gate = gate;
+  State fresh;
+  fresh.gate = s_.gate;
+  fresh.spacing = s_.spacing;
+  fresh.tail = s_.tail;
+  fresh.seasonal = s_.seasonal;
+  fresh.last = s_.last;
+  s_ = fresh;
   for (int j = 0; j < kNumModels; ++j) {
     Component& c = s_.comp[j];
     c.level = y;
@@ -199,12 +209,11 @@ void CyberstrideDetector::Init(double y, double s0) {
   s_.ref = s_.comp[kSteady];
   s_.n = 1;
   s_.d = s0;
-  s_.last = y;
   s_.phase = 2;
 }
 
 void CyberstrideDetector::Intervene(SignalKind kind) {
-  s_.mon_up = s_.mon_down = 0;
+  s_.mon_up = s_.mon_down = s_.mon_var = 0;
   s_.z1 = s_.z2 = 0;
   if (!intervene_) return;
   // An acknowledged change (West & Harrison §11.5): the reference restarts from the
@@ -268,36 +277,43 @@ struct CyberstrideDetector::Pairs {
 // Score: the raw evidence of this observation, from the reference's standardised error.
 struct CyberstrideDetector::Evidence {
   double z;               // standardised error against the reference
+  double instant;         // z prewhitened for the errors' autocorrelation (the spike statistic)
   double window;          // (z_t + z_{t-1} + z_{t-2}) / √3 of the clipped, deflated errors
-  double monitor;         // larger of the two cumulative monitors (log Bayes factor)
-  double pending_z;       // standardised error of the candidate awaiting confirmation (or 0)
+  double monitor;         // larger of the two cumulative monitors (log Bayes factor, nats)
+  double volatility;      // the variance monitor (log Bayes factor, nats)
   double back_transient;  // one-step-back probability that the previous value was a transient
 };
 
-// Calibrate: the evidence as graded scores in [0, 1] (0.5 at each statistic's scale).
+// Calibrate: each statistic's tail probability on this series, and the combined score.
 struct CyberstrideDetector::Scores {
-  double step, instant, transient, cumulative;
-  double Max() const { return std::max({instant, step, transient, cumulative}); }
+  enum Stat { kInstant = 0, kWindow = 1, kMonitor = 2, kVolatility = 3 };
+  double log_p[kStats];  // ln P(statistic at least this extreme) on this series
+  double log_r;          // ln of the budgeted false-signal probability per statistic
+  double score;          // calibrated: 0.5 when the most extreme statistic is at the budget
+  int which;             // the most extreme statistic
 };
 
-// Flattened: the steps are inlined into one function, as fast as the single body they were.
-[[gnu::flatten]] Verdict CyberstrideDetector::Update(const Observation& obs) {
+Verdict CyberstrideDetector::Update(const Observation& obs) {
   const bool missing = obs.missing || !Finite(obs.value);
-  const double y = obs.value;
-  if (s_.phase < 2) return Initialise(y, missing);
+  // The model runs on the value less its usual part at this time of day.
+  const double gap = s_.spacing.mean_gap_ms;
+  const internal::Seasonal::Basis basis = seasonal_.At(obs.time_ms);
+  const double cycle = seasonal_.Value(s_.seasonal, basis, gap);
+  const double y = obs.value - cycle;
+  if (s_.phase < 2) return Initialise(obs.value, y, missing);
   Verdict v;
   const Prediction pr = Predict();
   const double half = interval_t_.At(pr.inv_n) * std::sqrt(pr.q);
-  v.forecast = pr.f;
-  v.lower = pr.f - half;
-  v.upper = pr.f + half;
+  v.forecast = pr.f + cycle;
+  v.lower = v.forecast - half;
+  v.upper = v.forecast + half;
   if (missing) {
     Coast(pr);
     internal::MissingVerdict(gate_, s_.gate, v);
     v.probs = Probs();
     return v;
   }
-  if (skip_repeats_ && y == s_.last) {
+  if (skip_repeats_ && obs.value == s_.last) {
     // A held value carries no new measurement: no update, counts as normal for re-arming.
     // Not counted towards warm-up, which is measured in real measurements.
     const bool past = s_.gate.seen > static_cast<uint64_t>(gate_.warmup);
@@ -313,20 +329,29 @@ struct CyberstrideDetector::Scores {
   if (!StateIsFinite(pairs)) {
     // Reset: start afresh from this value (counted by the caller).
     v.reset = true;
-    const internal::GateState gate = s_.gate;
-    s_ = State();
-    s_.gate = gate;
+    State fresh;
+    fresh.gate = s_.gate;
+    fresh.spacing = s_.spacing;
+    fresh.tail = s_.tail;  // the series' calibration and cycle survive
+    fresh.seasonal = s_.seasonal;
+    s_ = fresh;
     s_.phase = 1;
-    s_.last = y;
+    s_.last = obs.value;
     return v;
   }
-  s_.last = y;
+  s_.last = obs.value;
+  {
+    // The cycle learns from the reference's error, winsorised like the reference's own update.
+    const double lim = clip_ * std::sqrt(pairs.q_ref);
+    seasonal_.Learn(s_.seasonal, basis, std::clamp(pairs.e_ref, -lim, lim), gap);
+  }
+  budget_.Observe(s_.spacing, obs.time_ms);
   v.probs = Probs();
   s_.acc_step = static_cast<float>(0.7 * s_.acc_step + v.probs.step);
   s_.acc_slope = static_cast<float>(0.7 * s_.acc_slope + v.probs.slope);
   const Evidence ev = Score(pairs.z, pr.inv_n, back_transient, past_warmup);
-  const Scores sc = Calibrate(ev, v.probs, past_warmup);
-  v.score = sc.Max();
+  const Scores sc = Calibrate(ev, past_warmup);
+  v.score = sc.score;
   v.direction = ev.z > 0 ? Direction::kUp : (ev.z < 0 ? Direction::kDown : Direction::kNone);
   Gate(ev, sc, past_warmup, v);
   return v;
@@ -336,7 +361,7 @@ CyberstrideDetector::Prediction CyberstrideDetector::Predict() const {
   Prediction pr;
   pr.S = s_.d / s_.n;
   pr.inv_n = 1.0 / s_.n;
-  pr.wl0 = level_var_ * pr.S;
+  pr.wl0 = level_var_ * s_.w_factor * pr.S;
   pr.ws0 = slope_var_ * pr.S;
   for (int h = 0; h < 2; ++h) {
     const Component& a = s_.comp[2 * h];
@@ -555,97 +580,155 @@ bool CyberstrideDetector::StateIsFinite(const Pairs& u) const {
 
 CyberstrideDetector::Evidence CyberstrideDetector::Score(double z, double inv_n,
                                                          double back_transient, bool past_warmup) {
-  Evidence ev{z, 0, 0, 0, back_transient};
+  Evidence ev{z, 0, 0, 0, 0, back_transient};
   // V is estimated from n values: the errors are Student-t, so they are deflated by the ratio
-  // of the t to the normal quantile at the signal level (1 for large n).
-  const double t_corr = score_scale_ / score_t_.At(inv_n);
+  // of the t to the normal quantile at a typical signal level (1 for large n).
+  const double t_corr = kDeflateZ / score_t_.At(inv_n);
   const double zc = std::clamp(z * t_corr, -clip_, clip_);
   // Lag-1 autocorrelation ρ of the errors (estimated before this one; errors winsorised at
   // 2.5 so that an event is not taken for correlated noise). A cumulative sum of positively
   // correlated errors varies more than one of independent errors: (1 + ρ)/(1 − ρ) per term
   // for AR(1) errors, so the monitor's increments are scaled by √((1 − ρ)/(1 + ρ)). Without
   // it the monitor signalled on smooth but noisy series (process variables, sensors with
-  // inertia) and was off by default. (Correcting the 3-value window too cuts the false
-  // signals on such series by about three quarters, but its estimate of ρ, noisy on
-  // independent errors, then misses 3σ steps that should show within three values.)
+  // inertia). The spike statistic is the error prewhitened, (z_t − ρ z_{t−1}) / √(1 − ρ²): on
+  // a smooth series a jump stands out against the innovations, not against the wander.
   double rho = 0;
   if (ar_rate_ > 0) {
-    if (s_.ac0 > 0) rho = std::clamp(s_.ac1 / s_.ac0, 0.0f, 0.9f);
-    const double zw = std::clamp(zc, -2.5, 2.5), zw1 = std::clamp<double>(s_.z1, -2.5, 2.5);
-    s_.ac0 = static_cast<float>(s_.ac0 + ar_rate_ * (zw * zw - s_.ac0));
-    s_.ac1 = static_cast<float>(s_.ac1 + ar_rate_ * (zw * zw1 - s_.ac1));
+    const double rho_raw = s_.ac0 > 0 ? s_.ac1 / s_.ac0 : 0.0;
+    rho = std::clamp(rho_raw, 0.0, 0.9);
+    // Learnt from ordinary values only: while the level monitor holds evidence of a shift,
+    // the run of same-signed errors it produces is the event, not the noise's correlation
+    // (counted as correlation, it scaled the monitor's own increments down and hid the shift).
+    if (std::max(s_.mon_up, s_.mon_down) < internal::TailModel::kLevel1) {
+      if (adapt_ > 0) {
+        // The level's evolution variance adapts to the series: forecast errors correlated
+        // positively mean a level that moves faster than assumed (raise it), negatively one
+        // that moves slower (lower it). At the fixed point the errors are uncorrelated.
+        s_.w_factor = static_cast<float>(
+            std::clamp(s_.w_factor * (1 + adapt_ * (rho_raw - kAdaptRho)), 1.0, kMaxW));
+      }
+      const double zw = std::clamp(zc, -2.5, 2.5), zw1 = std::clamp<double>(s_.z1, -2.5, 2.5);
+      s_.ac0 = static_cast<float>(s_.ac0 + ar_rate_ * (zw * zw - s_.ac0));
+      s_.ac1 = static_cast<float>(s_.ac1 + ar_rate_ * (zw * zw1 - s_.ac1));
+    }
   }
+  const double zt = z * t_corr;
+  ev.instant = rho > 0 ? (zt - rho * s_.z1) / std::sqrt(1 - rho * rho) : zt;
   // The last three values together: a step of a few s.d. shows within three windows while
-  // a single outlier (clipped) cannot reach the level alone. (The two-value window was tried:
-  // it adds more false signals than early detections.)
+  // a single outlier (clipped) cannot reach the level alone. (Correcting the window for ρ
+  // too, its estimate noisy on independent errors, misses 3σ steps that should show within
+  // three values.)
   ev.window = (zc + s_.z1 + s_.z2) * 0.57735026918962576;  // 1/√3
   s_.z2 = s_.z1;
   s_.z1 = static_cast<float>(zc);
-  if (s_.pending) ev.pending_z = s_.pend_z;
   if (past_warmup && monitor_h_ > 0) {
     const double k = 0.5 * monitor_h_ * monitor_h_;
     const double zm = rho > 0 ? zc * std::sqrt((1 - rho) / (1 + rho)) : zc;
     s_.mon_up = static_cast<float>(std::max(0.0, s_.mon_up + monitor_h_ * zm - k));
     s_.mon_down = static_cast<float>(std::max(0.0, s_.mon_down - monitor_h_ * zm - k));
     ev.monitor = std::max(s_.mon_up, s_.mon_down);
+    // The variance monitor: the log Bayes factor of the errors' s.d. doubled against
+    // unchanged, (z²/2)(1 − 1/4) − ln 2 per value, accumulated like the level's. It catches a
+    // burst of volatility or of moderate spikes that no single value shows.
+    s_.mon_var = static_cast<float>(std::max(0.0, s_.mon_var + 0.375 * zc * zc - M_LN2));
+    ev.volatility = s_.mon_var;
   }
   return ev;
 }
 
-CyberstrideDetector::Scores CyberstrideDetector::Calibrate(const Evidence& ev,
-                                                           const ModelProbs& probs,
-                                                           bool past_warmup) const {
+CyberstrideDetector::Scores CyberstrideDetector::Calibrate(const Evidence& ev, bool past_warmup) {
+  // Each statistic as a surprise in nats under its nominal model (a standard normal for the
+  // errors; the monitor is a log Bayes factor already), judged against this series' own tail.
+  const double surprise[kStats] = {internal::NormalSurprise(ev.instant),
+                                   internal::NormalSurprise(ev.window), ev.monitor, ev.volatility};
   Scores sc;
-  sc.step = past_warmup ? internal::Graded(std::fabs(ev.window), score_scale_) : 0.0;
-  sc.instant = (1.0 - probs.steady) * internal::Graded(std::fabs(ev.z), transient_scale_);
-  // One observation after a candidate: the one-step-back probability that it was a
-  // transient, times the size of its departure.
-  sc.transient =
-      s_.pending ? ev.back_transient * internal::Graded(std::fabs(ev.pending_z), transient_scale_)
+  // The budget is shared by the statistics (Bonferroni): each gets a third.
+  sc.log_r = internal::FastLog(budget_.Rate(s_.spacing) / 2);
+  double best = 0;
+  sc.which = Scores::kInstant;
+  for (int i = 0; i < kStats; ++i) {
+    sc.log_p[i] = tail_.LogTail(s_.tail[i], surprise[i]);
+    if (sc.log_p[i] < best) {
+      best = sc.log_p[i];
+      sc.which = i;
+    }
+  }
+  sc.score = past_warmup
+                 ? internal::CalibratedScore(best, sc.log_r + budget_.LogTightening(s_.spacing))
                  : 0.0;
-  sc.cumulative = past_warmup && monitor_h_ > 0 ? internal::Graded(ev.monitor, monitor_level_) : 0;
+  if (past_warmup) {
+    // What the tails learn. The spike and window statistics: every value. The monitors: the
+    // peak of each excursion, when it ends (a cumulative sum's values within one excursion
+    // are one event, and a shift builds one long excursion: learnt value by value it taught
+    // the tail, while it grew, that such sums are ordinary), so their tails are of excursion
+    // peaks, per value. A value beyond the threshold counts as the threshold: one anomaly
+    // must not teach the series that anomalies are normal.
+    double learn[kStats] = {surprise[0], surprise[1], 0, 0};
+    for (int i = Scores::kMonitor; i <= Scores::kVolatility; ++i) {
+      float& peak = s_.peak[i - Scores::kMonitor];
+      if (surprise[i] > 0) {
+        peak = std::max(peak, static_cast<float>(surprise[i]));
+      } else {
+        learn[i] = peak;
+        peak = 0;
+      }
+    }
+    for (int i = 0; i < kStats; ++i) {
+      // (Only a value above kLevel1 can be beyond the threshold: r is far below q.)
+      const double log_p = i < Scores::kMonitor ? sc.log_p[i]
+                           : learn[i] > internal::TailModel::kLevel1
+                               ? tail_.LogTail(s_.tail[i], learn[i])
+                               : 0.0;
+      const double x = log_p < sc.log_r ? tail_.Threshold(s_.tail[i], sc.log_r) : learn[i];
+      tail_.Add(s_.tail[i], x);
+    }
+  }
   return sc;
 }
 
 void CyberstrideDetector::Gate(const Evidence& ev, const Scores& sc, bool past_warmup, Verdict& v) {
-  const double thr = gate_.threshold;
+  const bool above = sc.score >= gate_.threshold;
   const SignalKind change = s_.acc_slope > s_.acc_step ? SignalKind::kSlope : SignalKind::kStep;
   bool fire = false;
   SignalKind kind = SignalKind::kNone;
   Direction dir = v.direction;
   if (s_.pending) {
+    // One value after a spike: the one-step-back probabilities tell a transient from a step.
     s_.pending = 0;
-    if (sc.transient >= thr && sc.transient >= sc.step) {
-      kind = SignalKind::kTransient;
-      dir = static_cast<Direction>(s_.pend_dir);
-      fire = true;
+    fire = true;
+    kind = ev.back_transient >= 0.5 ? SignalKind::kTransient : change;
+    dir = static_cast<Direction>(s_.pend_dir);
+  } else if (above && sc.which == Scores::kVolatility) {
+    fire = true;
+    kind = SignalKind::kTransient;  // a burst of volatility: disturbed, not moved
+    dir = Direction::kUp;
+  } else if (above && sc.which != Scores::kInstant) {
+    fire = true;
+    kind = change;
+    if (sc.which == Scores::kWindow) {
+      dir = ev.window > 0 ? Direction::kUp : Direction::kDown;
+    } else {
+      dir = s_.mon_up >= s_.mon_down ? Direction::kUp : Direction::kDown;
     }
-  }
-  if (!fire && sc.step >= thr) {
-    kind = change;
-    dir = ev.window > 0 ? Direction::kUp : Direction::kDown;
+  } else if (above && !confirm_) {
     fire = true;
-  }
-  if (!fire && sc.cumulative >= thr) {
-    kind = change;
-    dir = s_.mon_up >= s_.mon_down ? Direction::kUp : Direction::kDown;
-    fire = true;
-  }
-  if (!fire && !confirm_ && sc.instant >= thr) {
     kind = v.probs.transient >= std::max(v.probs.step, v.probs.slope) ? SignalKind::kTransient
                                                                       : change;
-    fire = true;
-  }
-  if (!fire && confirm_ && past_warmup && s_.gate.armed && std::fabs(ev.z) >= candidate_z_) {
+  } else if (above && past_warmup && s_.gate.armed) {
     // Armed and waiting one observation for the one-step-back probabilities.
     s_.pending = 1;
-    s_.pend_z = static_cast<float>(ev.z);
     s_.pend_dir = static_cast<int8_t>(v.direction);
   }
   if (s_.gate.armed) {
     v.signal = internal::GateDecide(gate_, s_.gate, past_warmup, fire);
   } else {
-    internal::GateDecide(gate_, s_.gate, past_warmup, fire || v.score >= thr);
+    internal::GateDecide(gate_, s_.gate, past_warmup, fire || above);
+    // Re-armed after a step: the new level held for `rearm` values against the reference
+    // that restarted on it.
+    if (s_.gate.armed && s_.new_level_pending) {
+      v.new_level = true;
+      s_.new_level_pending = 0;
+    }
   }
   if (fire) {
     v.kind = kind;
@@ -653,11 +736,15 @@ void CyberstrideDetector::Gate(const Evidence& ev, const Scores& sc, bool past_w
   } else {
     v.direction = Direction::kNone;
   }
-  if (v.signal && (kind == SignalKind::kStep || kind == SignalKind::kSlope)) Intervene(kind);
+  budget_.Account(s_.spacing, v.signal);
+  if (v.signal && (kind == SignalKind::kStep || kind == SignalKind::kSlope)) {
+    Intervene(kind);
+    s_.new_level_pending = 1;
+  }
 }
 
-Verdict CyberstrideDetector::Initialise(double y, bool missing) {
-  // phase 0/1: initialisation from the first two values.
+Verdict CyberstrideDetector::Initialise(double y, double level, bool missing) {
+  // phase 0/1: initialisation from the first two values (`level`: y less the cycle).
   Verdict v;
   if (missing) {
     internal::MissingVerdict(gate_, s_.gate, v);
@@ -668,6 +755,7 @@ Verdict CyberstrideDetector::Initialise(double y, bool missing) {
     return v;
   }
   internal::GateSeen(gate_, s_.gate);
+  s_.spacing.last_ms = INT64_MIN;  // after a reset too, a fresh gap
   if (s_.phase == 0) {
     s_.last = y;
     s_.phase = 1;
@@ -681,7 +769,8 @@ Verdict CyberstrideDetector::Initialise(double y, bool missing) {
     s0 = scale > 0 ? scale * scale : 1e-12;
   }
   v.forecast = first;
-  Init(y, s0);
+  Init(level, s0);
+  s_.last = y;
   v.probs = Probs();
   return v;
 }
@@ -692,16 +781,90 @@ ModelProbs CyberstrideDetector::Probs() const {
 }
 
 std::string CyberstrideDetector::Serialize() const {
-  internal::BlobWriter w(kTag, kVersion);
-  w.Put(s_);
-  return w.Take();
+  v1::DetectorState state;
+  v1::CyberstrideState& c = *state.mutable_cyberstride();
+  auto component = [&c](const Component& x) {
+    c.add_level(x.level);
+    c.add_slope(x.slope);
+    c.add_covariance(x.c00);
+    c.add_covariance(x.c01);
+    c.add_covariance(x.c11);
+  };
+  for (const Component& x : s_.comp) {
+    component(x);
+    c.add_probability(x.prob);
+  }
+  component(s_.ref);
+  c.set_d(s_.d);
+  c.set_n(s_.n);
+  c.set_last(s_.last);
+  c.set_monitor_up(s_.mon_up);
+  c.set_monitor_down(s_.mon_down);
+  c.set_monitor_variance(s_.mon_var);
+  c.set_recent_step(s_.acc_step);
+  c.set_recent_slope(s_.acc_slope);
+  c.set_z1(s_.z1);
+  c.set_z2(s_.z2);
+  c.set_ac0(s_.ac0);
+  c.set_ac1(s_.ac1);
+  c.set_level_factor(s_.w_factor);
+  for (float x : s_.peak) c.add_excursion_peak(x);
+  internal::GateToProto(s_.gate, c.mutable_gate());
+  internal::CalibrationToProto(s_.spacing, s_.tail.data(), kStats, c.mutable_calibration());
+  for (float x : s_.seasonal.coef) c.add_seasonal(x);
+  c.set_phase(s_.phase);
+  c.set_pending(s_.pending != 0);
+  c.set_pending_direction(s_.pend_dir);
+  c.set_new_level_pending(s_.new_level_pending != 0);
+  return internal::SerializeState(state);
 }
 
 absl::Status CyberstrideDetector::Restore(std::string_view blob) {
-  internal::BlobReader r(blob);
-  if (absl::Status st = r.Header(kTag, kVersion, kKind); !st.ok()) return st;
+  auto state = internal::ParseState(blob, v1::DetectorState::kCyberstride, kKind);
+  if (!state.ok()) return state.status();
+  const v1::CyberstrideState& c = state->cyberstride();
+  constexpr int kComponents = kNumModels + 1;
   State s;
-  if (!r.Get(s) || !r.AtEnd() || s.phase > 2) return internal::CorruptSnapshot(kKind);
+  if (c.level_size() != kComponents || c.slope_size() != kComponents ||
+      c.covariance_size() != 3 * kComponents || c.probability_size() != kNumModels ||
+      c.excursion_peak_size() != 2 ||
+      c.seasonal_size() != static_cast<int>(s.seasonal.coef.size()) || c.phase() > 2 ||
+      !internal::CalibrationFromProto(c.calibration(), s.spacing, s.tail.data(), kStats)) {
+    return internal::CorruptSnapshot(kKind);
+  }
+  auto component = [&c](int i, Component& x) {
+    x.level = c.level(i);
+    x.slope = c.slope(i);
+    x.c00 = c.covariance(3 * i);
+    x.c01 = c.covariance(3 * i + 1);
+    x.c11 = c.covariance(3 * i + 2);
+  };
+  for (int i = 0; i < kNumModels; ++i) {
+    component(i, s.comp[i]);
+    s.comp[i].prob = c.probability(i);
+  }
+  component(kNumModels, s.ref);
+  s.d = c.d();
+  s.n = c.n();
+  s.last = c.last();
+  s.mon_up = c.monitor_up();
+  s.mon_down = c.monitor_down();
+  s.mon_var = c.monitor_variance();
+  s.acc_step = c.recent_step();
+  s.acc_slope = c.recent_slope();
+  s.z1 = c.z1();
+  s.z2 = c.z2();
+  s.ac0 = c.ac0();
+  s.ac1 = c.ac1();
+  s.w_factor = c.level_factor();
+  s.peak[0] = c.excursion_peak(0);
+  s.peak[1] = c.excursion_peak(1);
+  s.gate = internal::GateFromProto(c.gate());
+  for (size_t i = 0; i < s.seasonal.coef.size(); ++i) s.seasonal.coef[i] = c.seasonal(i);
+  s.phase = static_cast<uint8_t>(c.phase());
+  s.pending = c.pending() ? 1 : 0;
+  s.pend_dir = static_cast<int8_t>(std::clamp(c.pending_direction(), -1, 1));
+  s.new_level_pending = c.new_level_pending() ? 1 : 0;
   s_ = s;
   return absl::OkStatus();
 }

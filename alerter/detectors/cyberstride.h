@@ -49,8 +49,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "alerter/detectors/calibration.h"
 #include "alerter/detectors/detector.h"
 #include "alerter/detectors/internal/detector_util.h"
+#include "alerter/detectors/seasonal.h"
 
 namespace cybersyn::alerter {
 
@@ -72,21 +74,33 @@ class CyberstrideDetector final : public Detector {
     float c00 = 0, c01 = 0, c11 = 0;  // posterior covariance of (level, slope)
     float prob = 0;
   };
+  static constexpr int kStats = 4;  // spike, 3-value window, level and variance monitors
+  static constexpr double kDeflateZ = 3.5;
+  static constexpr double kMaxW = 1e5;  // the level variance grows at most this many times
+  // Error autocorrelation up to which the noise, not the level, is taken to be correlated (the
+  // monitor and the spike statistic correct for it); beyond it the level variance grows.
+  static constexpr double kAdaptRho = 0.5;  // normal
+                                            // quantile where the t deflation is taken
   struct State {
     std::array<Component, kNumModels> comp;
     Component ref;                      // the reference: steady model alone (prob unused)
     double d = 0, n = 0;                // variance learning: S = d / n
     double last = 0;                    // previous (or first) value
     float mon_up = 0, mon_down = 0;     // CUSUM of clipped reference errors (>= 0)
+    float mon_var = 0;                  // CUSUM of their squares (variance monitor)
+    float w_factor = 1;                 // the level variance's adaptation factor
+    float peak[2] = {0, 0};             // the monitors' current excursion peaks
     float acc_step = 0, acc_slope = 0;  // recent posterior mass of step / slope
     float z1 = 0, z2 = 0;               // previous two clipped reference errors
-    float pend_z = 0;                   // standardised error of the pending candidate
     float ac0 = 0, ac1 = 0;             // EWMA of z_t², z_t·z_{t−1}: lag-1 autocorrelation
     internal::GateState gate;
-    uint8_t phase = 0;    // 0 empty, 1 first value seen, 2 running
+    internal::SpacingState spacing;
+    std::array<internal::TailState, kStats> tail;  // the series' calibration, per statistic
+    internal::SeasonalState seasonal;              // its daily cycle
+    uint8_t phase = 0;                             // 0 empty, 1 first value seen, 2 running
     uint8_t pending = 0;  // a candidate awaits confirmation at this observation
     int8_t pend_dir = 0;
-    uint8_t pad = 0;
+    uint8_t new_level_pending = 0;  // a step was signalled: its level is confirmed on re-arming
   };
 
   // Intermediate results of one Update, passed from step to step (defined in the .cc).
@@ -97,7 +111,7 @@ class CyberstrideDetector final : public Detector {
 
   explicit CyberstrideDetector(const internal::Params& p);
   void Init(double y, double s0);
-  Verdict Initialise(double y, bool missing);  // the first two values
+  Verdict Initialise(double y, double level, bool missing);  // the first two values
   void Intervene(SignalKind kind);
   ModelProbs Probs() const;
 
@@ -117,7 +131,7 @@ class CyberstrideDetector final : public Detector {
   void UpdateReference(const Pairs& u, double a_floor, double c_floor);
   bool StateIsFinite(const Pairs& u) const;
   Evidence Score(double z, double inv_n, double back_transient, bool past_warmup);
-  Scores Calibrate(const Evidence& ev, const ModelProbs& probs, bool past_warmup) const;
+  Scores Calibrate(const Evidence& ev, bool past_warmup);
   void Gate(const Evidence& ev, const Scores& sc, bool past_warmup, Verdict& v);
 
   // Configuration, with the per-observation constants derived once here.
@@ -127,13 +141,18 @@ class CyberstrideDetector final : public Detector {
   double step_var_, slope_change_var_;  // level (step) and slope (slope model) evolution (× S)
   double slope_ratio_;                  // prior_slope / prior_steady
   double steady_share_;                 // 1 + slope_ratio_: steady pairs also stand for slope's
-  double variance_discount_, score_scale_, monitor_h_, monitor_level_, clip_;
+  double variance_discount_, monitor_h_, clip_;
   double prob_floor_, interval_q_;
-  internal::StudentQuantileCoef interval_t_, score_t_;  // of interval_q_, score_scale_
-  double transient_scale_, candidate_z_, variance_clip_;
-  double ar_rate_;  // 1 / ar_horizon: weight of a new error in the autocorrelation estimate
+  internal::StudentQuantileCoef interval_t_, score_t_;  // of interval_q_, kDeflateZ
+  double variance_clip_;
+  double ar_rate_;
+  double adapt_;  // rate at which the level variance adapts (0: fixed)  // 1 / ar_horizon: weight
+                  // of a new error in the autocorrelation estimate
   bool confirm_, intervene_, skip_repeats_;
   internal::GateConfig gate_;
+  internal::BudgetRate budget_;
+  internal::TailModel tail_;
+  internal::Seasonal seasonal_;
 
   State s_;
 };

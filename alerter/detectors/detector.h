@@ -66,6 +66,11 @@ struct Verdict {
   Direction direction = Direction::kNone;
   // True only at the onset of an anomaly: a persistent anomaly raises one signal.
   bool signal = false;
+  // The level a step (or slope) signal announced has held and the detector has taken it as
+  // the new normal (re-baselined): the signal this series has open may resolve ("new level")
+  // rather than wait to look normal against the old level. Set once, on the value that
+  // confirms it.
+  bool new_level = false;
   // One-step-ahead forecast and its central interval, made before seeing the value.
   // NaN until the detector has a model (first observations).
   double forecast = std::numeric_limits<double>::quiet_NaN();

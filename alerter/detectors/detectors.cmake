@@ -1,8 +1,9 @@
 # Detectors: cyberstride and its baselines, behind the Detector interface (detector.h).
 cybersyn_cc_library(NAME detectors
-  SRCS detector.cc cyberstride.cc ewma.cc cusum.cc bocpd.cc threshold.cc
+  SRCS detector.cc cyberstride.cc ewma.cc cusum.cc bocpd.cc threshold.cc calibration.cc seasonal.cc
        internal/detector_util.cc
-  DEPS cybersyn::status absl::strings absl::status absl::statusor absl::flat_hash_map)
+  DEPS cybersyn::proto cybersyn::status absl::strings absl::status absl::statusor
+       absl::flat_hash_map)
 
 # Synthetic series shared by the detector tests and the quality harness.
 cybersyn_cc_library(NAME detector_testing SRCS internal/synthetic.cc DEPS cybersyn::detectors)

@@ -8,8 +8,6 @@
 
 namespace cybersyn::alerter {
 namespace {
-constexpr uint8_t kTag = 0x7B;
-constexpr uint8_t kVersion = 2;  // 2: baseline carries its count
 constexpr double kInf = std::numeric_limits<double>::infinity();
 }  // namespace
 
@@ -103,25 +101,24 @@ Verdict ThresholdDetector::Update(const Observation& obs) {
 }
 
 std::string ThresholdDetector::Serialize() const {
-  internal::BlobWriter w(kTag, kVersion);
-  w.Put(min_);
-  w.Put(max_);
-  w.Put(gs_);
-  base_.Put(w);
-  return w.Take();
+  v1::DetectorState state;
+  v1::ThresholdState& t = *state.mutable_threshold();
+  t.set_min(min_);
+  t.set_max(max_);
+  t.set_scale(scale_);
+  internal::GateToProto(gs_, t.mutable_gate());
+  base_.ToProto(t.mutable_baseline());
+  return internal::SerializeState(state);
 }
 
 absl::Status ThresholdDetector::Restore(std::string_view blob) {
-  internal::BlobReader r(blob);
-  if (absl::Status st = r.Header(kTag, kVersion, kKind); !st.ok()) return st;
-  double min = 0, max = 0;
-  internal::GateState gs;
+  auto state = internal::ParseState(blob, v1::DetectorState::kThreshold, kKind);
+  if (!state.ok()) return state.status();
+  const v1::ThresholdState& t = state->threshold();
   internal::WarmupBaseline base;
-  if (!r.Get(min) || !r.Get(max) || !r.Get(gs) || !base.Get(r) || !r.AtEnd()) {
-    return internal::CorruptSnapshot(kKind);
-  }
-  SetLimits(min, max);
-  gs_ = gs;
+  if (!base.FromProto(t.baseline(), warmup_size_)) return internal::CorruptSnapshot(kKind);
+  SetLimits(t.min(), t.max());
+  gs_ = internal::GateFromProto(t.gate());
   base_ = std::move(base);
   return absl::OkStatus();
 }

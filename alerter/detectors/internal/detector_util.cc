@@ -98,17 +98,38 @@ void RobustMeanSigma(std::vector<double> values, double& mean, double& sigma) {
   if (!(sigma > 0)) sigma = std::max(std::fabs(mean) * 1e-6, 1e-12);
 }
 
-absl::Status BlobReader::Header(uint8_t tag, uint8_t version, std::string_view kind) {
-  uint8_t t = 0, v = 0;
-  if (!Get(t) || !Get(v) || t != tag) {
+std::string SerializeState(const v1::DetectorState& state) {
+  std::string out;
+  state.SerializeToString(&out);
+  return out;
+}
+
+absl::StatusOr<v1::DetectorState> ParseState(std::string_view blob,
+                                             v1::DetectorState::KindCase want,
+                                             std::string_view kind) {
+  v1::DetectorState state;
+  if (!state.ParseFromArray(blob.data(), static_cast<int>(blob.size())) ||
+      state.kind_case() != want) {
     return absl::InvalidArgumentError(
         absl::StrCat("snapshot is not a ", std::string(kind), " state"));
   }
-  if (v != version) {
-    return absl::InvalidArgumentError(absl::StrCat(std::string(kind), " snapshot version ", v,
-                                                   " unsupported (want ", version, ")"));
-  }
-  return absl::OkStatus();
+  return state;
+}
+
+void GateToProto(const GateState& g, v1::GateState* out) {
+  out->set_seen(g.seen);
+  out->set_quiet(g.quiet);
+  out->set_missing_run(g.missing_run);
+  out->set_disarmed(!g.armed);
+}
+
+GateState GateFromProto(const v1::GateState& g) {
+  GateState s;
+  s.seen = g.seen();
+  s.quiet = g.quiet();
+  s.missing_run = g.missing_run();
+  s.armed = g.disarmed() ? 0 : 1;
+  return s;
 }
 
 absl::Status CorruptSnapshot(std::string_view kind) {

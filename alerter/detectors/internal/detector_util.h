@@ -1,27 +1,23 @@
 // Pieces shared by the detector implementations: parameter resolution, the onset gate (one
-// signal per anomaly, warm-up, re-arm, no-data), robust warm-up baselines, graded scores and a
-// small binary writer/reader for state snapshots. Not part of the public API.
+// signal per anomaly, warm-up, re-arm, no-data), robust warm-up baselines, graded scores and
+// the state snapshots' protobuf helpers. Not part of the public API.
 // Thread-safety: plain values and free functions; no shared state.
 #ifndef CYBERSYN_ALERTER_DETECTORS_INTERNAL_DETECTOR_UTIL_H_
 #define CYBERSYN_ALERTER_DETECTORS_INTERNAL_DETECTOR_UTIL_H_
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
+#include <limits>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "alerter/detectors/detector.h"
+#include "cybersyn/v1/state.pb.h"
 
 namespace cybersyn::alerter::internal {
-
-static_assert(std::endian::native == std::endian::little,
-              "detector snapshots are stored little-endian");
 
 // Parameters every detector accepts, appended to its own list.
 std::vector<ParamSpec> CommonParamSpecs(double default_warmup);
@@ -125,45 +121,16 @@ struct StudentQuantileCoef {
   double At(double inv_dof) const { return z + (c1 + c2 * inv_dof) * inv_dof; }
 };
 
-// Appends/reads trivially copyable values in native (little-endian) layout.
-class BlobWriter {
- public:
-  explicit BlobWriter(uint8_t tag, uint8_t version) {
-    out_.push_back(static_cast<char>(tag));
-    out_.push_back(static_cast<char>(version));
-  }
-  template <typename T>
-  void Put(const T& v) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    out_.append(reinterpret_cast<const char*>(&v), sizeof(T));
-  }
-  std::string Take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
-
-class BlobReader {
- public:
-  BlobReader(std::string_view blob) : blob_(blob) {}
-  // InvalidArgument unless the blob starts with `tag`, `version`.
-  absl::Status Header(uint8_t tag, uint8_t version, std::string_view kind);
-  template <typename T>
-  bool Get(T& v) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    if (blob_.size() - pos_ < sizeof(T)) return false;
-    std::memcpy(&v, blob_.data() + pos_, sizeof(T));
-    pos_ += sizeof(T);
-    return true;
-  }
-  bool AtEnd() const { return pos_ == blob_.size(); }
-  size_t remaining() const { return blob_.size() - pos_; }
-
- private:
-  std::string_view blob_;
-  size_t pos_ = 0;
-};
-
+// State snapshots are DetectorState messages (proto/cybersyn/v1/state.proto).
+std::string SerializeState(const v1::DetectorState& state);
+// Parses `blob` as a DetectorState holding `want`: InvalidArgument "snapshot is not a <kind>
+// state" otherwise.
+absl::StatusOr<v1::DetectorState> ParseState(std::string_view blob,
+                                             v1::DetectorState::KindCase want,
+                                             std::string_view kind);
+void GateToProto(const GateState& g, v1::GateState* out);
+GateState GateFromProto(const v1::GateState& g);
+// InvalidArgument "<kind> snapshot is truncated or corrupt".
 absl::Status CorruptSnapshot(std::string_view kind);
 
 // In-control level and scale of a series, estimated robustly from its first `size` values.
@@ -199,22 +166,46 @@ struct WarmupBaseline {
   }
   double count = 0;  // values behind the current estimate (warm-up size, then tracked)
 
-  void Put(BlobWriter& w) const {
-    w.Put(count);
-    w.Put(static_cast<uint8_t>(ready));
-    w.Put(mean);
-    w.Put(sigma);
-    w.Put(static_cast<uint32_t>(values.size()));
-    for (double x : values) w.Put(x);
+  // Restarts the warm-up (a control chart after a signal): the values that follow make the new
+  // baseline, and Add reports whether it is a new level, farther than `distance` old σ away.
+  void Restart() {
+    old_mean = mean;
+    old_sigma = sigma;
+    *this = WarmupBaseline{.old_mean = old_mean, .old_sigma = old_sigma};
   }
-  bool Get(BlobReader& r) {
-    uint8_t rd = 0;
-    uint32_t n = 0;
-    if (!r.Get(count) || !r.Get(rd) || !r.Get(mean) || !r.Get(sigma) || !r.Get(n)) return false;
-    if (n > r.remaining() / sizeof(double)) return false;
-    ready = rd != 0;
-    values.resize(n);
-    for (double& x : values) r.Get(x);
+  // After the Add that completed a restarted warm-up: whether the level moved by more than
+  // `distance` old σ (once; false otherwise).
+  bool TakeNewLevel(double distance) {
+    if (!ready || std::isnan(old_mean)) return false;
+    const bool moved = std::fabs(mean - old_mean) > distance * old_sigma;
+    old_mean = std::numeric_limits<double>::quiet_NaN();
+    return moved;
+  }
+  double old_mean = std::numeric_limits<double>::quiet_NaN();  // NaN: not restarted
+  double old_sigma = 0;
+
+  void ToProto(v1::BaselineState* out) const {
+    out->set_count(count);
+    out->set_mean(mean);
+    out->set_sigma(sigma);
+    out->set_ready(ready);
+    for (double x : values) out->add_values(x);
+    if (!std::isnan(old_mean)) {
+      out->set_restarted_from_mean(old_mean);
+      out->set_restarted_from_sigma(old_sigma);
+    }
+  }
+  // False if `in` holds more than `max_values` warm-up values (corrupt).
+  bool FromProto(const v1::BaselineState& in, size_t max_values) {
+    if (static_cast<size_t>(in.values_size()) > max_values) return false;
+    count = in.count();
+    mean = in.mean();
+    sigma = in.sigma();
+    ready = in.ready();
+    values.assign(in.values().begin(), in.values().end());
+    old_mean = in.has_restarted_from_mean() ? in.restarted_from_mean()
+                                            : std::numeric_limits<double>::quiet_NaN();
+    old_sigma = in.restarted_from_sigma();
     return true;
   }
 };
