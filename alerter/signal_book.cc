@@ -164,6 +164,11 @@ std::vector<v1::SignalEvent> SignalBook::OnWindow(const v1::SeriesKey& series,
     bool abnormal = health.detector_anomalous;
     if (kind == v1::SIGNAL_KIND_THRESHOLD) abnormal = health.threshold_breached;
     if (kind == v1::SIGNAL_KIND_NO_DATA) abnormal = false;
+    if (health.new_level && (kind == v1::SIGNAL_KIND_STEP || kind == v1::SIGNAL_KIND_SLOPE ||
+                             kind == v1::SIGNAL_KIND_REWARD)) {
+      out.push_back(Resolve(id, now_ms, kSystemActor, "new level"));
+      continue;
+    }
     const int before = s.normal_windows;
     s.normal_windows = abnormal ? 0 : s.normal_windows + 1;
     if (s.normal_windows != before) dirty_.insert(id);

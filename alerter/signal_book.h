@@ -7,7 +7,7 @@
 // transition and the signal as it stands after it), which the alerter publishes to
 // <prefix>.signals; the changed signals are reported by TakeDirty() for the state changelog.
 //
-// Rules (see docs: cyberstride.md "Signals and escalation"):
+// Rules (see docs/detection.md, "Signals, escalation and the new level"):
 // - A signal is raised at the series' node with deadlines from that node's effective
 //   ack_within / resolve_within. If it is not acknowledged by the ack deadline, or not resolved by
 //   the resolve deadline, it escalates to the parent node (TRANSITION_KIND_ESCALATED, state
@@ -72,6 +72,9 @@ struct Detection {
 struct WindowHealth {
   bool detector_anomalous = false;  // the detector's score crossed its level
   bool threshold_breached = false;  // a static limit was crossed
+  // The detector took the level a step (or slope) signal announced as the new normal
+  // (Verdict::new_level): an open step, slope or reward signal resolves at once, "new level".
+  bool new_level = false;
 };
 
 // An open signal and its hysteresis counter: the unit of persisted signal state.
@@ -105,7 +108,8 @@ class SignalBook {
   // Hysteresis: counts a normal window for every open signal of the series (by kind: threshold
   // signals look at `threshold_breached`, no-data signals count any window as normal, the rest
   // look at `detector_anomalous`); an abnormal window resets the count. Resolves (actor
-  // "system") signals that reached auto_resolve_after.
+  // "system") signals that reached auto_resolve_after, and step, slope and reward signals at
+  // once when the window confirms their new level (`new_level`).
   std::vector<v1::SignalEvent> OnWindow(const v1::SeriesKey& series, const WindowHealth& health,
                                         int64_t now_ms);
   // The same with the series' SeriesId at hand (the alerter's per-window path: a series without

@@ -196,6 +196,22 @@ TEST_F(SignalBookTest, HysteresisResolvesAfterConsecutiveNormalWindows) {
   EXPECT_EQ(book_.Find(id), nullptr);
 }
 
+TEST_F(SignalBookTest, NewLevelResolvesAStepAtOnceButNotATransient) {
+  const Detection step = Step(kUnit, 1000);
+  const Detection transient = Step(kUnit, 1000, v1::SIGNAL_KIND_TRANSIENT);
+  const std::string step_id = book_.OnDetection(step, now())[0].signal().id();
+  const std::string transient_id = book_.OnDetection(transient, now())[0].signal().id();
+  // The detector re-baselined on the step's level: resolved with that note, no hysteresis.
+  auto ev = book_.OnWindow(step.series, {.new_level = true}, now());
+  ASSERT_THAT(ev, SizeIs(1));
+  EXPECT_EQ(ev[0].signal().id(), step_id);
+  EXPECT_EQ(ev[0].transition().kind(), v1::TRANSITION_KIND_RESOLVED);
+  EXPECT_EQ(ev[0].transition().actor(), "system");
+  EXPECT_EQ(ev[0].transition().reason(), "new level");
+  EXPECT_EQ(book_.Find(step_id), nullptr);
+  EXPECT_NE(book_.Find(transient_id), nullptr);
+}
+
 TEST_F(SignalBookTest, ThresholdHysteresisLooksAtTheLimitNotTheDetector) {
   const Detection d = Step(kUnit, 1000, v1::SIGNAL_KIND_THRESHOLD);
   book_.OnDetection(d, now());

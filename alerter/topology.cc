@@ -127,6 +127,10 @@ absl::StatusOr<AlerterProcessor::Series> AlerterProcessor::NewSeries(const v1::S
     for (const auto& [k, v] : ind->detector.params) params[k] = v;
   }
   s.detector_kind = DetectorKindName(kind);
+  ApplyAlertBudget(
+      s.detector_kind,
+      ind != nullptr && ind->alert_budget ? *ind->alert_budget : o_.config->alerter.alert_budget,
+      params);
   ASSIGN_OR_RETURN(s.detector, MakeDetector(s.detector_kind, params));
   return s;
 }
@@ -286,7 +290,9 @@ void AlerterProcessor::ProcessAggregate(const v1::WindowAggregate& agg, int64_t 
   MarkDirty(*id, ss);
   const bool warm = ss.windows > static_cast<uint64_t>(std::max(0, o_.config->alerter.warmup));
   Emit(book_.OnWindow(agg.series(), *id,
-                      {.detector_anomalous = verdict.score >= 0.5, .threshold_breached = breached},
+                      {.detector_anomalous = verdict.score >= 0.5,
+                       .threshold_breached = breached,
+                       .new_level = verdict.new_level},
                       now),
        out);
   auto detection = [&](v1::SignalKind kind) {

@@ -58,6 +58,7 @@ bool ResolveDetector(const BacktestOptions& o, std::string& kind, alerter::Detec
                      int& exit_code) {
   exit_code = 2;
   kind = "cyberstride";
+  std::optional<double> budget;  // from --config: the indicator's alert budget or the default
   if (!o.config.empty()) {
     if (o.indicator.empty()) {
       std::fprintf(stderr, "backtest: --config needs --indicator NAME\n");
@@ -81,6 +82,7 @@ bool ResolveDetector(const BacktestOptions& o, std::string& kind, alerter::Detec
     }
     kind = std::string(DetectorKindName(ind->detector.kind));
     for (const auto& [k, v] : ind->detector.params) params[k] = v;
+    budget = ind->alert_budget.value_or(config->alerter.alert_budget);
     if (kind == "threshold") {
       if (ind->thresholds.min && !params.contains("min")) params["min"] = *ind->thresholds.min;
       if (ind->thresholds.max && !params.contains("max")) params["max"] = *ind->thresholds.max;
@@ -96,6 +98,7 @@ bool ResolveDetector(const BacktestOptions& o, std::string& kind, alerter::Detec
     }
     params[kv.substr(0, eq)] = value;
   }
+  if (budget) alerter::ApplyAlertBudget(kind, *budget, params);
   // Fail on a bad kind or parameter before reading any input.
   auto detector = alerter::MakeDetector(kind, params);
   if (!detector.ok()) {

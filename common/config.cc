@@ -60,6 +60,44 @@ std::string_view RollupName(Rollup r) { return kRollupNames[static_cast<int>(r)]
 std::string_view RoleName(Role r) { return kRoleNames[static_cast<int>(r)]; }
 std::string_view DetectorKindName(DetectorKind k) { return kDetectorNames[static_cast<int>(k)]; }
 
+absl::StatusOr<double> ParseAlertBudget(std::string_view input) {
+  const std::string text(input);
+  const auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected an alert budget \"<count>/<hour|day|week|month>\" like 1/week or 2/day, got \"",
+        text, "\""));
+  };
+  const size_t slash = text.find('/');
+  if (slash == std::string_view::npos) return bad();
+  double count = 0;
+  if (!absl::SimpleAtod(absl::StripAsciiWhitespace(absl::string_view(text).substr(0, slash)),
+                        &count))
+    return bad();
+  const std::string unit(absl::StripAsciiWhitespace(absl::string_view(text).substr(slash + 1)));
+  double per_week = 0;
+  if (unit == "hour") {
+    per_week = 7 * 24;
+  } else if (unit == "day") {
+    per_week = 7;
+  } else if (unit == "week") {
+    per_week = 1;
+  } else if (unit == "month") {
+    per_week = 7.0 / 30;
+  } else {
+    return bad();
+  }
+  if (!(count > 0 && std::isfinite(count))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("alert budget must allow a positive count of false signals, got \"", text,
+                     "\" (a series cannot be calibrated to never signal falsely)"));
+  }
+  if (count * per_week > 1e6) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("alert budget \"", text, "\" is above 1e6 a week"));
+  }
+  return count * per_week;
+}
+
 const IndicatorConfig* Config::FindIndicator(std::string_view name) const {
   for (const IndicatorConfig& ind : indicators) {
     if (ind.name == name) return &ind;
@@ -286,6 +324,7 @@ class Loader {
   std::optional<int64_t> Int(const Map& m, std::string_view key, int64_t min, int64_t max,
                              bool required = false);
   std::optional<double> Number(const Entry& e);
+  std::optional<double> AlertBudget(const Entry& e);  // false signals per week
   std::optional<absl::Duration> DurationAt(const YAML::Node& node, int line,
                                            const std::string& path, Sign sign);
   std::optional<absl::Duration> Duration(const Map& m, std::string_view key, Sign sign,
@@ -438,6 +477,20 @@ std::optional<int64_t> Loader::Int(const Map& m, std::string_view key, int64_t m
     return std::nullopt;
   }
   return v;
+}
+
+std::optional<double> Loader::AlertBudget(const Entry& e) {
+  if (!e.value.IsScalar()) {
+    Problem(e.line, e.path,
+            absl::StrCat("expected an alert budget like 1/week, got ", Describe(e.value)));
+    return std::nullopt;
+  }
+  absl::StatusOr<double> v = ParseAlertBudget(e.value.Scalar());
+  if (!v.ok()) {
+    Problem(e.line, e.path, std::string(v.status().message()));
+    return std::nullopt;
+  }
+  return *v;
 }
 
 std::optional<double> Loader::Number(const Entry& e) {
@@ -812,7 +865,7 @@ void Loader::LoadIndicators(const Map& top) {
     const std::string path = absl::StrCat("indicators[", i, "]");
     Map m = ReadMap(e->value[i], e->line, path,
                     {"name", "unit", "description", "rollup", "role", "expect_every", "thresholds",
-                     "detector"});
+                     "detector", "alert_budget"});
     IndicatorConfig ind;
     if (auto name = String(m, "name", m.ok)) {
       if (!IsValidId(*name)) {
@@ -870,6 +923,7 @@ void Loader::LoadIndicators(const Map& top) {
         }
       }
     }
+    if (const Entry* b = m.Get("alert_budget")) ind.alert_budget = AlertBudget(*b);
     config_.indicators.push_back(std::move(ind));
   }
 }
@@ -1093,7 +1147,8 @@ void Loader::LoadAggregator(const Entry* e) {
 void Loader::LoadAlerter(const Entry* e) {
   if (e == nullptr) return;
   Map m = ReadMap(e->value, e->line, e->path,
-                  {"state_dir", "warmup", "auto_resolve_after", "memory_limit", "alertmanager"});
+                  {"state_dir", "warmup", "auto_resolve_after", "memory_limit", "alertmanager",
+                   "alert_budget"});
   AlerterConfig& a = config_.alerter;
   if (auto v = String(m, "state_dir", false)) a.state_dir = *v;
   if (auto v = Int(m, "warmup", 0, 1000000)) a.warmup = static_cast<int>(*v);
@@ -1101,6 +1156,9 @@ void Loader::LoadAlerter(const Entry* e) {
     a.auto_resolve_after = static_cast<int>(*v);
   }
   if (auto v = Bytes(m, "memory_limit", 1 << 20)) a.memory_limit = *v;
+  if (const Entry* b = m.Get("alert_budget")) {
+    if (auto v = AlertBudget(*b)) a.alert_budget = *v;
+  }
   if (const Entry* am = m.Get("alertmanager")) {
     Map amm = ReadMap(am->value, am->line, am->path, {"url", "resend_interval", "timeout"});
     AlertmanagerConfig c;

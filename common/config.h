@@ -75,7 +75,15 @@ struct IndicatorConfig {
     std::optional<double> max;
   } thresholds;
   DetectorConfig detector;
+  // False signals per week this indicator's series may raise (`alert_budget: 1/week`): each
+  // series calibrates its signal threshold to it. Unset: the alerter's default.
+  std::optional<double> alert_budget;
 };
+
+// An alert budget as written in the config: "<count>/<hour|day|week|month>" ("1/week", "2/day",
+// "0.5/month"; a month is 30 days). Returns false signals per week, or InvalidArgument saying
+// what was expected.
+absl::StatusOr<double> ParseAlertBudget(std::string_view text);
 
 struct OperatorConfig {
   enum class TokenSource { kLiteral, kEnv, kFile };
@@ -134,6 +142,7 @@ struct AlerterConfig {
   std::string state_dir = "/var/lib/cybersyn/alerter";
   int warmup = 10;             // observations per series before it may signal
   int auto_resolve_after = 3;  // consecutive normal windows that resolve a signal
+  double alert_budget = 1;     // false signals per week per series, unless the indicator says
   uint64_t memory_limit = uint64_t{256} << 20;
   std::optional<AlertmanagerConfig> alertmanager;  // unset: signals are not forwarded
 };

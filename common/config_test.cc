@@ -326,6 +326,34 @@ TEST(ConfigInvalidTest, ThresholdsAndRoles) {
             "\".nan\"");
 }
 
+TEST(ConfigInvalidTest, AlertBudgets) {
+  EXPECT_EQ(InvalidMessage("alert_budget.yaml"),
+            "alert_budget.yaml: 5 problem(s):\n"
+            "  - alert_budget.yaml:7: indicators[0].alert_budget: expected an alert budget "
+            "\"<count>/<hour|day|week|month>\" like 1/week or 2/day, got \"weekly\"\n"
+            "  - alert_budget.yaml:8: indicators[1].alert_budget: expected an alert budget "
+            "\"<count>/<hour|day|week|month>\" like 1/week or 2/day, got \"1/fortnight\"\n"
+            "  - alert_budget.yaml:9: indicators[2].alert_budget: alert budget must allow a "
+            "positive count of false signals, got \"0/week\" (a series cannot be calibrated to "
+            "never signal falsely)\n"
+            "  - alert_budget.yaml:10: indicators[3].alert_budget: expected an alert budget like "
+            "1/week, got a list\n"
+            "  - alert_budget.yaml:12: alerter.alert_budget: alert budget \"2e6/day\" is above "
+            "1e6 a week");
+}
+
+TEST(ConfigTest, AlertBudgetsInFalseSignalsPerWeek) {
+  EXPECT_DOUBLE_EQ(*ParseAlertBudget("1/week"), 1);
+  EXPECT_DOUBLE_EQ(*ParseAlertBudget(" 2 / day "), 14);
+  EXPECT_DOUBLE_EQ(*ParseAlertBudget("0.5/hour"), 84);
+  EXPECT_DOUBLE_EQ(*ParseAlertBudget("3/month"), 0.7);
+  absl::StatusOr<Config> c = LoadConfigFile(kExamples + "chile.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_DOUBLE_EQ(c->alerter.alert_budget, 1);
+  EXPECT_DOUBLE_EQ(c->FindIndicator("energy")->alert_budget.value_or(0), 2);
+  EXPECT_FALSE(c->FindIndicator("output")->alert_budget.has_value());
+}
+
 TEST(ConfigInvalidTest, Windows) {
   EXPECT_EQ(InvalidMessage("windows.yaml"),
             "windows.yaml: 4 problem(s):\n"

@@ -1,5 +1,5 @@
 // Cyberstride: the Harrison–Stevens (1971) class II multi-process dynamic linear model, the
-// detector Project Cybersyn ran on every indicator (see docs/cyberstride.md).
+// detector Project Cybersyn ran on every indicator (see docs/detection.md, "cyberstride").
 //
 // Four models share the state θ = (level, slope) with y = level + v, v ~ N(0, k_j V):
 //   steady (k = 1, evolution variances level_var·V, slope_var·V), transient (k = transient_k),
@@ -12,24 +12,16 @@
 // 4 components by moment matching. The one-step-back probability b(i) of model i, available at
 // the next observation, tells a transient from a step (`confirm`).
 //
-// Scores are taken against a *reference* forecast: the steady model run alone (no collapse, no
-// mixing with the change models; outliers winsorised at `clip` s.d. in its update), so that
-// an event does not drag the yardstick it is measured with. With z the standardised error
-// against it (clipped at `clip`) and g(x, h) = (x/h)² / (1 + (x/h)²), the score is the max of
-//   step:       g(|z_t + z_{t−1} + z_{t−2}| / √3, score_scale)
-//   transient:  one observation after a candidate (|z| >= candidate_z):
-//               b(transient) × g(|z_{t−1}|, transient_scale)
-//   cumulative: g(two-sided CUSUM of z·√((1 − ρ)/(1 + ρ)) with allowance monitor_h/2,
-//               monitor_level) (a log Bayes-factor monitor for a shift of monitor_h s.d.,
-//               West & Harrison §11.4; catches drifts too slow for the window; ρ, the errors'
-//               lag-1 autocorrelation estimated over `ar_horizon` values, keeps correlated
-//               noise from accumulating: uncorrected, the monitor added more false signals than
-//               detections on the Tennessee Eastman data)
-//   instant:    (1 − P(steady)) × g(|z_t|, transient_scale)   (signals only with confirm = 0)
-// A step or slope signal is an intervention: the reference restarts from the multi-process
-// posterior, so it follows the new regime. z is deflated by the Student-t/normal quantile
-// ratio while V rests on few values. Step vs slope is the larger of the recent
-// posterior masses of the two change models.
+// The model runs on the value less its daily cycle (seasonal.h). Evidence is taken against a
+// *reference* forecast: the steady model run alone (outliers winsorised at `clip` s.d. in its
+// update), so that an event does not drag the yardstick it is measured with; its level
+// variance adapts to the errors' autocorrelation beyond 0.5 (`level_adapt`). Four statistics:
+// the standardised error prewhitened for that autocorrelation (spikes), the last three errors
+// together (steps), a two-sided CUSUM log Bayes factor for a shift of monitor_h s.d. (slow
+// shifts, drifts) and a variance monitor (bursts). Each is calibrated against the series' own
+// tail to the alert budget (calibration.h); the score is the most extreme. A step or slope
+// signal is an intervention: the reference restarts from the multi-process posterior, and when
+// the gate re-arms after it the verdict says new_level.
 //
 // Departures from the published method, each a parameter: V is learned from the clipped
 // reference forecast error (`variance_clip`; 0 restores the mixture-weighted update); a value
@@ -37,8 +29,9 @@
 // sample-and-hold analyser columns otherwise signal at every update.
 //
 // State: 4 × (level, slope as double; covariance and probability as float) + reference + d, n
-// + monitors + autocorrelation + gate, persisted in 242 bytes (under 256). The state is held in the
-// persisted precision, so a restored detector continues exactly as the original would have.
+// + monitors + autocorrelation + cycle + calibration + gate, 354-424 bytes as a
+// CyberstrideState. The state is held in the persisted precision, so a restored detector
+// continues exactly as the original would have.
 // Thread-safety: none (see Detector).
 #ifndef CYBERSYN_ALERTER_DETECTORS_CYBERSTRIDE_H_
 #define CYBERSYN_ALERTER_DETECTORS_CYBERSTRIDE_H_

@@ -59,6 +59,15 @@ absl::StatusOr<std::unique_ptr<Detector>> RestoreDetector(std::string_view kind,
   return det;
 }
 
+void ApplyAlertBudget(std::string_view kind, double per_week, DetectorParams& params) {
+  for (const ParamSpec& s : DetectorParamSpecs(kind)) {
+    if (s.name == "alert_budget") {
+      params.try_emplace(std::string(s.name), per_week);
+      return;
+    }
+  }
+}
+
 std::vector<std::string_view> DetectorKinds() {
   std::vector<std::string_view> kinds;
   for (const Entry& e : kRegistry) kinds.push_back(e.kind);

@@ -119,6 +119,10 @@ absl::StatusOr<std::unique_ptr<Detector>> RestoreDetector(std::string_view kind,
                                                           const DetectorParams& params,
                                                           std::string_view blob);
 
+// Sets `alert_budget` (false signals per week) in `params` when `kind` is calibrated to one and
+// `params` does not set it already (an indicator's own detector params win).
+void ApplyAlertBudget(std::string_view kind, double per_week, DetectorParams& params);
+
 // The detector kinds MakeDetector accepts.
 std::vector<std::string_view> DetectorKinds();
 

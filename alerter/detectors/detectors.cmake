@@ -14,3 +14,7 @@ cybersyn_cc_test(NAME cyberstride_test SRCS cyberstride_test.cc
   DEPS cybersyn::detectors cybersyn::detector_testing)
 cybersyn_cc_test(NAME baselines_test SRCS ewma_test.cc cusum_test.cc bocpd_test.cc threshold_test.cc
   DEPS cybersyn::detectors cybersyn::detector_testing)
+cybersyn_cc_test(NAME calibration_test SRCS calibration_test.cc
+  DEPS cybersyn::detectors cybersyn::detector_testing)
+cybersyn_cc_test(NAME shapes_test SRCS shapes_test.cc
+  DEPS cybersyn::detectors cybersyn::detector_testing)

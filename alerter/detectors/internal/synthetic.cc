@@ -35,11 +35,22 @@ std::vector<double> Generate(const SyntheticSpec& spec) {
     has_spare = true;
     return r * std::cos(2 * M_PI * v);
   };
+  // Student-t: a normal over the root of a chi-square's mean of `dof` squared normals, scaled
+  // to unit variance (the t's is dof / (dof − 2)).
+  auto draw = [&] {
+    if (spec.dof < 3) return normal();
+    double chi2 = 0;
+    for (int i = 0; i < spec.dof; ++i) {
+      const double x = normal();
+      chi2 += x * x;
+    }
+    return normal() / std::sqrt(chi2 / spec.dof) * std::sqrt((spec.dof - 2.0) / spec.dof);
+  };
   const double innovation = std::sqrt(1 - spec.ar * spec.ar);
   std::vector<double> out(spec.length);
-  double noise = normal();
+  double noise = draw();
   for (int64_t t = 0; t < spec.length; ++t) {
-    if (t > 0) noise = spec.ar * noise + innovation * normal();
+    if (t > 0) noise = spec.ar * noise + innovation * draw();
     double fault = 0;
     if (t >= spec.onset) {
       switch (spec.fault) {
@@ -61,11 +72,27 @@ std::vector<double> Generate(const SyntheticSpec& spec) {
   return out;
 }
 
-std::vector<Verdict> RunSeries(Detector& detector, const std::vector<double>& values) {
+std::vector<Verdict> RunSeries(Detector& detector, const std::vector<double>& values,
+                               int64_t step_ms) {
   std::vector<Verdict> out;
   out.reserve(values.size());
   for (size_t t = 0; t < values.size(); ++t) {
-    out.push_back(detector.Update({static_cast<int64_t>(t) * 60000, values[t], false}));
+    out.push_back(detector.Update({static_cast<int64_t>(t) * step_ms, values[t], false}));
+  }
+  return out;
+}
+
+std::vector<double> PoissonCounts(const std::vector<double>& means, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto uniform = [&rng] { return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53; };
+  std::vector<double> out;
+  out.reserve(means.size());
+  for (double mean : means) {
+    // Knuth: multiply uniforms until the product falls below e^−mean (means here are small).
+    const double limit = std::exp(-mean);
+    int k = 0;
+    for (double p = uniform(); p > limit; p *= uniform()) ++k;
+    out.push_back(k);
   }
   return out;
 }

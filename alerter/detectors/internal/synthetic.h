@@ -27,12 +27,20 @@ struct SyntheticSpec {
   double offset = 0.0;  // series level
   double ar = 0.0;      // AR(1) coefficient of the noise (|ar| < 1)
   uint64_t seed = 1;
+  // Degrees of freedom of Student-t innovations (an integer >= 3, scaled to unit variance);
+  // 0: normal.
+  int dof = 0;
 };
 
 std::vector<double> Generate(const SyntheticSpec& spec);
 
-// Runs `detector` over `values` (one observation per minute from t = 0).
-std::vector<Verdict> RunSeries(Detector& detector, const std::vector<double>& values);
+// Runs `detector` over `values` (one observation every `step_ms`, a minute by default, from
+// t = 0).
+std::vector<Verdict> RunSeries(Detector& detector, const std::vector<double>& values,
+                               int64_t step_ms = 60000);
+
+// Poisson counts with the given means, one per value (a count series near zero).
+std::vector<double> PoissonCounts(const std::vector<double>& means, uint64_t seed);
 
 // Index of the first signal at or after `from` (and before `to`), or -1.
 int64_t FirstSignal(const std::vector<Verdict>& verdicts, int64_t from, int64_t to);
