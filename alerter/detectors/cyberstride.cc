@@ -102,7 +102,9 @@ std::vector<ParamSpec> CyberstrideDetector::Specs() {
       {"prob_floor", 1e-6, "model probabilities are clamped to [floor, 1 - floor]"},
       {"interval_z", 1.96, "normal quantile of the forecast interval (Student-t corrected)"},
   };
-  for (const ParamSpec& s : internal::CommonParamSpecs(30)) specs.push_back(s);
+  // Re-armed after 15 quiet values, not 5: a disturbance that has calmed for a few values often
+  // flares again (one event, one signal), and a repeat spends the series' alert budget.
+  for (const ParamSpec& s : internal::CommonParamSpecs(30, 15)) specs.push_back(s);
   for (const ParamSpec& s : internal::CalibrationParamSpecs()) specs.push_back(s);
   return specs;
 }

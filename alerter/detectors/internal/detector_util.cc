@@ -9,11 +9,11 @@
 
 namespace cybersyn::alerter::internal {
 
-std::vector<ParamSpec> CommonParamSpecs(double default_warmup) {
+std::vector<ParamSpec> CommonParamSpecs(double default_warmup, double default_rearm) {
   return {
       {"threshold", 0.5, "score at or above which a signal is raised (0..1)"},
       {"warmup", default_warmup, "observations before any signal (also the baseline estimate)"},
-      {"rearm", 5, "consecutive observations below threshold before another signal"},
+      {"rearm", default_rearm, "consecutive observations below threshold before another signal"},
       {"no_data_after", 0, "consecutive missing observations that raise a no_data signal (0: off)"},
   };
 }

@@ -20,7 +20,7 @@
 namespace cybersyn::alerter::internal {
 
 // Parameters every detector accepts, appended to its own list.
-std::vector<ParamSpec> CommonParamSpecs(double default_warmup);
+std::vector<ParamSpec> CommonParamSpecs(double default_warmup, double default_rearm = 5);
 
 // Resolved parameters: every spec'd name with its value (given or default).
 class Params {
