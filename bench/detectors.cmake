@@ -2,8 +2,17 @@
 # detection-quality harness (a binary; a short smoke run is a ctest test when tests are on).
 cybersyn_cc_binary(NAME detector_bench SRCS detector_bench.cc
   DEPS cybersyn::detectors cybersyn::detector_testing benchmark::benchmark)
-cybersyn_cc_binary(NAME quality_harness SRCS quality_harness.cc
-  DEPS cybersyn::detectors cybersyn::detector_testing)
+# --hierarchy: the simulator over a hierarchy through the aggregator and the alerter on an
+# embedded broker, scored against its ground truth (hierarchy_mode.h).
+cybersyn_cc_library(NAME hierarchy_score SRCS hierarchy_score.cc
+  DEPS cybersyn::config cybersyn::proto)
+cybersyn_cc_test(NAME hierarchy_score_test SRCS hierarchy_score_test.cc
+  DEPS cybersyn::hierarchy_score)
+cybersyn_cc_binary(NAME quality_harness SRCS quality_harness.cc hierarchy_mode.cc
+  hierarchy_run.cc
+  DEPS cybersyn::detectors cybersyn::detector_testing cybersyn::hierarchy_score
+       cybersyn::aggregator cybersyn::alerts_service cybersyn::ingest cybersyn::observability)
+cybersyn_embed_text(quality_harness ${PROJECT_SOURCE_DIR}/deploy/examples/demo.yaml DemoConfigYaml)
 target_compile_definitions(quality_harness PRIVATE CYBERSYN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 if(CYBERSYN_BUILD_TESTS)
   add_test(NAME quality_harness_smoke

@@ -11,6 +11,11 @@
 //
 //   quality_harness [--tep-dir DIR] [--synthetic-only|--tep-only] [--param key=value ...]
 //                   [--detectors cyberstride,ewma,...] [--series N] [--seed S]
+//
+// Hierarchy mode (bench/hierarchy_mode.h): the simulator over the demo's hierarchy through the
+// aggregator and the alerter, scored per injected fault and pattern:
+//   quality_harness --hierarchy [--seeds 1,2,3] [--faults-for 1h] [--patterns-for 2h]
+//                   [--config FILE] [--truth-dir DIR] [--list]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,6 +31,8 @@
 
 #include "alerter/detectors/detector.h"
 #include "alerter/detectors/internal/synthetic.h"
+#include "bench/hierarchy_mode.h"
+#include "common/duration.h"
 
 #ifndef CYBERSYN_SOURCE_DIR
 #define CYBERSYN_SOURCE_DIR "."
@@ -265,6 +272,8 @@ int main(int argc, char** argv) {
   // threshold in between (0.6 -> 0.7 moved EWMA from 43 to 17.5 false signals per 10k on TEP).
   std::vector<double> sweep = {0.2, 0.3,  0.4, 0.45, 0.5, 0.55, 0.6,  0.62, 0.64, 0.66, 0.68,
                                0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99};
+  cybersyn::bench::HierarchyArgs hier;
+  bool hierarchy = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -274,7 +283,35 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--tep-dir") {
+    auto duration = [&]() {
+      auto d = cybersyn::ParseDuration(value());
+      if (!d.ok()) {
+        std::fprintf(stderr, "%s: %s\n", a.c_str(), std::string(d.status().message()).c_str());
+        std::exit(2);
+      }
+      return *d;
+    };
+    if (a == "--hierarchy") {
+      hierarchy = true;
+    } else if (a == "--seeds") {
+      hier.seeds.clear();
+      std::stringstream ss(value());
+      for (std::string t; std::getline(ss, t, ',');) hier.seeds.push_back(std::stoull(t));
+    } else if (a == "--faults-for") {
+      hier.faults_for = duration();
+    } else if (a == "--patterns-for") {
+      hier.patterns_for = duration();
+    } else if (a == "--warmup") {
+      hier.warmup = duration();
+    } else if (a == "--config") {
+      hier.config = value();
+    } else if (a == "--truth-dir") {
+      hier.truth_dir = value();
+    } else if (a == "--work-dir") {
+      hier.work_dir = value();
+    } else if (a == "--list") {
+      hier.list = true;
+    } else if (a == "--tep-dir") {
       tep_dir = value();
     } else if (a == "--synthetic-only") {
       tep = false;
@@ -301,10 +338,14 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: quality_harness [--tep-dir DIR] [--synthetic-only|--tep-only] "
                    "[--series N] [--seed S] [--detectors a,b] [--param key=value (cyberstride)] "
-                   "[--target-fa F] [--sweep t1,t2,...]\n");
+                   "[--target-fa F] [--sweep t1,t2,...]\n"
+                   "       quality_harness --hierarchy [--seeds 1,2,3] [--faults-for 1h] "
+                   "[--patterns-for 2h] [--warmup 30m] [--config FILE] [--truth-dir DIR] "
+                   "[--work-dir DIR] [--list]\n");
       return 2;
     }
   }
+  if (hierarchy) return cybersyn::bench::RunHierarchyMode(hier);
   std::vector<DetectorSetup> setups = {
       {"cyberstride", "cyberstride", cs_params},
       {"ewma", "ewma", {}},

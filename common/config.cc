@@ -113,6 +113,23 @@ const IndicatorConfig* Config::IndicatorWithRole(Role role) const {
   return nullptr;
 }
 
+std::vector<const IndicatorConfig*> Config::BasesOf(std::string_view index) const {
+  std::pair<Role, Role> roles;
+  if (index == "productivity") {
+    roles = {Role::kActuality, Role::kCapability};
+  } else if (index == "latency") {
+    roles = {Role::kCapability, Role::kPotentiality};
+  } else if (index == "performance") {
+    roles = {Role::kActuality, Role::kPotentiality};
+  } else {
+    return {};
+  }
+  const IndicatorConfig* a = IndicatorWithRole(roles.first);
+  const IndicatorConfig* b = IndicatorWithRole(roles.second);
+  if (a == nullptr || b == nullptr) return {};
+  return {a, b};
+}
+
 const OperatorConfig* Config::FindOperatorByToken(std::string_view token) const {
   const OperatorConfig* found = nullptr;
   for (const OperatorConfig& op : operators) {

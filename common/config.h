@@ -186,6 +186,10 @@ struct Config {
 
   const IndicatorConfig* FindIndicator(std::string_view name) const;  // nullptr if none
   const IndicatorConfig* IndicatorWithRole(Role role) const;          // nullptr if none
+  // The indicators Beer's derived index `index` is computed from by the aggregator (productivity
+  // = actuality / capability, latency = capability / potentiality, performance = actuality /
+  // potentiality, by role); empty when `index` is not a derived index or a role is missing.
+  std::vector<const IndicatorConfig*> BasesOf(std::string_view index) const;
   // The operator holding `token` (constant-time comparison per operator), or nullptr.
   const OperatorConfig* FindOperatorByToken(std::string_view token) const;
 };

@@ -62,6 +62,15 @@ TEST(ConfigTest, ChileExampleLoads) {
   EXPECT_EQ(c->IndicatorWithRole(Role::kActuality)->name, "output");
   EXPECT_EQ(c->IndicatorWithRole(Role::kCapability)->name, "capacity");
   EXPECT_EQ(c->IndicatorWithRole(Role::kPotentiality)->name, "potential");
+  auto names = [](std::vector<const IndicatorConfig*> v) {
+    std::vector<std::string> out;
+    for (const IndicatorConfig* i : v) out.push_back(i->name);
+    return out;
+  };
+  EXPECT_THAT(names(c->BasesOf("productivity")), ::testing::ElementsAre("output", "capacity"));
+  EXPECT_THAT(names(c->BasesOf("latency")), ::testing::ElementsAre("capacity", "potential"));
+  EXPECT_THAT(names(c->BasesOf("performance")), ::testing::ElementsAre("output", "potential"));
+  EXPECT_TRUE(c->BasesOf("output").empty());
   const IndicatorConfig* output = c->FindIndicator("output");
   ASSERT_NE(output, nullptr);
   EXPECT_EQ(output->expect_every, absl::Minutes(5));
@@ -140,6 +149,7 @@ TEST(ConfigTest, MinimalExampleLoadsWithDefaults) {
   EXPECT_EQ(c->FindIndicator("energy")->detector.kind, DetectorKind::kCyberstride);
   EXPECT_EQ(c->FindIndicator("energy")->role, Role::kNone);
   EXPECT_EQ(c->IndicatorWithRole(Role::kCapability), nullptr);
+  EXPECT_TRUE(c->BasesOf("productivity").empty());  // no capability: no productivity index
 }
 
 TEST(ConfigTest, TokenSources) {
