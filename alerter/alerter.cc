@@ -64,8 +64,8 @@ class Alerter::Impl {
 stream::RuntimeOptions Alerter::Impl::RuntimeOptions() {
   const Config& cfg = *opts_.config;
   stream::RuntimeOptions o;
-  o.topology =
-      AlerterTopology({opts_.config, names_.prefix, &metrics_, opts_.clock, opts_.observer});
+  o.topology = AlerterTopology(
+      {opts_.config, names_.prefix, &metrics_, opts_.clock, opts_.observer, opts_.attribution});
   o.io = io_.get();
   o.group_id = absl::StrCat(names_.prefix, ".alerter");
   o.transactional_id = absl::StrCat(names_.prefix, ".alerter-", opts_.instance_id);

@@ -15,8 +15,13 @@ cybersyn_cc_library(NAME alerter_authz SRCS authz.cc
 cybersyn_cc_test(NAME authz_test SRCS authz_test.cc DEPS cybersyn::alerter_authz)
 
 # The processor (topology.h) and the role on the stream runtime behind `cybersyn alerter`.
+# Attribution: which open signals explain a series' deviation (pure).
+cybersyn_cc_library(NAME attribution SRCS attribution.cc)
+cybersyn_cc_test(NAME attribution_test SRCS attribution_test.cc DEPS cybersyn::attribution)
+
 cybersyn_cc_library(NAME alerter SRCS topology.cc alerter.cc
-  DEPS cybersyn::signal_book cybersyn::alerter_state cybersyn::detectors cybersyn::stream
+  DEPS cybersyn::signal_book cybersyn::alerter_state cybersyn::attribution cybersyn::detectors
+       cybersyn::stream
        cybersyn::kafka cybersyn::store cybersyn::clock cybersyn::config prometheus-cpp::core
        spdlog::spdlog absl::synchronization absl::strings absl::str_format)
 # Its loop-level behaviour (detection, escalation, commands, commit, restore, revoke, upgrade)

@@ -55,6 +55,7 @@ struct AlerterOptions {
   std::string instance_id = "0";
   std::shared_ptr<prometheus::Registry> registry;  // null: metrics are not exported
   TopicEnsurer ensure_topics;  // empty: EnsureTopics(client, DeploymentTopics(...))
+  bool attribution = true;     // false: every series raises on its own (AlerterTopologyOptions)
   // Batches (see stream::RuntimeOptions): large enough to write each busy series once per
   // commit, closed early when the input is quiet, so a window reaches the watchers quickly.
   size_t max_batch_messages = 200000;

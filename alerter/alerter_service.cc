@@ -35,6 +35,7 @@ absl::StatusOr<std::unique_ptr<AlerterService>> AlerterService::Start(AlerterSer
     ao.instance_id = o.instance_id;
     ao.registry = svc->registry_;
     ao.ensure_topics = o.ensure_topics;
+    ao.attribution = o.attribution;
     if (o.config->alerter.alertmanager) {  // optional: forward signals to Alertmanager
       AlertmanagerBridgeOptions bo;
       bo.config = *o.config->alerter.alertmanager;

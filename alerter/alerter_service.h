@@ -37,6 +37,7 @@ struct AlerterServiceOptions {
   std::shared_ptr<prometheus::Registry> registry;  // null: a registry of its own
   absl::Duration heartbeat = absl::Seconds(5);     // Watch heartbeats
   bool run_processor = true;                       // false: serve the Alerts API only
+  bool attribution = true;  // false: no attribution (docs/attribution.md), for comparisons
   // More services on the same gRPC server (e.g. Query, when the Opsroom is served); not owned.
   std::vector<grpc::Service*> extra_grpc_services;
 };

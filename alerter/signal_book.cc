@@ -128,6 +128,23 @@ std::vector<v1::SignalEvent> SignalBook::OnDetection(const Detection& d, int64_t
   return out;
 }
 
+std::vector<v1::SignalEvent> SignalBook::AlsoVisible(const std::string& id,
+                                                     const v1::SeriesKey& series,
+                                                     int64_t window_start_ms, int64_t now_ms) {
+  auto it = open_.find(id);
+  if (it == open_.end()) return {};
+  v1::Signal& s = it->second.signal;
+  for (const v1::AlsoVisible& a : s.also_visible_at()) {
+    if (SeriesId(a.series()) == SeriesId(series)) return {};
+  }
+  v1::AlsoVisible* a = s.add_also_visible_at();
+  *a->mutable_series() = series;
+  a->set_window_start_ms(window_start_ms);
+  return {Transition(it->second, v1::TRANSITION_KIND_ALSO_VISIBLE, now_ms, kSystemActor,
+                     absl::StrCat("also visible at ", series.node(), " ", series.indicator(), " (",
+                                  series.window_ms() / 1000, " s windows)"))};
+}
+
 v1::SignalEvent SignalBook::Resolve(const std::string& id, int64_t now_ms, absl::string_view actor,
                                     absl::string_view reason) {
   auto it = open_.find(id);

@@ -125,6 +125,13 @@ class SignalBook {
   absl::StatusOr<std::vector<v1::SignalEvent>> Apply(const v1::Command& command,
                                                      absl::string_view scope, int64_t now_ms);
 
+  // Records on the open signal `id` that `series` deviated in the window at `window_start_ms` as
+  // the signal explains (attribution.h): an entry in also_visible_at and an ALSO_VISIBLE
+  // transition, once per series (later windows of a listed series add nothing). No events when
+  // `id` is not open.
+  std::vector<v1::SignalEvent> AlsoVisible(const std::string& id, const v1::SeriesKey& series,
+                                           int64_t window_start_ms, int64_t now_ms);
+
   // Fires every deadline and silence end <= now_ms, in deadline order per signal, repeatedly
   // (a long outage may climb several levels in one tick).
   std::vector<v1::SignalEvent> Tick(int64_t now_ms);

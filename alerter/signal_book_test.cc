@@ -342,5 +342,29 @@ TEST(SignalIdTest, IsDeterministicAndDistinct) {
   EXPECT_NE(SignalId(k, v1::SIGNAL_KIND_STEP, 5), SignalId(k, v1::SIGNAL_KIND_STEP, 6));
 }
 
+// Attribution's record: once per series, with its first window, in the changelog's signal.
+TEST_F(SignalBookTest, AlsoVisibleListsASeriesOnceWithItsFirstWindow) {
+  const std::string id = book_.OnDetection(Step(), now())[0].signal().id();
+  (void)book_.TakeDirty();
+  v1::SeriesKey index;
+  index.set_node(kUnit);
+  index.set_indicator("productivity");
+  index.set_window_ms(60000);
+  auto ev = book_.AlsoVisible(id, index, 61000, now());
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].transition().kind(), v1::TRANSITION_KIND_ALSO_VISIBLE);
+  EXPECT_EQ(ev[0].transition().state(), v1::SIGNAL_STATE_FIRING);
+  EXPECT_EQ(ev[0].signal().revision(), 2u);
+  ASSERT_EQ(ev[0].signal().also_visible_at_size(), 1);
+  EXPECT_EQ(ev[0].signal().also_visible_at(0).series().indicator(), "productivity");
+  EXPECT_EQ(ev[0].signal().also_visible_at(0).window_start_ms(), 61000);
+  EXPECT_THAT(book_.TakeDirty(), ::testing::ElementsAre(id));
+  EXPECT_TRUE(book_.AlsoVisible(id, index, 121000, now()).empty()) << "listed already";
+  index.set_window_ms(10000);
+  EXPECT_EQ(book_.AlsoVisible(id, index, 121000, now()).size(), 1u) << "another series";
+  EXPECT_EQ(book_.Find(id)->signal.also_visible_at_size(), 2);
+  EXPECT_TRUE(book_.AlsoVisible("sig-unknown", index, 121000, now()).empty());
+}
+
 }  // namespace
 }  // namespace cybersyn::alerter

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "alerter/alerter_state.h"
+#include "alerter/attribution.h"
 #include "alerter/no_data.h"
 #include "common/kafka_admin.h"
 #include "common/status.h"
@@ -324,7 +325,11 @@ void AlerterProcessor::ProcessAggregate(const v1::WindowAggregate& agg, int64_t 
     } else {
       d.reason = KindLabel(verdict.kind, verdict.direction);
     }
-    Emit(book_.OnDetection(d, now), out);
+    // A new signal only: an open one is updated as before.
+    if (!o_.attribution || book_.FindOpen(d.series, d.kind) != nullptr ||
+        !AttributeToBases(d, now, out)) {
+      Emit(book_.OnDetection(d, now), out);
+    }
   }
   if (breached && book_.FindOpen(agg.series(), v1::SIGNAL_KIND_THRESHOLD) == nullptr) {
     Detection d = detection(v1::SIGNAL_KIND_THRESHOLD);
@@ -337,6 +342,56 @@ void AlerterProcessor::ProcessAggregate(const v1::WindowAggregate& agg, int64_t 
   }
   out.Count(kAggregates);
   ++applied_;
+}
+
+bool AlerterProcessor::AttributeToBases(const Detection& d, int64_t now, stream::Emitter& out) {
+  const std::vector<const IndicatorConfig*> bases = o_.config->BasesOf(d.series.indicator());
+  if (bases.size() != 2) return false;
+  // Per base (numerator, denominator): its open detector signal at the node, of the index's
+  // window size if there is one, else of the finest.
+  const OpenSignal* found[2] = {nullptr, nullptr};
+  auto rank = [&](const OpenSignal* s) {
+    return std::pair(s->signal.series().window_ms() != d.series.window_ms(),
+                     s->signal.series().window_ms());
+  };
+  for (const auto& [id, s] : book_.open()) {
+    const v1::Signal& sig = s.signal;
+    if (sig.series().node() != d.series.node() || sig.kind() == v1::SIGNAL_KIND_THRESHOLD ||
+        sig.kind() == v1::SIGNAL_KIND_NO_DATA) {
+      continue;
+    }
+    for (int b = 0; b < 2; ++b) {
+      if (sig.series().indicator() == bases[b]->name && (!found[b] || rank(&s) < rank(found[b]))) {
+        found[b] = &s;
+      }
+    }
+  }
+  BaseMove moves[2];
+  const BaseMove* ptr[2] = {nullptr, nullptr};
+  for (int b = 0; b < 2; ++b) {
+    if (found[b] == nullptr) continue;
+    moves[b] = {found[b]->signal.observed(), found[b]->signal.forecast()};
+    ptr[b] = &moves[b];
+  }
+  if (ptr[0] == nullptr && ptr[1] == nullptr) return false;
+  if (!Explains(d.observed, d.forecast, d.lower, d.upper,
+                ExpectedIndexMove(d.forecast, ptr[0], ptr[1]))) {
+    return false;
+  }
+  // Recorded on each base signal whose own move goes the deviation's way.
+  const bool up = d.observed > d.forecast;
+  std::vector<std::string> ids;
+  for (int b = 0; b < 2; ++b) {
+    if (ptr[b] == nullptr) continue;
+    const double alone =
+        ExpectedIndexMove(d.forecast, b == 0 ? ptr[0] : nullptr, b == 1 ? ptr[1] : nullptr);
+    if (alone != 0 && (alone > 0) == up) ids.push_back(found[b]->signal.id());
+  }
+  for (const std::string& id : ids) {
+    Emit(book_.AlsoVisible(id, d.series, d.window_start_ms, now), out);
+  }
+  out.Count(kAttributed);
+  return true;
 }
 
 void AlerterProcessor::ProcessCommand(const v1::Command& cmd, int64_t now, stream::Emitter& out) {
@@ -453,7 +508,8 @@ stream::Topology AlerterTopology(const AlerterTopologyOptions& o) {
        }});
   t.outputs = {names.signals};
   t.deadletter = names.deadletter;
-  t.counters = {"aggregates", "duplicates", "commands", "rejected_commands", "events"};
+  t.counters = {"aggregates",        "duplicates", "commands",
+                "rejected_commands", "events",     "attributed"};
   // The layout before the runtime ("p/<partition>/<key>", "o/<partition>"): its entries come
   // back from the changelog.
   t.obsolete_store_prefixes = {"p/", "o/"};

@@ -56,7 +56,14 @@ class SignalObserver {
 };
 
 // The processors' counters (stream::Emitter::Count), committed totals.
-enum AlerterCounter { kAggregates, kDuplicates, kCommands, kRejectedCommands, kEvents };
+enum AlerterCounter {
+  kAggregates,
+  kDuplicates,
+  kCommands,
+  kRejectedCommands,
+  kEvents,
+  kAttributed,  // detections attributed to other signals (attribution.h), not raised
+};
 inline constexpr int kSignalsOut = 0;  // stream::Emitter::Send's topic
 
 struct AlerterMetrics {
@@ -80,6 +87,9 @@ struct AlerterTopologyOptions {
   AlerterMetrics* metrics = nullptr;     // REQUIRED; outlives the topology
   Clock* clock = Clock::Real();          // not owned
   SignalObserver* observer = nullptr;    // not owned; null: none
+  // Attribution (attribution.h): on by default; off, every series raises on its own view (the
+  // quality harness's comparison).
+  bool attribution = true;
 };
 
 stream::Topology AlerterTopology(const AlerterTopologyOptions& options);
@@ -128,6 +138,9 @@ class AlerterProcessor : public stream::Processor {
   void ProcessAggregate(const v1::WindowAggregate& agg, int64_t now, stream::Emitter& out);
   void ProcessCommand(const v1::Command& cmd, int64_t now, stream::Emitter& out);
   void CheckNoData(int64_t now, stream::Emitter& out);
+  // A derived index's detection that the open signals of its bases at the same node explain
+  // (attribution.h): records it on them ("also visible at") and returns true; false: raise it.
+  bool AttributeToBases(const Detection& d, int64_t now, stream::Emitter& out);
   void Emit(std::vector<v1::SignalEvent> events, stream::Emitter& out);
 
   AlerterTopologyOptions o_;

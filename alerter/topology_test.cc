@@ -378,5 +378,102 @@ TEST_F(AlerterTopologyTest, StateOfThePreviousVersionIsReadAndRewritten) {
   EXPECT_FALSE(legacy);
 }
 
+// Attribution (docs/attribution.md): Beer's derived indices at the node of their bases.
+class AlerterAttributionTest : public ::testing::Test {
+ protected:
+  AlerterAttributionTest()
+      : config_(Config()), names_("alr"), driver_([this](Clock* clock) {
+          return AlerterTopology({config_, "alr", &metrics_, clock, nullptr});
+        }) {}
+
+  static std::shared_ptr<const cybersyn::Config> Config() {
+    auto c = LoadConfigString(cybersyn::testing::TextilesConfigYaml("127.0.0.1:9", "alr", R"(
+  - {name: capacity, unit: t, rollup: sum, role: capability}
+alerter: {warmup: 5, auto_resolve_after: 3}
+)"),
+                              "test.yaml");
+    EXPECT_TRUE(c.ok()) << c.status();
+    if (!c.ok()) std::abort();
+    return std::make_shared<const cybersyn::Config>(std::move(*c));
+  }
+  std::string Agg(const std::string& indicator, int window, double value) {
+    v1::WindowAggregate a;
+    a.mutable_series()->set_node(kSpinning);
+    a.mutable_series()->set_indicator(indicator);
+    a.mutable_series()->set_window_ms(60000);
+    a.set_window_start_ms(kT0 + window * 60000);
+    a.set_window_end_ms(kT0 + (window + 1) * 60000);
+    a.set_value(value);
+    a.set_count(1);
+    a.set_derived(indicator == "productivity");
+    return a.SerializeAsString();
+  }
+  // Windows [0, to) of spinning as the aggregator sends them (output, capacity, then the
+  // productivity output / capacity): output ~100 steps down to `output_after` at window 40;
+  // from there the index is also multiplied by `index_extra` (1: as derived).
+  void Pipe(int to, double output_after, double index_extra = 1) {
+    std::mt19937 rng(7);
+    std::normal_distribution<double> noise(0, 1);
+    for (int i = 0; i < to; ++i) {
+      const double output = (i < 40 ? 100 : output_after) + noise(rng);
+      const double capacity = 125 + noise(rng);
+      driver_.Pipe(names_.aggregates, kSpinning, Agg("output", i, output));
+      driver_.Pipe(names_.aggregates, kSpinning, Agg("capacity", i, capacity));
+      driver_.Pipe(names_.aggregates, kSpinning,
+                   Agg("productivity", i, output / capacity * (i < 40 ? 1 : index_extra)));
+    }
+  }
+  std::vector<v1::SignalEvent> Events(v1::TransitionKind kind) {
+    std::vector<v1::SignalEvent> out;
+    for (const auto& r : driver_.ReadAll(names_.signals)) {
+      v1::SignalEvent e;
+      EXPECT_TRUE(e.ParseFromString(r.value.value_or("")));
+      if (e.transition().kind() == kind) out.push_back(e);
+    }
+    return out;
+  }
+
+  std::shared_ptr<const cybersyn::Config> config_;
+  TopicNames names_;
+  prometheus::Registry registry_;
+  AlerterMetrics metrics_{registry_};
+  TopologyTestDriver driver_;
+};
+
+// A unit's output falls by 15 %: its productivity falls with it, and raises nothing; the output
+// signal lists it. After the output signal resolves (the detectors absorbed the new level) no
+// late signal follows.
+TEST_F(AlerterAttributionTest, IndexThatItsBasesExplainRaisesNothingAndIsListed) {
+  ASSERT_TRUE(driver_.Start().ok());
+  Pipe(140, 85);
+  ASSERT_TRUE(driver_.Process().ok());
+  const auto raised = Events(v1::TRANSITION_KIND_RAISED);
+  ASSERT_THAT(raised, SizeIs(1)) << raised.back().DebugString();
+  EXPECT_EQ(raised[0].signal().series().indicator(), "output");
+  const auto also = Events(v1::TRANSITION_KIND_ALSO_VISIBLE);
+  ASSERT_THAT(also, SizeIs(1)) << "once per series, however many windows it is explained in";
+  EXPECT_EQ(also[0].signal().id(), raised[0].signal().id());
+  ASSERT_THAT(also[0].signal().also_visible_at(), SizeIs(1));
+  EXPECT_EQ(also[0].signal().also_visible_at(0).series().indicator(), "productivity");
+  EXPECT_EQ(also[0].signal().also_visible_at(0).series().node(), kSpinning);
+  EXPECT_GE(also[0].signal().also_visible_at(0).window_start_ms(), kT0 + 40 * 60000);
+  EXPECT_THAT(also[0].transition().reason(), HasSubstr("also visible at"));
+  EXPECT_GE(driver_.counter("attributed"), 1u);
+  EXPECT_THAT(Events(v1::TRANSITION_KIND_RESOLVED), SizeIs(1)) << "hysteresis ended it";
+}
+
+// The index moves twice as far as its bases explain: its own signal.
+TEST_F(AlerterAttributionTest, IndexMovingBeyondWhatItsBasesExplainRaisesItsOwn) {
+  ASSERT_TRUE(driver_.Start().ok());
+  Pipe(46, 90, 0.5);
+  ASSERT_TRUE(driver_.Process().ok());
+  std::vector<std::string> indicators;
+  for (const auto& e : Events(v1::TRANSITION_KIND_RAISED)) {
+    indicators.push_back(e.signal().series().indicator());
+  }
+  EXPECT_THAT(indicators, ::testing::UnorderedElementsAre("output", "productivity"));
+  EXPECT_THAT(Events(v1::TRANSITION_KIND_ALSO_VISIBLE), IsEmpty());
+}
+
 }  // namespace
 }  // namespace cybersyn::alerter

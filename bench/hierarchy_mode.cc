@@ -187,7 +187,8 @@ struct SeedResult {
   int counted = 0, echoes = 0,
       derived = 0;  // fault runs: counted signals, parent echoes, on indices
   double hours_faults = 0, hours_patterns = 0;
-  uint64_t records = 0, aggregates = 0, late = 0;
+  uint64_t records = 0, aggregator_records = 0, aggregates = 0, late = 0;
+  int attributed = 0;  // ALSO_VISIBLE transitions (series attributed to another's signal)
   double seconds = 0;
 };
 
@@ -201,6 +202,10 @@ void Add(Score::Totals& to, const Score::Totals& t) {
 
 void AddRun(SeedResult& r, const RunOutput& run) {
   r.records += run.records;
+  for (const v1::SignalEvent& e : run.events) {
+    r.attributed += e.transition().kind() == v1::TRANSITION_KIND_ALSO_VISIBLE;
+  }
+  r.aggregator_records += run.aggregator_records;
   r.aggregates += run.aggregates;
   r.late += run.late;
   r.seconds += absl::ToDoubleSeconds(run.took);
@@ -241,10 +246,11 @@ int RunHierarchyMode(const HierarchyArgs& a) {
   auto config = std::make_shared<const Config>(std::move(*loaded));
   std::printf(
       "\n=== hierarchy: %s, %zu nodes, %zu units, seeds %s; per seed %s of faults and %s of "
-      "patterns after %s of warm-up ===\n",
+      "patterns after %s of warm-up; attribution %s ===\n",
       config->source.c_str(), config->hierarchy->nodes().size(), config->hierarchy->leaves().size(),
       absl::StrJoin(a.seeds, ",").c_str(), absl::FormatDuration(a.faults_for).c_str(),
-      absl::FormatDuration(a.patterns_for).c_str(), absl::FormatDuration(a.warmup).c_str());
+      absl::FormatDuration(a.patterns_for).c_str(), absl::FormatDuration(a.warmup).c_str(),
+      a.attribution ? "on" : "off");
   std::printf(
       "signals counted: alerts and crises (no rewards, no no-data); sig/caught = signals raised "
       "per caught event\n");
@@ -262,7 +268,8 @@ int RunHierarchyMode(const HierarchyArgs& a) {
     r.seed = seed;
     // Faults.
     Plan fp = BasePlan(*config, seed, a.faults_for, a);
-    auto run = RunHierarchy({config, fp.sim, {}, absl::StrCat(a.work_dir, "/faults-", seed)});
+    auto run = RunHierarchy(
+        {config, fp.sim, {}, absl::StrCat(a.work_dir, "/faults-", seed), a.attribution});
     if (!run.ok()) {
       std::fprintf(stderr, "seed %lu faults: %s\n", static_cast<unsigned long>(seed),
                    run.status().ToString().c_str());
@@ -286,7 +293,8 @@ int RunHierarchyMode(const HierarchyArgs& a) {
     if (a.list) ListOutcomes(fs);
     // Patterns.
     Plan pp = PatternPlan(*config, seed, a);
-    run = RunHierarchy({config, pp.sim, pp.patterns, absl::StrCat(a.work_dir, "/patterns-", seed)});
+    run = RunHierarchy(
+        {config, pp.sim, pp.patterns, absl::StrCat(a.work_dir, "/patterns-", seed), a.attribution});
     if (!run.ok()) {
       std::fprintf(stderr, "seed %lu patterns: %s\n", static_cast<unsigned long>(seed),
                    run.status().ToString().c_str());
@@ -321,6 +329,8 @@ int RunHierarchyMode(const HierarchyArgs& a) {
     all.hours_faults += r.hours_faults;
     all.hours_patterns += r.hours_patterns;
     all.records += r.records;
+    all.attributed += r.attributed;
+    all.aggregator_records += r.aggregator_records;
     all.aggregates += r.aggregates;
     all.late += r.late;
     all.seconds += r.seconds;
@@ -331,21 +341,23 @@ int RunHierarchyMode(const HierarchyArgs& a) {
       "(%.1f per hour), fault recall at the faulty node %.3f (step, slope, transient);\n"
       "parent-only patterns: %d, recall at their node %.3f, %d signals at the drifting units;\n"
       "common causes: %d, %.2f signals each (caught %d); %d false signals in the pattern runs "
-      "(%.1f per hour); %d rewards raised (not counted); %lu records (%lu late), %lu "
-      "aggregates\n",
+      "(%.1f per hour); %d rewards raised (not counted); %lu records (the aggregator took %lu, "
+      "%lu late), %lu aggregates\n",
       all.faults.events, all.faults.caught, all.faults.SignalsPerCaught(), all.false_faults,
       all.hours_faults > 0 ? all.false_faults / all.hours_faults : 0,
       all.faults_no_outage.RecallAtNode(), all.parent_only.events, all.parent_only.RecallAtNode(),
       all.parent_only.at_units, all.common.events, all.common.SignalsPerCaught(), all.common.caught,
       all.false_patterns, all.hours_patterns > 0 ? all.false_patterns / all.hours_patterns : 0,
-      all.rewards, static_cast<unsigned long>(all.records), static_cast<unsigned long>(all.late),
+      all.rewards, static_cast<unsigned long>(all.records),
+      static_cast<unsigned long>(all.aggregator_records), static_cast<unsigned long>(all.late),
       static_cast<unsigned long>(all.aggregates));
   auto share = [](int n, int of) { return of ? double(n) / of : 0.0; };
   std::printf(
       "fault runs: %d counted signals, %d (%.2f) at a parent within 10 s of a descendant's on the "
-      "same indicator, %d (%.2f) on derived indices\n",
+      "same indicator, %d (%.2f) on derived indices; %d series attributed to another's signal "
+      "(ALSO_VISIBLE, both runs)\n",
       all.counted, all.echoes, share(all.echoes, all.counted), all.derived,
-      share(all.derived, all.counted));
+      share(all.derived, all.counted), all.attributed);
   return 0;
 }
 

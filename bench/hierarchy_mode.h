@@ -33,8 +33,9 @@ struct HierarchyArgs {
   absl::Duration pattern_every = absl::Minutes(20);
   absl::Duration tail = absl::Minutes(5);  // closes the last windows; not scored
   std::string work_dir = "/tmp/cybersyn-harness";
-  std::string truth_dir;  // non-empty: writes truth and signals CSVs per run there
-  bool list = false;      // prints every event's outcome and every false signal
+  std::string truth_dir;    // non-empty: writes truth and signals CSVs per run there
+  bool list = false;        // prints every event's outcome and every false signal
+  bool attribution = true;  // false (--no-attribution): every series raises on its own view
 };
 
 // Runs and prints; returns the process exit code.

@@ -108,23 +108,36 @@ std::shared_ptr<const Config> HarnessConfig(const Config& base, const std::strin
   return c;
 }
 
-// Waits until the alerter has taken every aggregate the aggregator published, and nothing moved
-// for a second.
+// Waits until the aggregator has published aggregates and the alerter has taken every one, with
+// nothing moving (records taken by the aggregator, aggregates published, aggregates taken) for
+// five seconds: under load the roll-up stage may publish a while after the windows stage.
+// `records` (the gateway's) only bounds the wait: the aggregator may take fewer (its dead letters).
 absl::Status WaitForAlerter(aggregator::Aggregator& agg, alerter::AlerterService& svc,
-                            uint64_t* aggregates) {
+                            uint64_t records, uint64_t* aggregates, uint64_t* taken_records) {
   const absl::Time deadline = absl::Now() + absl::Minutes(30);
-  uint64_t last = UINT64_MAX;
-  int stable = 0;
-  while (stable < 5) {
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("the alerter did not catch up");
+  uint64_t last_taken = UINT64_MAX, last_emitted = UINT64_MAX, last_records = UINT64_MAX;
+  int stable = 0, needed = 25;
+  while (stable < needed) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("the pipeline did not catch up in 30 minutes: the aggregator took ",
+                       *taken_records, " of ", records, " records, published ", *aggregates));
+    }
     RETURN_IF_ERROR(svc.status());
     absl::SleepFor(absl::Milliseconds(200));
-    const uint64_t emitted = agg.counters().emitted;
+    const aggregator::AggregatorCounters ac = agg.counters();
     const alerter::Alerter::Stats st = svc.alerter()->stats();
     const uint64_t taken = st.aggregates + st.duplicates;
-    stable = taken >= emitted && taken == last ? stable + 1 : 0;
-    last = taken;
-    *aggregates = emitted;
+    const bool done = ac.emitted > 0 && taken >= ac.emitted;
+    const bool still =
+        taken == last_taken && ac.emitted == last_emitted && ac.records == last_records;
+    stable = done && still ? stable + 1 : 0;
+    needed = ac.records >= records ? 5 : 25;
+    last_taken = taken;
+    last_emitted = ac.emitted;
+    last_records = ac.records;
+    *aggregates = ac.emitted;
+    *taken_records = ac.records;
   }
   return absl::OkStatus();
 }
@@ -165,6 +178,7 @@ absl::StatusOr<RunOutput> RunHierarchy(const RunSpec& spec) {
   lopts.client = client;
   lopts.ensure_topics = ensure;
   lopts.instance_id = "harness";
+  lopts.attribution = spec.attribution;
   ASSIGN_OR_RETURN(auto svc, alerter::AlerterService::Start(lopts));
 
   ingest::GatewayOptions gopts;
@@ -179,7 +193,8 @@ absl::StatusOr<RunOutput> RunHierarchy(const RunSpec& spec) {
   RunOutput out;
   out.records = run.accepted;
   out.faults = source.sim()->faults();
-  RETURN_IF_ERROR(WaitForAlerter(*agg, *svc, &out.aggregates));
+  RETURN_IF_ERROR(
+      WaitForAlerter(*agg, *svc, out.records, &out.aggregates, &out.aggregator_records));
   out.late = agg->counters().late;
   ASSIGN_OR_RETURN(out.events, ReadSignals(client, names.signals, config->kafka.partitions));
   gateway->Stop();

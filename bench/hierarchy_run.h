@@ -44,13 +44,15 @@ struct RunSpec {
   std::shared_ptr<const Config> config;  // kafka.bootstrap is replaced by an embedded broker
   ingest::SimulatorOptions sim;          // unpaced; start_ms and duration set
   std::vector<Pattern> patterns;
-  std::string work_dir;  // state of the roles; removed first
+  std::string work_dir;     // state of the roles; removed first
+  bool attribution = true;  // the alerter's (docs/attribution.md); false: the "before"
 };
 
 struct RunOutput {
   std::vector<v1::SignalEvent> events;  // <prefix>.signals, every partition, in offset order
   std::vector<ingest::InjectedFault> faults;
   uint64_t records = 0;
+  uint64_t aggregator_records = 0;  // records the aggregator took (fewer: its dead letters)
   uint64_t aggregates = 0;
   uint64_t late = 0;  // records the aggregator found late (applied to no window)
   absl::Duration took;

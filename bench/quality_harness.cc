@@ -15,7 +15,7 @@
 // Hierarchy mode (bench/hierarchy_mode.h): the simulator over the demo's hierarchy through the
 // aggregator and the alerter, scored per injected fault and pattern:
 //   quality_harness --hierarchy [--seeds 1,2,3] [--faults-for 1h] [--patterns-for 2h]
-//                   [--config FILE] [--truth-dir DIR] [--list]
+//                   [--config FILE] [--truth-dir DIR] [--list] [--no-attribution]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -309,6 +309,8 @@ int main(int argc, char** argv) {
       hier.truth_dir = value();
     } else if (a == "--work-dir") {
       hier.work_dir = value();
+    } else if (a == "--no-attribution") {
+      hier.attribution = false;
     } else if (a == "--list") {
       hier.list = true;
     } else if (a == "--tep-dir") {
@@ -341,7 +343,7 @@ int main(int argc, char** argv) {
                    "[--target-fa F] [--sweep t1,t2,...]\n"
                    "       quality_harness --hierarchy [--seeds 1,2,3] [--faults-for 1h] "
                    "[--patterns-for 2h] [--warmup 30m] [--config FILE] [--truth-dir DIR] "
-                   "[--work-dir DIR] [--list]\n");
+                   "[--work-dir DIR] [--list] [--no-attribution]\n");
       return 2;
     }
   }
