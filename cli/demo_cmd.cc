@@ -3,8 +3,9 @@
 // /metrics and the Opsroom, with a live feed of signal transitions on the terminal.
 //
 // Timeline: the simulator first replays `--history` of event time at high speed (so detectors
-// warm up and faults show within seconds), then the same simulation continues in real time. Escalation deadlines are wall
-// clock (the demo config uses 10 s at a unit), so an unanswered signal climbs within a minute.
+// warm up and faults show within seconds), then the same simulation continues in real time.
+// Escalation deadlines are wall clock (the demo config uses 10 s at a unit), so an unanswered
+// signal climbs within a minute.
 #include <csignal>
 #include <filesystem>
 #include <iostream>
