@@ -91,10 +91,7 @@ stream::RuntimeOptions Aggregator::Impl::RuntimeOptions() {
   // Kafka (the changelog) is authoritative and every write carries the changelog offset it
   // reflects, so a crash that loses the unflushed tail only means replaying more on restore.
   ro.disable_wal = true;
-  o.open_store = [ro]() -> absl::StatusOr<std::unique_ptr<KvStore>> {
-    ASSIGN_OR_RETURN(auto s, RocksDbStore::Open(ro));
-    return std::unique_ptr<KvStore>(std::move(s));
-  };
+  o.open_store = RocksDbStore::Opener(ro);
   o.destroy_store = [path = ro.path] { return RocksDbStore::Destroy(path); };
   o.clock = options_.clock;
   o.registry = registry_;

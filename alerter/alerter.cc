@@ -80,10 +80,7 @@ stream::RuntimeOptions Alerter::Impl::RuntimeOptions() {
   ro.metrics_store = "alerter_state";
   // As the aggregator's: every write carries the changelog offset it reflects.
   ro.disable_wal = true;
-  o.open_store = [ro]() -> absl::StatusOr<std::unique_ptr<KvStore>> {
-    ASSIGN_OR_RETURN(auto s, RocksDbStore::Open(ro));
-    return std::unique_ptr<KvStore>(std::move(s));
-  };
+  o.open_store = RocksDbStore::Opener(ro);
   o.destroy_store = [path = ro.path] { return RocksDbStore::Destroy(path); };
   o.clock = opts_.clock;
   o.registry = registry_;

@@ -87,6 +87,24 @@ TEST(RocksDbStoreTest, DataSurvivesReopenAndMemoryStaysUnderCap) {
   fs::remove_all(dir);
 }
 
+TEST(RocksDbStoreTest, OpenerOpensTheSameStoreOnEachCall) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "rocksdb_opener_test";
+  fs::remove_all(dir);
+  const auto open = RocksDbStore::Opener({dir.string(), 8 << 20});
+  {
+    auto first = open();
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE((*first)->Put("k", "v").ok());
+  }
+  auto second = open();
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto v = (*second)->Get("k");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(*v, "v");
+  second->reset();
+  fs::remove_all(dir);
+}
+
 TEST(RocksDbStoreTest, CorruptDirectoryIsReportedNotCrashed) {
   const fs::path dir = fs::path(::testing::TempDir()) / "rocksdb_corrupt_test";
   fs::remove_all(dir);

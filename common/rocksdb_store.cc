@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
 #include "rocksdb/cache.h"
@@ -46,6 +47,14 @@ int OpenOrderForTsan() { return 0; }
 #endif
 
 }  // namespace
+
+std::function<absl::StatusOr<std::unique_ptr<KvStore>>()> RocksDbStore::Opener(
+    RocksDbOptions options) {
+  return [options = std::move(options)]() -> absl::StatusOr<std::unique_ptr<KvStore>> {
+    ASSIGN_OR_RETURN(auto s, Open(options));
+    return std::unique_ptr<KvStore>(std::move(s));
+  };
+}
 
 absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbOptions& options) {
   [[maybe_unused]] auto open_order = OpenOrderForTsan();

@@ -9,6 +9,7 @@
 #define CYBERSYN_COMMON_ROCKSDB_STORE_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -61,6 +62,8 @@ struct RocksDbOptions {
 class RocksDbStore : public KvStore {
  public:
   static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const RocksDbOptions& options);
+  // Opens `options` on each call, as a KvStore (what the stream runtime's open_store takes).
+  static std::function<absl::StatusOr<std::unique_ptr<KvStore>>()> Opener(RocksDbOptions options);
   // Removes the store's directory (for a rebuild from the changelog).
   static absl::Status Destroy(const std::string& path);
   ~RocksDbStore() override;
