@@ -83,6 +83,9 @@ std::vector<ParamSpec> CyberstrideDetector::Specs() {
       {"slope_change_var", 0.25, "slope evolution variance of the slope model, in units of V"},
       {"transient_k", 100, "observation variance multiplier of the transient model"},
       {"variance_discount", 1.0, "discount of the learned observation variance (1: n' = n + 1)"},
+      {"relearn", 20,
+       "after a signalled change (step, slope or burst of volatility) the observation variance "
+       "is re-learnt as if known from this many values (0: kept)"},
       {"confirm", 1, "1: confirm a transient one observation later; 0: signal at once"},
       {"seasonal_harmonics", 4,
        "harmonics of the daily cycle learned from the time of day (0: none; at most 4)"},
@@ -126,6 +129,9 @@ absl::StatusOr<std::unique_ptr<Detector>> CyberstrideDetector::Create(
   }
   if (!(p->Get("variance_discount") > 0 && p->Get("variance_discount") <= 1)) {
     return bad("variance_discount", p->Get("variance_discount"), "in (0, 1]");
+  }
+  if (!(p->Get("relearn") == 0 || (p->Get("relearn") >= 2 && Finite(p->Get("relearn"))))) {
+    return bad("relearn", p->Get("relearn"), "0 or >= 2");
   }
   if (!(p->Get("transient_k") >= 1 && Finite(p->Get("transient_k")))) {
     return bad("transient_k", p->Get("transient_k"), ">= 1");
@@ -175,6 +181,7 @@ CyberstrideDetector::CyberstrideDetector(const internal::Params& p)
   slope_ratio_ = prior_[kSlope] / prior_[kSteady];
   steady_share_ = 1 + slope_ratio_;
   variance_discount_ = p.Get("variance_discount");
+  relearn_ = p.Get("relearn");
   monitor_h_ = p.Get("monitor_h");
   clip_ = p.Get("clip");
   prob_floor_ = p.Get("prob_floor");
@@ -742,6 +749,22 @@ void CyberstrideDetector::Gate(const Evidence& ev, const Scores& sc, bool past_w
   if (v.signal && (kind == SignalKind::kStep || kind == SignalKind::kSlope)) {
     Intervene(kind);
     s_.new_level_pending = 1;
+    Relearn();
+  } else if (above && sc.which == Scores::kVolatility) {
+    Relearn();  // signalled or not (a spike may have signalled the change already)
+  }
+}
+
+void CyberstrideDetector::Relearn() {
+  // A change often brings a new noise level (a machine on a new load, a burst of volatility
+  // that persists). V is a running mean over every value so far: on an old series it would take
+  // as many values again to follow, and meanwhile every ordinary value of the new regime would
+  // look extreme (the variance monitor stuck far above its threshold, the gate never
+  // re-arming). Its count is cut to `relearn` values, keeping its estimate: the next values
+  // weigh as much as all the old ones.
+  if (relearn_ > 0 && s_.n > relearn_) {
+    s_.d *= relearn_ / s_.n;
+    s_.n = relearn_;
   }
 }
 

@@ -26,7 +26,8 @@
 // Departures from the published method, each a parameter: V is learned from the clipped
 // reference forecast error (`variance_clip`; 0 restores the mixture-weighted update); a value
 // equal to the previous one is skipped as a held sample (`skip_repeats`), because
-// sample-and-hold analyser columns otherwise signal at every update.
+// sample-and-hold analyser columns otherwise signal at every update; after a signalled change
+// (or the variance monitor past its threshold) V is re-learnt from the next `relearn` values.
 //
 // State: 4 × (level, slope as double; covariance and probability as float) + reference + d, n
 // + monitors + autocorrelation + cycle + calibration + gate, 354-424 bytes as a
@@ -106,6 +107,7 @@ class CyberstrideDetector final : public Detector {
   void Init(double y, double s0);
   Verdict Initialise(double y, double level, bool missing);  // the first two values
   void Intervene(SignalKind kind);
+  void Relearn();  // after a signalled change: V re-learnt from the next values
   ModelProbs Probs() const;
 
   // The steps of Update, in order:
@@ -134,7 +136,7 @@ class CyberstrideDetector final : public Detector {
   double step_var_, slope_change_var_;  // level (step) and slope (slope model) evolution (× S)
   double slope_ratio_;                  // prior_slope / prior_steady
   double steady_share_;                 // 1 + slope_ratio_: steady pairs also stand for slope's
-  double variance_discount_, monitor_h_, clip_;
+  double variance_discount_, relearn_, monitor_h_, clip_;
   double prob_floor_, interval_q_;
   internal::StudentQuantileCoef interval_t_, score_t_;  // of interval_q_, kDeflateZ
   double variance_clip_;

@@ -145,6 +145,38 @@ TEST(Shapes, PersistentStepBecomesTheNewNormal) {
   }
 }
 
+// Noise that becomes four times louder and stays so (a machine on a new load), on a series with
+// weeks of history, every 5 minutes: the change is signalled, the louder noise then becomes the
+// normal within a day (few rows scored >= 0.5, few signals), and a step of 6 new s.d. after it
+// is signalled. With V a running mean of all history the score stayed above 0.5 for weeks, the
+// gate never re-armed and the step went unsignalled (`relearn` 0).
+TEST(Shapes, LouderNoiseBecomesTheNewNormal) {
+  constexpr int64_t kPerDay = 288;
+  const int64_t n = 36 * kPerDay, louder = 21 * kPerDay, step = 35 * kPerDay;
+  for (double relearn : {20.0, 0.0}) {
+    int changes = 0, steps = 0, high = 0, later = 0;
+    for (uint64_t seed = 1; seed <= 3; ++seed) {
+      std::vector<double> y = Noise(n, seed);
+      for (int64_t t = louder; t < n; ++t) y[t] = 4 * y[t] + (t >= step ? 24 : 0);
+      auto det = Make("cyberstride", {{"relearn", relearn}});
+      const auto v = internal::RunSeries(*det, y, 5 * kMinute);
+      changes += internal::FirstSignal(v, louder, louder + kPerDay) >= 0;
+      for (int64_t t = louder + kPerDay; t < step; ++t) high += v[t].score >= 0.5;
+      later += internal::CountSignals(v, louder + kPerDay, step);
+      steps += internal::FirstSignal(v, step, step + 3) >= 0;
+    }
+    std::printf(
+        "relearn %g: change signalled %d/3, step %d/3; after a day %d rows >= 0.5, %d signals\n",
+        relearn, changes, steps, high, later);
+    if (relearn > 0) {
+      EXPECT_EQ(changes, 3);
+      EXPECT_LE(high, 3 * (step - louder - kPerDay) / 100);  // under 1% of the rows
+      EXPECT_LE(later, 3 * 3);  // 2 weeks each: twice the budget, with margin
+      EXPECT_EQ(steps, 3);
+    }
+  }
+}
+
 // A transient is not a new level.
 TEST(Shapes, TransientIsNotANewLevel) {
   auto det = Make("cyberstride");
