@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -23,6 +24,7 @@
 #include "common/time_grammar.h"
 #include "ingest/gateway.h"
 #include "ingest/ingest_service.h"
+#include "ingest/mqtt_input.h"
 #include "ingest/record_source.h"
 #include "ingest/reject_file.h"
 #include "ingest/simulator.h"
@@ -114,7 +116,21 @@ int RunGateway(const GatewayFlags& f) {
   const std::string buffer_dir = f.buffer_dir.empty() ? config->gateway.buffer_dir : f.buffer_dir;
   std::unique_ptr<ingest::RejectFile> rejects;
   std::unique_ptr<ingest::RecordSource> source;
-  if (!f.input.empty()) {
+  std::optional<ingest::MqttUrl> mqtt_url;
+  if (absl::StartsWith(f.input, "mqtt:")) {
+    auto u = ingest::ParseMqttUrl(f.input);
+    if (!u.ok()) {
+      std::fprintf(stderr, "--input: %s\n", std::string(u.status().message()).c_str());
+      return 2;
+    }
+    mqtt_url = *std::move(u);
+    // Rejected payload lines are JSON lines: fixed, the file is a `jsonl:` input.
+    const std::string path =
+        f.reject_file.empty()
+            ? absl::StrCat(buffer_dir, "/rejected/", ingest::RejectFileName("mqtt", "jsonl"))
+            : f.reject_file;
+    rejects = std::make_unique<ingest::RejectFile>(path);
+  } else if (!f.input.empty()) {
     const size_t colon = f.input.find(':');
     const std::string kind = colon == std::string::npos ? "" : f.input.substr(0, colon);
     const std::string arg = colon == std::string::npos ? "" : f.input.substr(colon + 1);
@@ -174,7 +190,8 @@ int RunGateway(const GatewayFlags& f) {
       source = *std::move(s);
     } else {
       std::fprintf(stderr,
-                   "--input: expected csv:PATH, jsonl:PATH or sim:PRESET_OR_PATH, got \"%s\"\n",
+                   "--input: expected csv:PATH, jsonl:PATH, sim:PRESET_OR_PATH or "
+                   "mqtt://HOST[:PORT]/FILTER, got \"%s\"\n",
                    f.input.c_str());
       return 2;
     }
@@ -182,6 +199,7 @@ int RunGateway(const GatewayFlags& f) {
 
   ingest::BufferWalInput wal_input;
   wal_input.grpc = !f.listen_grpc.empty();
+  wal_input.mqtt = mqtt_url.has_value();
   if (source != nullptr) {
     wal_input.identity = source->Identity();
     wal_input.paced = f.rate > 0 || source->speedup() > 0;
@@ -245,10 +263,43 @@ int RunGateway(const GatewayFlags& f) {
     }
   }
 
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  int exit_code = 0;
+  int printed = 0;
+  bool reject_write_failed = false;
+  ro.report = [&](const ingest::RecordError& e) {
+    const std::string line = e.ToString();
+    if (printed++ < f.max_printed_errors) {
+      std::fprintf(stderr, "%s%s\n", tty ? "\r\033[K" : "", line.c_str());
+    }
+    if (rejects != nullptr && !reject_write_failed) {
+      if (absl::Status s = rejects->Append(line, e.raw_line, e.header_line); !s.ok()) {
+        std::fprintf(stderr, "gateway: reject file: %s\n", s.ToString().c_str());
+        reject_write_failed = true;
+      }
+    }
+  };
+  std::unique_ptr<ingest::MqttInput> mqtt;
+  if (mqtt_url.has_value()) {
+    ingest::MqttInputOptions mo;
+    mo.url = *mqtt_url;
+    // The broker keeps this session's messages while the gateway is down: one id per gateway.
+    mo.client_id = absl::StrCat("cybersyn-gateway-", config->gateway.id);
+    mo.report = ro.report;
+    auto m = ingest::MqttInput::Start(&g, mo);
+    if (!m.ok()) {
+      std::fprintf(stderr, "--input: %s\n", std::string(m.status().message()).c_str());
+      return 1;
+    }
+    mqtt = *std::move(m);
+    std::fprintf(stderr, "gateway: MQTT input %s:%d, topic filter %s, client id %s\n",
+                 mqtt_url->host.c_str(), mqtt_url->port, mqtt_url->filter.c_str(),
+                 mo.client_id.c_str());
+  }
+
   // Progress on a terminal.
   std::atomic<bool> progress_done{false};
   std::thread progress;
-  const bool tty = ::isatty(STDERR_FILENO) == 1;
   if (tty && source != nullptr) {
     progress = std::thread([&] {
       uint64_t last = 0;
@@ -274,21 +325,6 @@ int RunGateway(const GatewayFlags& f) {
     });
   }
 
-  int exit_code = 0;
-  int printed = 0;
-  bool reject_write_failed = false;
-  ro.report = [&](const ingest::RecordError& e) {
-    const std::string line = e.ToString();
-    if (printed++ < f.max_printed_errors) {
-      std::fprintf(stderr, "%s%s\n", tty ? "\r\033[K" : "", line.c_str());
-    }
-    if (rejects != nullptr && !reject_write_failed) {
-      if (absl::Status s = rejects->Append(line, e.raw_line, e.header_line); !s.ok()) {
-        std::fprintf(stderr, "gateway: reject file: %s\n", s.ToString().c_str());
-        reject_write_failed = true;
-      }
-    }
-  };
   if (source != nullptr) {
     auto summary = g.Run(*source, ro);
     if (!summary.ok()) {
@@ -318,10 +354,21 @@ int RunGateway(const GatewayFlags& f) {
           summary->stopped_on_error ? ", stopped at the first error (--on-error=stop)" : "");
     }
   }
-  if (server != nullptr && !g_cancel.load()) {
+  if ((server != nullptr || mqtt != nullptr) && !g_cancel.load()) {
     while (!g_cancel.load()) absl::SleepFor(absl::Milliseconds(200));
   }
   if (server != nullptr) server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  if (mqtt != nullptr) {
+    mqtt->Stop();
+    const ingest::MqttInputStats ms = mqtt->stats();
+    std::fprintf(
+        stderr,
+        "gateway: MQTT: %llu messages, %llu records accepted, %llu rejected, %llu lost; "
+        "PUBACK-to-disk window max %.3f ms, mean %.3f ms\n",
+        static_cast<unsigned long long>(ms.messages), static_cast<unsigned long long>(ms.records),
+        static_cast<unsigned long long>(ms.rejected), static_cast<unsigned long long>(ms.lost),
+        ms.window_max_us / 1e3, ms.messages == 0 ? 0.0 : ms.window_total_us / 1e3 / ms.messages);
+  }
   // Wait for the broker to confirm what was read (interruptible: the buffer keeps the rest).
   if (exit_code == 0 || source != nullptr) {
     const absl::Time deadline = absl::Now() + drain_timeout;
@@ -380,7 +427,9 @@ void AddGatewayCommand(CLI::App& app, int& exit_code) {
       ->envname("CYBERSYN_GATEWAY_ID");
   cmd->add_option(
       "--input", flags->input,
-      "csv:PATH | jsonl:PATH (PATH '-' = stdin) | sim:small | sim:bench | sim:FILE.yaml");
+      "csv:PATH | jsonl:PATH (PATH '-' = stdin) | sim:small | sim:bench | sim:FILE.yaml | "
+      "mqtt://HOST[:PORT]/FILTER (JSON records, QoS 1, persistent session; runs until "
+      "SIGINT/SIGTERM)");
   cmd->add_option("--listen-grpc", flags->listen_grpc,
                   "serve the gRPC Ingest service on HOST:PORT (runs until SIGINT/SIGTERM)");
   cmd->add_option("--brokers", flags->brokers, "Kafka bootstrap servers (overrides the config)");

@@ -1,6 +1,8 @@
 # All third-party dependencies, from Debian 12 packages (deploy/setup.sh installs them).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka++ rdkafka)
+# The gateway's MQTT input (ingest/mqtt_input.h; why libmosquitto: docs/ingest.md).
+pkg_check_modules(MOSQUITTO REQUIRED IMPORTED_TARGET libmosquitto)
 find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)
 find_package(RocksDB CONFIG REQUIRED)

@@ -43,6 +43,15 @@ absl::StatusOr<BufferWal> ParseBufferWal(absl::string_view text) {
 
 absl::StatusOr<BufferWalChoice> ChooseBufferWal(BufferWal setting, const BufferWalInput& input) {
   if (setting == BufferWal::kOn) return BufferWalChoice{true, "--buffer-wal=on"};
+  if (input.mqtt) {
+    if (setting == BufferWal::kOff) {
+      return absl::InvalidArgumentError(
+          "--buffer-wal=off: an mqtt:// input's messages are acknowledged to the broker once in "
+          "the "
+          "disk buffer, which needs the buffer's write-ahead log; use auto or on");
+    }
+    return BufferWalChoice{true, "an MQTT input's messages are acknowledged as on disk"};
+  }
   if (input.grpc) {
     if (setting == BufferWal::kOff) {
       return absl::InvalidArgumentError(

@@ -49,6 +49,9 @@ struct BufferWalInput {
   bool paced = false;
   // A gRPC Ingest listener: its OK promises the records are on disk (kill -9 safe).
   bool grpc = false;
+  // An MQTT subscription (ingest/mqtt_input.h): its messages are acknowledged to the broker, so
+  // they must be on disk (kill -9 safe) before the next one is taken.
+  bool mqtt = false;
 };
 
 struct BufferWalChoice {

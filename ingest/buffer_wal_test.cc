@@ -54,6 +54,12 @@ TEST(BufferWalTest, OffIsRefusedWhereItCouldLoseRecordsAndAllowedWhenPaced) {
   auto grpc = ChooseBufferWal(BufferWal::kOff, {"csv:/a.csv", false, true});
   EXPECT_EQ(grpc.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(grpc.status().message(), HasSubstr("gRPC Ingest listener acknowledges"));
+  auto mqtt = ChooseBufferWal(BufferWal::kOff, {"", false, false, true});
+  EXPECT_EQ(mqtt.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(mqtt.status().message(), HasSubstr("mqtt:// input's messages are acknowledged"));
+  auto mqtt_auto = ChooseBufferWal(BufferWal::kAuto, {"", false, false, true});
+  ASSERT_TRUE(mqtt_auto.ok());
+  EXPECT_TRUE(mqtt_auto->wal);
   auto stdin_input = ChooseBufferWal(BufferWal::kOff, {"", false, false});
   EXPECT_EQ(stdin_input.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(stdin_input.status().message(), HasSubstr("needs an input that can be re-read"));

@@ -152,6 +152,8 @@ class Gateway {
   void Stop(absl::Duration grace = absl::Seconds(5));
 
   GatewayStats stats() const;
+  // Counts a record an input rejected before Feed (cybersyn_gateway_records_rejected_total).
+  void CountRejected(const std::string& reason);
   // Makes the Kafka producer fail fatally (tests of the in-order resend). REQUIRES: publishing.
   void InjectProducerFatalErrorForTest() { publisher_->InjectFatalErrorForTest(); }
   const RecordValidator& validator() const { return *validator_; }
@@ -167,7 +169,6 @@ class Gateway {
 
  private:
   Gateway() = default;
-  void CountRejected(const std::string& reason);
   // Run: where `source` starts (from_line, the stored position, or its start).
   absl::Status PlaceSource(RecordSource& source, const std::string& identity, int64_t from_line,
                            RunSummary* summary);

@@ -14,3 +14,10 @@ cybersyn_cc_test(NAME ingest_edge_test SRCS ingest_edge_test.cc
 if(TARGET ingest_edge_test)
   add_dependencies(ingest_edge_test cybersyn)
 endif()
+# The MQTT input against a real Mosquitto broker (Debian `mosquitto`) and the real Kafka broker:
+# kill -9 mid-stream with messages queued in the broker meanwhile, bad payloads (~30 s).
+cybersyn_cc_test(NAME ingest_mqtt_test SRCS ingest_mqtt_test.cc
+  DEPS cybersyn::ingest cybersyn::testing PkgConfig::MOSQUITTO KAFKA TIMEOUT 300)
+if(TARGET ingest_mqtt_test)
+  add_dependencies(ingest_mqtt_test cybersyn)
+endif()

@@ -30,9 +30,8 @@
 #include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/spdlog.h"
 #include "tests/ingest_testing.h"
+#include "tests/testing/process.h"
 #include "tests/testing/real_kafka.h"
-
-extern char** environ;
 
 namespace cybersyn::ingest {
 namespace {
@@ -405,21 +404,13 @@ struct Cli {
 
 Cli RunCli(const std::vector<std::string>& args, const std::string& log) {
   std::filesystem::remove(log);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
+  const pid_t pid = testing::SpawnLogged(args, log);  // a fresh log: it was removed above
   Cli out;
-  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0) {
+  if (pid > 0) {
     int status = 0;
     ::waitpid(pid, &status, 0);
     out.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
-  posix_spawn_file_actions_destroy(&fa);
   out.output = ReadFile(log);
   return out;
 }

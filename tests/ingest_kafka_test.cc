@@ -23,9 +23,8 @@
 #include "ingest/gateway.h"
 #include "ingest/testdata/bad_corpus.h"
 #include "tests/ingest_testing.h"
+#include "tests/testing/process.h"
 #include "tests/testing/real_kafka.h"
-
-extern char** environ;
 
 namespace cybersyn::ingest {
 namespace {
@@ -220,18 +219,7 @@ TEST_F(IngestKafkaTest, BadInputCorpusReportsEveryLineExactlyAndItsGoodLinesAllA
 }
 
 pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) std::cerr << "spawning " << args[0] << ": " << std::strerror(rc) << std::endl;
-  return rc == 0 ? pid : -1;
+  return testing::SpawnLogged(args, log);
 }
 
 uint64_t BufferedBatches(const std::string& dir) {
@@ -362,10 +350,7 @@ TEST_F(IngestKafkaTest, KillNineOfTheGatewayProcessLosesNothing) {
   ExpectExactlyTheSimulatorsRecords(**g, back, count);
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+std::string Slurp(const std::string& path) { return testing::SlurpFile(path); }
 
 // The next sequence number the gateway buffer in `dir` holds (1 when it has none).
 uint64_t BufferedNextSequence(const std::string& dir) {
