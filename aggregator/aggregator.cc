@@ -102,12 +102,10 @@ stream::RuntimeOptions Aggregator::Impl::RuntimeOptions() {
   o.max_message_bytes = options_.max_message_bytes;
   o.processing_threads = options_.processing_threads;
   o.consumer_overrides = options_.consumer_overrides;
-  // Eager (range) assignment, not cooperative: a cooperative rebalance moves partitions in two
-  // rounds, and when the member that gave them up in the first round dies before rejoining, the
-  // restarted static member takes the first round's assignment back without a rebalance, so the
-  // moved partitions stayed unowned for good (roll-ups stopped in the chaos soak). Range also
-  // keeps records[p] and aggregator-rollup[p] on one member.
-  o.consumer_overrides.emplace("partition.assignment.strategy", "range");
+  // Cooperative (incremental) rebalancing, the consumer's default: adding or removing an
+  // instance moves only the partitions that change owner. records[p] and aggregator-rollup[p]
+  // stay on one member because the group assigns records only and rollup[p] follows
+  // (stream/topology.h LeadTopic).
   o.consumer_overrides.emplace("session.timeout.ms", "6000");
   o.consumer_overrides.emplace("heartbeat.interval.ms", "1000");
   o.consumer_overrides.emplace("fetch.max.bytes", std::to_string(64 << 20));
@@ -167,6 +165,8 @@ AggregatorCounters Aggregator::Impl::counters() const {
   c.transactions = s.transactions;
   c.rewinds = s.rewinds;
   c.restored_entries = s.restored_entries;
+  c.partitions = s.partitions;
+  c.last_restore_seconds = s.last_restore_seconds;
   c.state_bytes = s.state_bytes;
   return c;
 }

@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -92,7 +93,9 @@ struct AggregatorCounters {
   uint64_t transactions = 0;
   uint64_t rewinds = 0;  // failed transactions aborted and retried from the committed state
   uint64_t restored_entries = 0;
-  uint64_t state_bytes = 0;  // last sample
+  uint64_t state_bytes = 0;         // last sample
+  std::vector<int32_t> partitions;  // records partitions owned now (with their roll-up ones)
+  double last_restore_seconds = 0;  // of the last assignment that restored state
 };
 
 class Aggregator {

@@ -89,8 +89,8 @@ stream::RuntimeOptions Alerter::Impl::RuntimeOptions() {
   o.commit_when_quiet_for = opts_.commit_when_quiet_for;
   o.min_batch_time = opts_.min_batch_time;
   o.processing_threads = opts_.processing_threads;
-  // Range co-partitions aggregates and commands (equal partition counts): p of both on one member.
-  o.consumer_overrides["partition.assignment.strategy"] = "range";
+  // Cooperative rebalancing (the consumer's default); commands[p] follows aggregates[p], so both
+  // stay on one member (stream/topology.h LeadTopic).
   // Large fetches: an aggregate is ~100 bytes, so librdkafka's 1 MiB per partition and round
   // trip kept a catching-up alerter waiting on fetches (the broker shares the machine).
   o.consumer_overrides["fetch.max.bytes"] = std::to_string(64 << 20);

@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "aggregator/aggregator.h"
+#include "bench/aggregator_bench_config.h"
 #include "common/config.h"
 #include "common/kafka_admin.h"
 #include "common/kafka_consumer.h"
@@ -45,21 +46,7 @@ namespace {
 constexpr int kPartitions = 4;
 
 std::shared_ptr<Config> MakeConfig(const std::string& bootstrap, const std::string& prefix) {
-  std::string yaml = ingest::SyntheticConfigYaml(5, 10, 50, bootstrap);
-  auto c = LoadConfigString(yaml, "bench");
-  if (!c.ok()) {
-    std::fprintf(stderr, "config: %s\n", c.status().ToString().c_str());
-    std::exit(1);
-  }
-  auto config = std::make_shared<Config>(std::move(*c));
-  config->kafka.topic_prefix = prefix;
-  config->kafka.partitions = kPartitions;
-  config->aggregator.windows = {absl::Minutes(1), absl::Minutes(10)};
-  config->aggregator.allowed_lateness = absl::Seconds(30);
-  config->aggregator.grace = absl::Seconds(10);
-  config->aggregator.idle_advance = absl::Hours(1);  // closing by event time only
-  config->aggregator.memory_limit = 64ull << 20;
-  return config;
+  return AggregatorBenchConfig(50, bootstrap, prefix, kPartitions);
 }
 
 // Produces `records` simulator records, batched per enterprise (1000 per batch).

@@ -70,28 +70,39 @@ void KafkaConsumer::RebalanceCb::rebalance_cb(RdKafka::KafkaConsumer* consumer,
                                               RdKafka::ErrorCode err,
                                               std::vector<RdKafka::TopicPartition*>& partitions) {
   const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+  // The group's partitions, then partition p of every paired topic for each of them.
+  std::vector<TopicPartitionOffset> offsets = ToOffsets(partitions);
+  const size_t from_group = offsets.size();
+  for (size_t i = 0; i < from_group; ++i) {
+    const int32_t p = offsets[i].partition;
+    for (const std::string& t : paired_) offsets.push_back({t, p});
+  }
   if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-    if (listener_ != nullptr) {
-      std::vector<TopicPartitionOffset> offsets = ToOffsets(partitions);
-      listener_->OnAssigned(offsets);
-      for (size_t i = 0; i < partitions.size() && i < offsets.size(); ++i) {
-        partitions[i]->set_offset(offsets[i].offset);
+    if (listener_ != nullptr) listener_->OnAssigned(offsets);
+    TopicPartitionList list(offsets);
+    if (cooperative && rejoin_once_ && !subscription.empty()) {
+      rejoin_once_ = false;
+      // Postponed by librdkafka until this assignment is applied, then a rejoin (see header).
+      spdlog::info(
+          "static group member: rejoining once after the first assignment, so that "
+          "partitions a killed predecessor gave up mid-rebalance are assigned");
+      if (RdKafka::ErrorCode e = consumer->subscribe(subscription); e != RdKafka::ERR_NO_ERROR) {
+        spdlog::error("subscribe (rejoin after the first assignment): {}", RdKafka::err2str(e));
       }
     }
     if (cooperative) {
-      if (RdKafka::Error* e = consumer->incremental_assign(partitions)) {
+      if (RdKafka::Error* e = consumer->incremental_assign(list.get())) {
         spdlog::error("incremental_assign: {}", e->str());
         delete e;
       }
     } else {
-      consumer->assign(partitions);
+      consumer->assign(list.get());
     }
   } else {
-    if (listener_ != nullptr) {
-      listener_->OnRevoked(ToOffsets(partitions), consumer->assignment_lost());
-    }
+    if (listener_ != nullptr) listener_->OnRevoked(offsets, consumer->assignment_lost());
     if (cooperative) {
-      if (RdKafka::Error* e = consumer->incremental_unassign(partitions)) {
+      TopicPartitionList list(offsets);
+      if (RdKafka::Error* e = consumer->incremental_unassign(list.get())) {
         spdlog::error("incremental_unassign: {}", e->str());
         delete e;
       }
@@ -124,7 +135,9 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
       !s.ok())
     return s;
   std::string err;
-  c->rebalance_cb_ = std::make_unique<RebalanceCb>(options.listener);
+  const bool is_static = overrides.contains("group.instance.id");
+  c->rebalance_cb_ = std::make_unique<RebalanceCb>(options.listener, options.paired_topics,
+                                                   is_static && options.static_rejoin_once);
   if (conf->set("rebalance_cb", c->rebalance_cb_.get(), err) != RdKafka::Conf::CONF_OK) {
     return absl::InternalError(absl::StrCat("setting rebalance callback: ", err));
   }
@@ -139,6 +152,7 @@ KafkaConsumer::~KafkaConsumer() {
 }
 
 absl::Status KafkaConsumer::Subscribe(const std::vector<std::string>& topics) {
+  rebalance_cb_->subscription = topics;
   return KafkaStatus(consumer_->subscribe(topics), "subscribe");
 }
 

@@ -2,6 +2,19 @@
 // commit offsets themselves (in transactions or after processing), with cooperative
 // incremental rebalancing reported to a listener.
 //
+// Co-partitioned topics (ConsumerOptions::paired_topics): librdkafka 2.0 has no custom
+// assignors, and cooperative-sticky spreads each topic on its own. So the group assigns only
+// the subscribed (lead) topics, and partition p of each paired topic is assigned and revoked
+// together with partition p of a lead topic, inside the same rebalance callback.
+//
+// Static members and cooperative rebalancing: a static member that dies between the two rounds
+// of a cooperative rebalance (after giving partitions up, before rejoining) and restarts at once
+// is handed its round-one assignment back without a rebalance, so the partitions it gave up
+// stay unowned for good. A static cooperative member therefore rejoins once after its first
+// assignment (a subscribe() while the assignment is pending makes librdkafka rejoin with its
+// member id; its owned partitions changed, so the coordinator rebalances and hands out the
+// orphans). Costs one rebalance per start, in which nothing moves otherwise.
+//
 // Thread-safety: one thread drives Consume*/Commit and receives the listener's calls (they
 // happen inside Consume*). Close() before destruction to leave the group promptly.
 #ifndef CYBERSYN_COMMON_KAFKA_CONSUMER_H_
@@ -47,6 +60,11 @@ struct ConsumerOptions {
   std::string auto_offset_reset = "earliest";
   std::map<std::string, std::string> overrides;
   RebalanceListener* listener = nullptr;  // not owned; must outlive the consumer
+  // Co-partitioned with the subscribed topics (see the header); same partition counts.
+  std::vector<std::string> paired_topics;
+  // With group.instance.id and a cooperative protocol: rejoin once after the first assignment
+  // (see the header). false only in tests that show the failure it prevents.
+  bool static_rejoin_once = true;
 };
 
 // One consumed message; owns librdkafka's message, or (in-memory broker, tests) its own copy.
@@ -124,12 +142,16 @@ class KafkaConsumer {
  private:
   class RebalanceCb : public RdKafka::RebalanceCb {
    public:
-    explicit RebalanceCb(RebalanceListener* l) : listener_(l) {}
+    RebalanceCb(RebalanceListener* l, std::vector<std::string> paired, bool rejoin_once)
+        : listener_(l), paired_(std::move(paired)), rejoin_once_(rejoin_once) {}
     void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                       std::vector<RdKafka::TopicPartition*>& partitions) override;
+    std::vector<std::string> subscription;  // what Subscribe was given
 
    private:
     RebalanceListener* listener_;
+    const std::vector<std::string> paired_;
+    bool rejoin_once_;  // still to do
   };
 
   KafkaConsumer() = default;

@@ -70,7 +70,8 @@ const char* PinnedKeyReason(std::string_view key) {
       {"group.id", "consumer groups are named from kafka.topic_prefix and the role"},
       {"group.instance.id", "static membership uses --instance-id"},
       {"partition.assignment.strategy",
-       "the roles co-partition their inputs with the range strategy (see docs/operations.md)"},
+       "the roles rebalance cooperatively and co-partition their inputs themselves (see "
+       "docs/stream.md)"},
       {"group.protocol", "the roles rely on the classic group protocol's rebalance callbacks"},
   };
   auto it = kPinned->find(CanonicalKafkaKey(key));

@@ -6,6 +6,9 @@
 // Semantics every implementation keeps (they are what exactly-once rests on):
 // - The consumer reads read_committed, and its RebalanceListener is called inside ConsumeBatch,
 //   on the consuming thread (as librdkafka does), possibly after part of the batch was fetched.
+//   Rebalancing is cooperative (cooperative-sticky, unless the overrides ask for "range"): a
+//   member is told only about the partitions it gains and those it gives up; the group assigns
+//   the subscribed topics, and each paired topic's partition p follows partition p of them.
 // - Committed() waits for nothing: a partition whose offsets are still pending in an open
 //   transaction fails the call with UNAVAILABLE (require_stable), and the caller asks again.
 // - The changelog reader reports a partition as ended once its read_committed position reached
@@ -48,6 +51,9 @@ struct ConsumerSettings {
   std::string group_instance_id;
   std::map<std::string, std::string> overrides;  // librdkafka properties
   RebalanceListener* listener = nullptr;         // not owned; outlives the consumer
+  // Partition p of these goes (is assigned and revoked) with partition p of a subscribed topic:
+  // co-partitioning under a cooperative protocol (common/kafka_consumer.h).
+  std::vector<std::string> paired_topics;
 };
 
 struct ProducerSettings {

@@ -106,6 +106,7 @@ class RealKafkaIo : public KafkaIo {
     co.read_committed = true;
     co.listener = s.listener;
     co.overrides = s.overrides;
+    co.paired_topics = s.paired_topics;
     if (!s.group_instance_id.empty()) {
       co.overrides.emplace("group.instance.id", s.group_instance_id);
     }

@@ -41,9 +41,11 @@ class MemoryConsumer : public InputConsumer {
     member_.id = s_.group_instance_id.empty() ? absl::StrCat("member-", ++b_->next_member_)
                                               : s_.group_instance_id;
     member_.topics = topics;
+    auto strategy = s_.overrides.find("partition.assignment.strategy");
+    member_.cooperative = strategy == s_.overrides.end() || strategy->second != "range";
     g.members[member_.id] = &member_;
     joined_ = true;
-    b_->RangeAssignLocked(g);
+    b_->AssignLocked(g);
     return absl::OkStatus();
   }
 
@@ -140,7 +142,7 @@ class MemoryConsumer : public InputConsumer {
     auto it = g.members.find(member_.id);
     if (it != g.members.end() && it->second == &member_) g.members.erase(it);
     joined_ = false;
-    b_->RangeAssignLocked(g);
+    b_->AssignLocked(g);
   }
 
   void DeliverEvents(bool mid_batch) {
@@ -152,6 +154,7 @@ class MemoryConsumer : public InputConsumer {
         e = std::move(member_.events.front());
         member_.events.pop_front();
       }
+      WithPaired(&e.partitions);
       if (!e.assign) {
         if (s_.listener != nullptr) s_.listener->OnRevoked(e.partitions, false);
         absl::MutexLock l(&b_->mu_);
@@ -169,6 +172,15 @@ class MemoryConsumer : public InputConsumer {
         }
         positions_[{tp.topic, tp.partition}] = std::max<int64_t>(pos, 0);
       }
+    }
+  }
+
+  // Appends partition p of every paired topic for each partition p of the group's.
+  void WithPaired(std::vector<TopicPartitionOffset>* partitions) const {
+    const size_t n = partitions->size();
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t p = (*partitions)[i].partition;
+      for (const std::string& t : s_.paired_topics) partitions->push_back({t, p});
     }
   }
 
@@ -519,7 +531,9 @@ std::map<TopicPartition, int64_t> MemoryBroker::CommittedOffsets(const std::stri
   return groups_[group].committed;
 }
 
-void MemoryBroker::RangeAssignLocked(Group& g) {
+void MemoryBroker::AssignLocked(Group& g) {
+  const bool eager = std::any_of(g.members.begin(), g.members.end(),
+                                 [](const auto& m) { return !m.second->cooperative; });
   std::map<std::string, std::vector<TopicPartition>> a;
   std::set<std::string> topics;
   for (const auto& [id, m] : g.members) topics.insert(m->topics.begin(), m->topics.end());
@@ -533,10 +547,31 @@ void MemoryBroker::RangeAssignLocked(Group& g) {
     const int n = PartitionsLocked(t);
     const int per = n / static_cast<int>(members.size());
     const int extra = n % static_cast<int>(members.size());
-    int next = 0;
+    auto share = [&](size_t i) { return per + (static_cast<int>(i) < extra ? 1 : 0); };
+    if (eager) {
+      int next = 0;
+      for (size_t i = 0; i < members.size(); ++i) {
+        for (int k = 0; k < share(i); ++k) a[members[i]].push_back({t, next++});
+      }
+      continue;
+    }
+    // Sticky: an owner keeps its partitions up to its share; the rest go where there is room.
+    std::vector<bool> taken(n, false);
+    std::vector<int> count(members.size(), 0);
     for (size_t i = 0; i < members.size(); ++i) {
-      const int count = per + (static_cast<int>(i) < extra ? 1 : 0);
-      for (int k = 0; k < count; ++k) a[members[i]].push_back({t, next++});
+      for (const TopicPartition& tp : g.members[members[i]]->owned) {
+        if (tp.first != t || tp.second >= n || taken[tp.second] || count[i] >= share(i)) continue;
+        taken[tp.second] = true;
+        ++count[i];
+        a[members[i]].push_back(tp);
+      }
+    }
+    size_t i = 0;
+    for (int p = 0; p < n; ++p) {
+      if (taken[p]) continue;
+      while (count[i] >= share(i)) i = (i + 1) % members.size();
+      ++count[i];
+      a[members[i]].push_back({t, p});
     }
   }
   SetAssignmentLocked(g, a, /*mid_batch=*/false);
@@ -546,16 +581,22 @@ void MemoryBroker::SetAssignmentLocked(Group& g,
                                        const std::map<std::string, std::vector<TopicPartition>>& a,
                                        bool mid_batch) {
   for (auto& [id, m] : g.members) {
-    if (!m->owned.empty()) {
-      Event revoke{false, {}, mid_batch};
-      for (const auto& tp : m->owned) revoke.partitions.push_back({tp.first, tp.second});
-      m->events.push_back(std::move(revoke));
-    }
     auto it = a.find(id);
-    m->owned = it == a.end() ? std::vector<TopicPartition>() : it->second;
-    Event assign{true, {}, mid_batch};  // (also when empty: the member knows it has nothing)
-    for (const auto& tp : m->owned) assign.partitions.push_back({tp.first, tp.second});
+    std::vector<TopicPartition> next = it == a.end() ? std::vector<TopicPartition>() : it->second;
+    const std::set<TopicPartition> keep(next.begin(), next.end());
+    const std::set<TopicPartition> had(m->owned.begin(), m->owned.end());
+    Event revoke{false, {}, mid_batch};
+    for (const auto& tp : m->owned) {
+      if (!m->cooperative || !keep.contains(tp)) revoke.partitions.push_back({tp.first, tp.second});
+    }
+    if (!revoke.partitions.empty()) m->events.push_back(std::move(revoke));
+    // (Also when empty: the member knows the rebalance is over.)
+    Event assign{true, {}, mid_batch};
+    for (const auto& tp : next) {
+      if (!m->cooperative || !had.contains(tp)) assign.partitions.push_back({tp.first, tp.second});
+    }
     m->events.push_back(std::move(assign));
+    m->owned = std::move(next);
   }
 }
 

@@ -7,8 +7,11 @@
 // - transactional ids with epochs: InitTransactions fences the previous producer of the id and
 //   aborts its open transaction;
 // - consumer groups with committed offsets, offsets committed with a transaction
-//   (pending, so Committed() fails as UNSTABLE until it completes), eager range assignment
-//   over the members, rebalance events delivered inside ConsumeBatch;
+//   (pending, so Committed() fails as UNSTABLE until it completes), rebalance events delivered
+//   inside ConsumeBatch: cooperative (sticky: members keep what they own, only the partitions
+//   that change owner are revoked and assigned) unless a member's overrides ask for "range"
+//   (eager: everything is revoked and assigned again); paired topics follow the subscribed
+//   ones (io.h);
 // - log compaction (Compact): the last value per key stays, tombstones and markers go (offsets
 //   keep their gaps), as after delete.retention.ms.
 // Tests steer what a real cluster does on its own: moving partitions between members
@@ -81,9 +84,10 @@ class MemoryBroker {
 
   // --- groups ---
   std::map<TopicPartition, int64_t> CommittedOffsets(const std::string& group);
-  // Moves partitions: each member (by group.instance.id, or member id when dynamic) gets
-  // exactly `assignment[member]`; members not named get nothing. Eager: every member is told
-  // to revoke all it has, then to take its new set. With `mid_batch`, the events are delivered
+  // Moves partitions of the subscribed topics (paired ones follow): each member (by
+  // group.instance.id, or member id when dynamic) gets exactly `assignment[member]`; members not
+  // named get nothing. Cooperative members are told about what they lose and gain; eager ones
+  // revoke all they have, then take their new set. With `mid_batch`, the events are delivered
   // after the member's next ConsumeBatch fetched its messages (the batch straddles the
   // rebalance, as librdkafka may do).
   void Reassign(const std::string& group,
@@ -132,6 +136,7 @@ class MemoryBroker {
   };
   struct Member {
     std::string id;
+    bool cooperative = true;
     std::vector<std::string> topics;
     std::vector<TopicPartition> owned;
     std::deque<Event> events;
@@ -157,7 +162,8 @@ class MemoryBroker {
   // `*position` past everything it skipped.
   void ReadLocked(const std::string& topic, int32_t partition, Partition& p, int64_t* position,
                   size_t max, std::vector<ConsumedMessage>* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RangeAssignLocked(Group& g) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Range when a member is eager, else sticky (owners keep their partitions up to a fair share).
+  void AssignLocked(Group& g) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetAssignmentLocked(Group& g, const std::map<std::string, std::vector<TopicPartition>>& a,
                            bool mid_batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EndTxnLocked(Producer& p, bool commit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

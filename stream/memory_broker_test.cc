@@ -90,8 +90,11 @@ TEST(MemoryBrokerTest, RangeAssignmentKeepsCoPartitionedTopicsTogether) {
   MemoryBroker b(4);
   auto io = b.NewIo();
   Listener l1, l2;
-  auto c1 = io->CreateConsumer({.group_id = "g", .group_instance_id = "a", .listener = &l1});
-  auto c2 = io->CreateConsumer({.group_id = "g", .group_instance_id = "b", .listener = &l2});
+  const std::map<std::string, std::string> range = {{"partition.assignment.strategy", "range"}};
+  auto c1 = io->CreateConsumer(
+      {.group_id = "g", .group_instance_id = "a", .overrides = range, .listener = &l1});
+  auto c2 = io->CreateConsumer(
+      {.group_id = "g", .group_instance_id = "b", .overrides = range, .listener = &l2});
   ASSERT_TRUE((*c1)->Subscribe({"x", "y"}).ok());
   ASSERT_TRUE((*c2)->Subscribe({"x", "y"}).ok());
   auto a = b.Assignment("g");
@@ -101,6 +104,41 @@ TEST(MemoryBrokerTest, RangeAssignmentKeepsCoPartitionedTopicsTogether) {
                                   TopicPartition{"y", 2}, TopicPartition{"y", 3}));
   c2->reset();  // dies: its partitions move
   EXPECT_EQ(b.Assignment("g")["a"].size(), 8u);
+}
+
+// Cooperative: a member that joins takes only its share, the others give up only what moves,
+// and the paired topic's partition p moves with the subscribed topic's p.
+TEST(MemoryBrokerTest, CooperativeRebalanceMovesOnlyWhatChangesOwnerWithItsPairedPartition) {
+  MemoryBroker b(4);
+  auto io = b.NewIo();
+  Listener l1, l2;
+  auto c1 = io->CreateConsumer(
+      {.group_id = "g", .group_instance_id = "a", .listener = &l1, .paired_topics = {"y"}});
+  auto c2 = io->CreateConsumer(
+      {.group_id = "g", .group_instance_id = "b", .listener = &l2, .paired_topics = {"y"}});
+  ASSERT_TRUE((*c1)->Subscribe({"x"}).ok());
+  ASSERT_TRUE((*c1)->ConsumeBatch(1, absl::ZeroDuration()).ok());
+  EXPECT_THAT(l1.assigned, ElementsAre(0, 1, 2, 3, 0, 1, 2, 3));  // x then y
+  l1.assigned.clear();
+  ASSERT_TRUE((*c2)->Subscribe({"x"}).ok());
+  ASSERT_TRUE((*c1)->ConsumeBatch(1, absl::ZeroDuration()).ok());
+  ASSERT_TRUE((*c2)->ConsumeBatch(1, absl::ZeroDuration()).ok());
+  EXPECT_EQ(l1.revoked.size(), 4u);  // two of x, their two of y
+  EXPECT_THAT(l1.assigned, IsEmpty());
+  EXPECT_EQ(l2.assigned.size(), 4u);
+  auto a = b.Assignment("g");
+  ASSERT_EQ(a["a"].size(), 2u);
+  ASSERT_EQ(a["b"].size(), 2u);
+  for (const TopicPartition& tp : a["b"]) {
+    EXPECT_EQ(tp.first, "x");
+    EXPECT_EQ(std::count(l1.revoked.begin(), l1.revoked.end(), tp.second), 2);
+    EXPECT_EQ(std::count(l2.assigned.begin(), l2.assigned.end(), tp.second), 2);
+  }
+  l1.revoked.clear();
+  c2->reset();  // leaves: a takes back the two, and keeps its own
+  ASSERT_TRUE((*c1)->ConsumeBatch(1, absl::ZeroDuration()).ok());
+  EXPECT_THAT(l1.revoked, IsEmpty());
+  EXPECT_EQ(l1.assigned.size(), 4u);
 }
 
 TEST(MemoryBrokerTest, CompactionKeepsTheLastValueAndDropsTombstones) {

@@ -260,6 +260,7 @@ class Runtime::Impl : public RebalanceListener {
  private:
   absl::Status OpenStore();
   absl::Status CreateProducer();
+  absl::Status CheckCoPartitioned(const std::vector<std::string>& paired);
   // Consumes and dispatches until the batch closes; returns the messages consumed.
   size_t ConsumeBatch(const std::atomic<bool>* stop, bool wait);
   void Route(std::vector<ConsumedMessage>& msgs);
@@ -391,6 +392,22 @@ absl::Status Runtime::Impl::CreateProducer() {
   return absl::OkStatus();
 }
 
+absl::Status Runtime::Impl::CheckCoPartitioned(const std::vector<std::string>& paired) {
+  // A paired topic with fewer partitions would leave tasks without an input; with more, its
+  // extra partitions would be read by nobody.
+  auto lead = options_.io->PartitionCount(LeadTopic(topo_));
+  if (!lead.ok()) return absl::OkStatus();  // (created later: by the role, with equal counts)
+  for (const std::string& t : paired) {
+    auto n = options_.io->PartitionCount(t);
+    if (n.ok() && *n != *lead) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "topic ", t, " has ", *n, " partitions but ", LeadTopic(topo_), " has ", *lead,
+          ": co-partitioned inputs need equal partition counts (add partitions to match)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Runtime::Impl::Setup() {
   if (set_up_) return absl::OkStatus();
   RETURN_IF_ERROR(OpenStore());
@@ -400,13 +417,11 @@ absl::Status Runtime::Impl::Setup() {
   cs.group_instance_id = options_.group_instance_id;
   cs.overrides = options_.consumer_overrides;
   cs.listener = this;
+  cs.paired_topics = PairedTopics(topo_);
+  RETURN_IF_ERROR(CheckCoPartitioned(cs.paired_topics));
   ASSIGN_OR_RETURN(consumer_, options_.io->CreateConsumer(cs));
   ASSIGN_OR_RETURN(reader_, options_.io->CreateChangelogReader());
-  std::vector<std::string> inputs;
-  for (const Subtopology& s : topo_.subtopologies) {
-    inputs.insert(inputs.end(), s.inputs.begin(), s.inputs.end());
-  }
-  RETURN_IF_ERROR(consumer_->Subscribe(inputs));
+  RETURN_IF_ERROR(consumer_->Subscribe({LeadTopic(topo_)}));
   set_up_ = true;
   return absl::OkStatus();
 }
@@ -953,6 +968,7 @@ absl::Status Runtime::Impl::RestoreTasks(const std::vector<Task*>& tasks) {
   for (Task* t : tasks) RETURN_IF_ERROR(LoadTask(*t, /*rebuilt=*/false));
   const double secs = absl::ToDoubleSeconds(absl::Now() - start);
   metrics_.restore_seconds.Set(secs);
+  loop_stats_.last_restore_seconds = secs;
   metrics_.restore_entries.Increment(static_cast<double>(entries));
   loop_stats_.restored_entries += entries;
   loop_stats_.tasks_restored += tasks.size();
@@ -1020,6 +1036,13 @@ void Runtime::Impl::CloseTask(Task& t, bool revoked) {
 }
 
 void Runtime::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions) {
+  if (partitions.empty()) {
+    // A cooperative rebalance that gives this member nothing new: the tasks go on as they were.
+    if (fatal_.ok() && !dirty_ && !ready_.exchange(true) && options_.on_ready) {
+      options_.on_ready(true);
+    }
+    return;
+  }
   Drain();  // (called inside a poll: the lanes may be busy with this batch)
   if (!fatal_.ok() || dirty_) return;  // dirty: Run is ending on a failed transaction
   if (absl::Status s = CommitPending(); !s.ok()) {
@@ -1117,6 +1140,7 @@ void Runtime::Impl::OnRevoked(const std::vector<TopicPartitionOffset>& partition
     ++closed;
   }
   if (tasks_.empty()) needs_rewind_ = false;
+  Publish();
   spdlog::info("{} revoked {} partition(s){}, {} task(s) closed, {} left", log_, partitions.size(),
                lost ? " (lost)" : "", closed, tasks_.size());
 }
@@ -1148,6 +1172,11 @@ void Runtime::Impl::Publish() {
   stats_.corrupt_changelog_entries = loop_stats_.corrupt_changelog_entries;
   stats_.store_rebuilds = loop_stats_.store_rebuilds;
   stats_.state_bytes = loop_stats_.state_bytes;
+  stats_.last_restore_seconds = loop_stats_.last_restore_seconds;
+  stats_.partitions.clear();
+  for (const auto& [k, t] : tasks_) {
+    if (k.first == 0) stats_.partitions.push_back(k.second);
+  }
 }
 
 // --- Runtime --------------------------------------------------------------------------------

@@ -48,9 +48,10 @@
 //
 // Readiness: on_ready(true) once the first assignment has been restored.
 //
-// Assignment handling works on the partitions it is told about (tasks are added and removed one
-// by one, a task's inputs tracked separately), so an incremental protocol can be plugged in as
-// long as it moves a sub-topology's co-partitioned inputs together.
+// Rebalancing is cooperative (incremental): the group assigns the lead topic only and every other
+// input's partition p follows the lead's p (topology.h LeadTopic), so a sub-topology's
+// co-partitioned inputs, and the sub-topologies' partition p, move together; only the tasks
+// that change owner are closed or restored, the others go on (docs/stream.md).
 //
 // Thread-safety: Run (or Setup, RunOnceForTest, Shutdown) on one thread; counters(), stats()
 // and ready() from any thread.
@@ -133,6 +134,9 @@ struct RuntimeStats {
   uint64_t corrupt_changelog_entries = 0;  // dead-lettered and tombstoned
   uint64_t store_rebuilds = 0;             // corrupt store destroyed at open
   uint64_t state_bytes = 0;                // last sample
+  // The lead topic's partitions (topology.h) this instance owns, as of the last rebalance.
+  std::vector<int32_t> partitions;
+  double last_restore_seconds = 0;  // of the last assignment that restored tasks
 };
 
 class Runtime {

@@ -263,6 +263,60 @@ TEST_P(RuntimeTest, MessagesOfPartitionsRevokedInsideTheBatchAreNotCommitted) {
   EXPECT_EQ(d_.ReadAll(kOut).size(), 4u);
 }
 
+// Issue 19 item 4: a rebalance moves only the partitions that change owner. The tasks that stay
+// keep their processor and state (no restore); only the partitions that come back restore.
+TEST_P(RuntimeTest, CooperativeRebalanceRestoresOnlyThePartitionsThatMove) {
+  ASSERT_TRUE(d_.Start().ok());
+  for (int p = 0; p < 4; ++p) d_.Pipe(kIn, KeyOn(p), "x");
+  ASSERT_TRUE(d_.Process().ok());
+  const uint64_t restored = d_.runtime()->stats().tasks_restored;
+  EXPECT_EQ(restored, 4u);
+  CountProcessor* kept0 = Task(0);
+  CountProcessor* kept1 = Task(1);
+  d_.KeepPartitions({0, 1});
+  d_.Pipe(kIn, KeyOn(0), "x");
+  ASSERT_TRUE(d_.Process().ok());
+  EXPECT_EQ(Task(0), kept0) << "a task that stayed was rebuilt";
+  EXPECT_EQ(Task(2), nullptr);
+  EXPECT_EQ(d_.runtime()->stats().tasks_restored, restored);
+  EXPECT_THAT(d_.runtime()->stats().partitions, ElementsAre(0, 1));
+  d_.AssignAll();
+  ASSERT_TRUE(d_.Process().ok());
+  EXPECT_EQ(Task(0), kept0);
+  EXPECT_EQ(Task(1), kept1);
+  EXPECT_EQ(d_.runtime()->stats().tasks_restored, restored + 2) << "only 2 and 3 restore";
+  EXPECT_EQ(Task(2)->counts.at(KeyOn(2)), 1);
+  EXPECT_EQ(Task(0)->counts.at(KeyOn(0)), 2);
+}
+
+// Co-partitioned inputs: the group assigns the lead topic; partition p of the other input goes
+// and comes with the lead's p, so a task never runs with half its inputs.
+TEST_P(RuntimeTest, PairedInputFollowsTheLeadPartition) {
+  TopologyTestDriver d(
+      [](Clock*) {
+        Topology t = CountTopology();
+        t.subtopologies[0].inputs = {kIn, "in2"};
+        return t;
+      },
+      DriverOptions{.processing_threads = GetParam()});
+  ASSERT_TRUE(d.Start().ok());
+  ASSERT_TRUE(d.Process().ok());
+  d.KeepPartitions({0});
+  ASSERT_TRUE(d.Process().ok());
+  d.broker().Append("in2", 0, "a", "x");
+  d.broker().Append("in2", 3, "b", "x");
+  ASSERT_TRUE(d.Process().ok());
+  auto owned = d.broker().Assignment(d.group());
+  ASSERT_EQ(owned.size(), 1u);
+  EXPECT_THAT(owned.begin()->second, ElementsAre(TopicPartition{kIn, 0}));
+  const auto committed = d.Committed();
+  EXPECT_TRUE(committed.contains({"in2", 0}));
+  EXPECT_FALSE(committed.contains({"in2", 3})) << "read a paired partition of another member";
+  d.AssignAll();
+  ASSERT_TRUE(d.Process().ok());
+  EXPECT_EQ(d.Committed().at({"in2", 3}), 1);
+}
+
 // Issue 19, bug 1 (the other way in): a restore that fails must not let anything commit.
 TEST_P(RuntimeTest, FailedRestoreCommitsNothing) {
   d_.Pipe(kIn, KeyOn(0), "x");

@@ -133,12 +133,8 @@ std::vector<MemoryBroker::Record> TopologyTestDriver::ReadAll(const std::string&
 }
 
 void TopologyTestDriver::KeepPartitions(const std::vector<int32_t>& keep, bool mid_batch) {
-  std::vector<TopicPartition> tps;
-  for (const Subtopology& s : topology_.subtopologies) {
-    for (const std::string& in : s.inputs) {
-      for (int32_t p : keep) tps.push_back({in, p});
-    }
-  }
+  std::vector<TopicPartition> tps;  // (the other inputs follow the lead: topology.h)
+  for (int32_t p : keep) tps.push_back({LeadTopic(topology_), p});
   broker_.Reassign(group(), {{options_.instance_id, tps}}, mid_batch);
 }
 

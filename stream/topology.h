@@ -42,6 +42,21 @@ struct Topology {
   std::vector<std::string> obsolete_store_prefixes;
 };
 
+// The consumer group assigns the lead topic (the first sub-topology's first input) alone; every
+// other input's partition p goes with the lead's partition p (ConsumerSettings::paired_topics),
+// so that a cooperative protocol moves a task's inputs, and the sub-topologies' partition p,
+// together. All inputs have as many partitions as the lead.
+inline const std::string& LeadTopic(const Topology& t) { return t.subtopologies[0].inputs[0]; }
+inline std::vector<std::string> PairedTopics(const Topology& t) {
+  std::vector<std::string> out;
+  for (const Subtopology& s : t.subtopologies) {
+    for (const std::string& in : s.inputs) {
+      if (in != LeadTopic(t)) out.push_back(in);
+    }
+  }
+  return out;
+}
+
 }  // namespace cybersyn::stream
 
 #endif  // CYBERSYN_STREAM_TOPOLOGY_H_
