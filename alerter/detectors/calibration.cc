@@ -119,7 +119,7 @@ double BudgetRate::LogTightening(const SpacingState& s) const {
 
 void BudgetRate::Account(SpacingState& s, bool signalled) const {
   s.tokens = std::min(1.0f, s.tokens + static_cast<float>(Rate(s)));
-  if (signalled) s.tokens -= 1;
+  if (signalled) s.tokens = std::max(kMinTokens, s.tokens - 1);
 }
 
 double BudgetRate::Rate(const SpacingState& s) const {

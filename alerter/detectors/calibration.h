@@ -124,11 +124,14 @@ class BudgetRate {
   // ln of the factor (<= 0) by which a series that has spent its budget must be rarer: every
   // signal beyond the budget makes the next one need a value e^kTighten times rarer, until the
   // budget is earned back. A series with a recurring false alarm (a daily job's spike) thus
-  // stays within its budget even before its tail model has learnt the recurrence.
+  // stays within its budget even before its tail model has learnt the recurrence. The debt is
+  // bounded (kMinTokens: at most e^-9): a burst of signals, often one real incident or a young
+  // calibration, left the series unable to signal anything for weeks.
   double LogTightening(const SpacingState& s) const;
   // Accounts one value (earns its share of the budget) and, if `signalled`, one signal.
   void Account(SpacingState& s, bool signalled) const;
   static constexpr double kTighten = 3.0;
+  static constexpr float kMinTokens = -2;
 
  private:
   double per_week_;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "alerter/detectors/detector.h"
 #include "alerter/detectors/internal/synthetic.h"
@@ -49,6 +50,65 @@ TEST(AlertBudget, RateFollowsTheSeriesSpacing) {
   internal::SpacingState m;
   for (int64_t t = 0; t < 100; ++t) budget.Observe(m, t * 300 * kSecond);
   EXPECT_NEAR(budget.Rate(m) * 1e4, 1e4 / 2016, 1e-6);  // ~5 per 10,000 values at 5 minutes
+}
+
+// A daily job's spike (8 s.d. at 03:00 every day, one value a minute, for 5 weeks) on a fresh
+// series: the token bucket holds it near its budget while its tail learns the recurrence, and
+// a step of 4 s.d. after it is still signalled.
+TEST(AlertBudget, RecurringSpikeIsHeldToTheBudget) {
+  constexpr int64_t kMinute = 60 * kSecond, kPerDay = 1440;
+  const int64_t n = 35 * kPerDay + 60, onset = 35 * kPerDay + 30;
+  int spikes_signalled = 0, steps = 0;
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    auto det = MakeDetector("cyberstride", {});
+    ASSERT_TRUE(det.ok()) << det.status();
+    std::vector<double> y = internal::Generate({Fault::kNone, n, n, 0, 1.0, 0.0, 0.0, seed});
+    for (int64_t t = 0; t < n; ++t) {
+      if (t % kPerDay == 180) y[t] += 8;
+      if (t >= onset) y[t] += 4;
+    }
+    int64_t first = -1;
+    for (int64_t t = 0; t < n; ++t) {
+      const Verdict v = (*det)->Update({t * kMinute, y[t], false});
+      if (!v.signal) continue;
+      if (t < onset) spikes_signalled += std::abs(t % kPerDay - 180) <= 1;
+      if (t >= onset && first < 0) first = t;
+    }
+    steps += first >= 0 && first < onset + 5;
+  }
+  std::printf("daily spike: %d of 3 x 35 signalled (budget 3 x 5); step signalled %d/3\n",
+              spikes_signalled, steps);
+  EXPECT_LE(spikes_signalled, 20);  // 30 with the debt bounded at one signal (kMinTokens 0)
+  EXPECT_EQ(steps, 3);
+}
+
+// A burst of signals (ten 8 s.d. spikes half an hour apart on day 2, one value a minute) puts
+// the series in debt; the debt is bounded (BudgetRate::kMinTokens), so a step of 4.5 s.d. two
+// days later is still signalled within 5 values. Unbounded, the next signal needed a value
+// e^3 times rarer for every signal of the burst beyond the budget, and none of the 3 steps
+// was signalled within 5 values.
+TEST(AlertBudget, ABurstDoesNotSilenceTheSeriesForWeeks) {
+  constexpr int64_t kMinute = 60 * kSecond, kPerDay = 1440;
+  const int64_t n = 4 * kPerDay + 120, onset = 4 * kPerDay;
+  int burst = 0, steps = 0;
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    auto det = MakeDetector("cyberstride", {});
+    ASSERT_TRUE(det.ok()) << det.status();
+    std::vector<double> y = internal::Generate({Fault::kNone, n, n, 0, 1.0, 0.0, 0.0, seed});
+    for (int k = 0; k < 10; ++k) y[kPerDay + 30 * k] += 30;
+    for (int64_t t = onset; t < n; ++t) y[t] += 4.5;
+    int64_t first = -1;
+    for (int64_t t = 0; t < n; ++t) {
+      const Verdict v = (*det)->Update({t * kMinute, y[t], false});
+      if (!v.signal) continue;
+      if (t >= kPerDay && t < kPerDay + 300) ++burst;
+      if (t >= onset && first < 0) first = t;
+    }
+    steps += first >= 0 && first < onset + 5;
+  }
+  std::printf("burst: %d signals of 3 x 10; step signalled %d/3\n", burst, steps);
+  EXPECT_GE(burst, 3 * 3);  // more than the bound: unbounded, the debt would matter
+  EXPECT_GE(steps, 2);      // (the third within 9 values; 0 of 3 within 5 with the debt unbounded)
 }
 
 // One false signal a week at 1 Hz on heavy-tailed and on strongly correlated noise, 4 weeks
