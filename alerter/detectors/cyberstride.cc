@@ -662,9 +662,9 @@ CyberstrideDetector::Scores CyberstrideDetector::Calibrate(const Evidence& ev, b
       sc.which = i;
     }
   }
-  sc.score = past_warmup
-                 ? internal::CalibratedScore(best, sc.log_r + budget_.LogTightening(s_.spacing))
-                 : 0.0;
+  const double log_r = sc.log_r + budget_.LogTightening(s_.spacing);
+  sc.score = past_warmup ? internal::CalibratedScore(best, log_r) : 0.0;
+  if (past_warmup) CapMonitors(sc, log_r);
   if (past_warmup) {
     // What the tails learn. The spike and window statistics: every value. The monitors: the
     // peak of each excursion, when it ends (a cumulative sum's values within one excursion
@@ -693,6 +693,25 @@ CyberstrideDetector::Scores CyberstrideDetector::Calibrate(const Evidence& ev, b
     }
   }
   return sc;
+}
+
+void CyberstrideDetector::CapMonitors(const Scores& sc, double log_r) {
+  // A cumulative monitor beyond the series' threshold holds all the evidence a signal needs;
+  // summed on without bound during a long event (one the gate took for a transient, so nothing
+  // restarted), it took hundreds of values to drain after the event ended, holding the score
+  // above 0.5 and the gate disarmed. Capped kMonitorCap nats beyond the threshold, it drains
+  // within a few values of the event's end.
+  if (sc.log_p[Scores::kMonitor] < log_r) {
+    const float cap =
+        static_cast<float>(tail_.Threshold(s_.tail[Scores::kMonitor], log_r) + kMonitorCap);
+    s_.mon_up = std::min(s_.mon_up, cap);
+    s_.mon_down = std::min(s_.mon_down, cap);
+  }
+  if (sc.log_p[Scores::kVolatility] < log_r) {
+    s_.mon_var = std::min(
+        s_.mon_var,
+        static_cast<float>(tail_.Threshold(s_.tail[Scores::kVolatility], log_r) + kMonitorCap));
+  }
 }
 
 void CyberstrideDetector::Gate(const Evidence& ev, const Scores& sc, bool past_warmup, Verdict& v) {

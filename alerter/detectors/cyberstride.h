@@ -19,7 +19,8 @@
 // the standardised error prewhitened for that autocorrelation (spikes), the last three errors
 // together (steps), a two-sided CUSUM log Bayes factor for a shift of monitor_h s.d. (slow
 // shifts, drifts) and a variance monitor (bursts). Each is calibrated against the series' own
-// tail to the alert budget (calibration.h); the score is the most extreme. A step or slope
+// tail to the alert budget (calibration.h); the score is the most extreme; the monitors are
+// capped a little beyond their threshold, so they drain soon after an event. A step or slope
 // signal is an intervention: the reference restarts from the multi-process posterior, and when
 // the gate re-arms after it the verdict says new_level.
 //
@@ -70,7 +71,8 @@ class CyberstrideDetector final : public Detector {
   };
   static constexpr int kStats = 4;  // spike, 3-value window, level and variance monitors
   static constexpr double kDeflateZ = 3.5;
-  static constexpr double kMaxW = 1e5;  // the level variance grows at most this many times
+  static constexpr double kMonitorCap = 3;  // nats a monitor may run beyond its threshold
+  static constexpr double kMaxW = 1e5;      // the level variance grows at most this many times
   // Error autocorrelation up to which the noise, not the level, is taken to be correlated (the
   // monitor and the spike statistic correct for it); beyond it the level variance grows.
   static constexpr double kAdaptRho = 0.5;  // normal
@@ -127,6 +129,7 @@ class CyberstrideDetector final : public Detector {
   bool StateIsFinite(const Pairs& u) const;
   Evidence Score(double z, double inv_n, double back_transient, bool past_warmup);
   Scores Calibrate(const Evidence& ev, bool past_warmup);
+  void CapMonitors(const Scores& sc, double log_r);
   void Gate(const Evidence& ev, const Scores& sc, bool past_warmup, Verdict& v);
 
   // Configuration, with the per-observation constants derived once here.

@@ -177,6 +177,29 @@ TEST(Shapes, LouderNoiseBecomesTheNewNormal) {
   }
 }
 
+// A spike and a level shift at once, taken for a transient (one signal, no restart of the
+// reference): the reference follows the shift slowly, and the level monitor's sum grew all the
+// while. Capped a little beyond the series' threshold, it drains within tens of values once the
+// reference has caught up, the gate re-arms and a later step down is signalled; uncapped it
+// held the score above 0.5 for hundreds of values and the step went unsignalled.
+TEST(Shapes, MonitorsDrainAfterAnEventTheGateMissedTheShapeOf) {
+  const int64_t n = 3000, shift = 2000, later = 2250;
+  int signalled = 0, high = 0;
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    std::vector<double> y = Noise(n, seed);
+    y[shift] += 30;
+    for (int64_t t = shift + 1; t < n; ++t) y[t] += t >= later ? 2 : 8;
+    auto det = Make("cyberstride");
+    const auto v = internal::RunSeries(*det, y, 5 * kMinute);
+    for (int64_t t = shift + 150; t < later; ++t) high += v[t].score >= 0.5;
+    signalled += internal::FirstSignal(v, later, later + 5) >= 0;
+  }
+  std::printf("after the shift: %d rows >= 0.5 from 150 values on; later step signalled %d/3\n",
+              high, signalled);
+  EXPECT_LE(high, 3 * 10);  // uncapped: 100
+  EXPECT_EQ(signalled, 3);  // uncapped: 2
+}
+
 // A transient is not a new level.
 TEST(Shapes, TransientIsNotANewLevel) {
   auto det = Make("cyberstride");
