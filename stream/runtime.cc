@@ -132,6 +132,23 @@ struct Task {
   std::vector<StateChange> taken;         // TakeChanges' result, filled on the task's lane
   std::vector<StateChange> extra;         // the runtime's own: tombstones of corrupt entries
   std::vector<ConsumedMessage> gathered;  // loop thread: messages for the next job
+  // Being restored in the background: no processor yet, its messages are skipped (and read
+  // again from the committed offset once it is restored).
+  bool restoring = false;
+  uint64_t restore_job = 0;  // the background restore that loads it
+  struct Corrupt {
+    std::string key, value;
+    absl::Status status;
+  };
+  std::vector<Corrupt> corrupt;  // changelog entries that did not load, for FinishLoad
+};
+
+// What a restore counted, merged into the loop's stats by the loop thread.
+struct RestoreCounts {
+  uint64_t entries = 0;
+  uint64_t tasks = 0;
+  uint64_t corrupt_local = 0;
+  double seconds = 0;
 };
 
 struct Job {
@@ -230,6 +247,7 @@ class Runtime::Impl : public RebalanceListener {
   }
   ~Impl() override {
     if (committer_.joinable()) committer_.join();
+    WaitRestores();
   }
 
   absl::Status Setup();
@@ -283,11 +301,28 @@ class Runtime::Impl : public RebalanceListener {
   // Committed offsets of `tasks`' inputs, waiting while a transaction holds them pending.
   absl::StatusOr<std::vector<TopicPartitionOffset>> StableCommitted(
       const std::vector<Task*>& tasks);
-  absl::Status RestoreTasks(const std::vector<Task*>& tasks);
+  // Replays the tasks' changelogs into the store and has fresh processors Load their entries
+  // (thread-safe with the loop: the background restore runs it); FinishLoad, on the loop
+  // thread, completes each task.
+  absl::Status RestoreTasks(const std::vector<Task*>& tasks, ChangelogReader& reader,
+                            RestoreCounts* counts);
+  // RestoreTasks, FinishLoad and the stats, on the loop thread.
+  absl::Status RestoreNow(const std::vector<Task*>& tasks);
   // Where a task's restore starts; wipes what is not to be trusted.
   absl::StatusOr<int64_t> RestoreStart(Task& t);
   // A fresh processor Loads the task's entries; see the header for corrupt ones.
-  absl::Status LoadTask(Task& t, bool rebuilt);
+  absl::Status LoadTask(Task& t, bool rebuilt, ChangelogReader& reader, RestoreCounts* counts);
+  // Loop thread: dead-letters the task's corrupt changelog entries, then Init.
+  void FinishLoad(Task& t);
+  // Background restore (RuntimeOptions::restore_in_background): one job runs at a time; a job
+  // is applied by the loop outside any poll (ApplyRestores), because a poll may hold messages
+  // fetched before the seek back that applying does.
+  void StartRestore(std::vector<Task*> tasks);
+  void WaitRestores();  // joins the running job (its tasks are then safe to close)
+  // Applies the finished jobs (all of them, after waiting, when `wait`): positions, Init,
+  // readiness; a job's task revoked meanwhile is skipped.
+  void ApplyRestores(bool wait);
+  void AssignedDone(const std::vector<Task*>& tasks, size_t partitions);
   void CloseTask(Task& t, bool revoked);
   Task* FindInput(absl::string_view topic, int32_t partition, int* input);
   void Sample();
@@ -304,6 +339,19 @@ class Runtime::Impl : public RebalanceListener {
   std::unique_ptr<OutputProducer> producer_;
   std::unique_ptr<InputConsumer> consumer_;
   std::unique_ptr<ChangelogReader> reader_;
+  struct RestoreJob {
+    uint64_t id = 0;
+    std::vector<Task*> tasks;  // for the job's thread only (the loop finds them by key)
+    std::vector<std::pair<int, int32_t>> keys;
+    std::vector<TopicPartitionOffset> committed;
+    RestoreCounts counts;
+    absl::Status status;
+    std::atomic<bool> done{false};
+    std::thread thread;
+  };
+  std::unique_ptr<ChangelogReader> bg_reader_;             // the background restore's
+  std::vector<std::unique_ptr<RestoreJob>> restore_jobs_;  // the last one may be running
+  uint64_t restore_jobs_started_ = 0;
 
   std::map<std::pair<int, int32_t>, std::unique_ptr<Task>> tasks_;  // (sub-topology, partition)
   std::vector<Task*> gathered_;  // tasks with messages gathered for a job
@@ -421,6 +469,9 @@ absl::Status Runtime::Impl::Setup() {
   RETURN_IF_ERROR(CheckCoPartitioned(cs.paired_topics));
   ASSIGN_OR_RETURN(consumer_, options_.io->CreateConsumer(cs));
   ASSIGN_OR_RETURN(reader_, options_.io->CreateChangelogReader());
+  if (options_.restore_in_background) {
+    ASSIGN_OR_RETURN(bg_reader_, options_.io->CreateChangelogReader());
+  }
   RETURN_IF_ERROR(consumer_->Subscribe({LeadTopic(topo_)}));
   set_up_ = true;
   return absl::OkStatus();
@@ -454,9 +505,9 @@ void Runtime::Impl::Route(std::vector<ConsumedMessage>& msgs) {
       last_partition = m.partition();
       t = FindInput(last_topic, last_partition, &input);
     }
-    if (t == nullptr)
-      continue;  // not ours (revoked inside this poll): neither processed
-                 // nor committed
+    // Not ours (revoked inside this poll): neither processed nor committed. Restoring: read
+    // again from the committed offset once restored.
+    if (t == nullptr || t->restoring) continue;
     Input& in = t->inputs[input];
     const int64_t offset = m.offset();
     if (in.next_offset >= 0 && offset < in.next_offset) continue;  // (before a seek back)
@@ -579,9 +630,11 @@ bool Runtime::Impl::CaughtUp(const Task& t, int64_t* lag) {
 
 absl::Status Runtime::Impl::EndBatch(bool sync) {
   Drain();
+  ApplyRestores(/*wait=*/false);
   if (!fatal_.ok()) return fatal_;
   const int64_t now = options_.clock->NowMillis();
   for (auto& [k, t] : tasks_) {
+    if (t->restoring) continue;
     int64_t lag = 0;
     const bool caught_up = CaughtUp(*t, &lag);
     Dispatch(Job{Job::kPunctuate, t.get(), {}, {now, caught_up}});
@@ -641,6 +694,7 @@ absl::Status Runtime::Impl::Shutdown(absl::Status result) {
   if (!set_up_ || stopping_) return result;
   if (result.ok()) result = failure_;
   Drain();
+  ApplyRestores(/*wait=*/true);
   // The commit in flight, if any, completes (or fails) before the way out.
   if (absl::Status s = FinishCommit(); !s.ok()) {
     s = AbortPending(s);
@@ -665,7 +719,9 @@ absl::Status Runtime::Impl::Shutdown(absl::Status result) {
 // --- commits --------------------------------------------------------------------------------
 
 CommitUnit Runtime::Impl::TakeUnit() {
-  for (auto& [k, t] : tasks_) Dispatch(Job{Job::kTakeChanges, t.get(), {}, {}});
+  for (auto& [k, t] : tasks_) {
+    if (!t->restoring) Dispatch(Job{Job::kTakeChanges, t.get(), {}, {}});
+  }
   Drain();
   CommitUnit u;
   u.outputs = std::move(pending_);
@@ -825,6 +881,7 @@ absl::Status Runtime::Impl::Rewind() {
     // and the batch again would count twice. The restart path handles at-least-once.
     return absl::FailedPreconditionError("at-least-once mode does not rewind");
   }
+  ApplyRestores(/*wait=*/true);
   // (A commit in flight when partitions were lost: done, or failed, before anything is rebuilt.)
   if (absl::Status s = FinishCommit(); !s.ok()) {
     spdlog::warn("{} commit in flight before the rewind: {}", log_, s.ToString());
@@ -852,7 +909,7 @@ absl::Status Runtime::Impl::Rewind() {
   }
   // The store holds the last commit (it is written only after one); the restore replays
   // whatever the changelog has beyond it.
-  RETURN_IF_ERROR(Annotate(RestoreTasks(all), "rewinding state"));
+  RETURN_IF_ERROR(Annotate(RestoreNow(all), "rewinding state"));
   ASSIGN_OR_RETURN(auto committed, StableCommitted(all));
   for (const TopicPartitionOffset& tp : committed) {
     int input = 0;
@@ -933,7 +990,8 @@ absl::StatusOr<int64_t> Runtime::Impl::RestoreStart(Task& t) {
   return kOffsetBeginning;
 }
 
-absl::Status Runtime::Impl::RestoreTasks(const std::vector<Task*>& tasks) {
+absl::Status Runtime::Impl::RestoreTasks(const std::vector<Task*>& tasks, ChangelogReader& reader,
+                                         RestoreCounts* counts) {
   if (tasks.empty()) return absl::OkStatus();
   const absl::Time start = absl::Now();
   metrics_.restoring.Set(static_cast<double>(tasks.size()));
@@ -951,12 +1009,11 @@ absl::Status Runtime::Impl::RestoreTasks(const std::vector<Task*>& tasks) {
     spdlog::info("{} restoring {}[{}] from changelog offset {}", log_, t.changelog, t.partition,
                  t.from < 0 ? std::string("beginning") : absl::StrCat(t.from));
   };
-  absl::Status s = RestoreChangelogs(*reader_, *store_, targets, ro);
+  absl::Status s = RestoreChangelogs(reader, *store_, targets, ro);
   metrics_.restoring.Set(0);
   RETURN_IF_ERROR(s);
-  uint64_t entries = 0;
   for (const RestoreTarget& r : targets) {
-    entries += r.entries;
+    counts->entries += r.entries;
     if (r.reset) {
       spdlog::warn(
           "{} {}[{}]: the changelog no longer covers the local checkpoint (recreated "
@@ -965,50 +1022,62 @@ absl::Status Runtime::Impl::RestoreTasks(const std::vector<Task*>& tasks) {
       metrics_.from_beginning.Add({{"reason", "log_reset"}}).Increment();
     }
   }
-  for (Task* t : tasks) RETURN_IF_ERROR(LoadTask(*t, /*rebuilt=*/false));
-  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
-  metrics_.restore_seconds.Set(secs);
-  loop_stats_.last_restore_seconds = secs;
-  metrics_.restore_entries.Increment(static_cast<double>(entries));
-  loop_stats_.restored_entries += entries;
-  loop_stats_.tasks_restored += tasks.size();
+  for (Task* t : tasks) RETURN_IF_ERROR(LoadTask(*t, /*rebuilt=*/false, reader, counts));
+  counts->tasks += tasks.size();
+  counts->seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  metrics_.restore_seconds.Set(counts->seconds);
+  metrics_.restore_entries.Increment(static_cast<double>(counts->entries));
   spdlog::info("{} restored {} task(s): {} changelog entries replayed in {:.3f}s", log_,
-               tasks.size(), entries, secs);
+               tasks.size(), counts->entries, counts->seconds);
   return absl::OkStatus();
 }
 
-absl::Status Runtime::Impl::LoadTask(Task& t, bool rebuilt) {
+absl::Status Runtime::Impl::RestoreNow(const std::vector<Task*>& tasks) {
+  RestoreCounts counts;
+  absl::Status s = RestoreTasks(tasks, *reader_, &counts);
+  loop_stats_.restored_entries += counts.entries;
+  loop_stats_.corrupt_local_entries += counts.corrupt_local;
+  RETURN_IF_ERROR(s);
+  loop_stats_.tasks_restored += counts.tasks;
+  if (!tasks.empty()) loop_stats_.last_restore_seconds = counts.seconds;
+  for (Task* t : tasks) FinishLoad(*t);
+  return absl::OkStatus();
+}
+
+absl::Status Runtime::Impl::LoadTask(Task& t, bool rebuilt, ChangelogReader& reader,
+                                     RestoreCounts* counts) {
   t.processor = t.spec->make_processor(t.partition);
-  struct Bad {
-    std::string key, value;
-    absl::Status status;
-  };
-  std::vector<Bad> bad;
+  t.corrupt.clear();
   const std::string sp = StatePrefix(t.prefix);
   RETURN_IF_ERROR(store_->Scan(sp, [&](absl::string_view k, absl::string_view v) {
     k.remove_prefix(sp.size());
     if (absl::Status s = t.processor->Load(k, v); !s.ok()) {
-      bad.push_back({std::string(k), std::string(v), std::move(s)});
+      t.corrupt.push_back({std::string(k), std::string(v), std::move(s)});
     }
     return true;
   }));
-  if (!bad.empty() && !rebuilt) {
+  if (!t.corrupt.empty() && !rebuilt) {
+    const size_t n = t.corrupt.size();
     spdlog::error(
         "{} {}[{}]: {} local state entr{} could not be loaded (first: {}: {}); "
         "rebuilding the task from its changelog",
-        log_, t.spec->name, t.partition, bad.size(), bad.size() == 1 ? "y" : "ies", bad[0].key,
-        bad[0].status.ToString());
-    metrics_.corrupt.Add({{"source", "local"}}).Increment(static_cast<double>(bad.size()));
+        log_, t.spec->name, t.partition, n, n == 1 ? "y" : "ies", t.corrupt[0].key,
+        t.corrupt[0].status.ToString());
+    metrics_.corrupt.Add({{"source", "local"}}).Increment(static_cast<double>(n));
     metrics_.from_beginning.Add({{"reason", "corrupt_entries"}}).Increment();
-    loop_stats_.corrupt_local_entries += bad.size();
+    counts->corrupt_local += n;
     RETURN_IF_ERROR(WipeTask(*store_, t.prefix));
     std::vector<RestoreTarget> target = {{t.spec->changelog, t.partition, t.prefix}};
-    RETURN_IF_ERROR(RestoreChangelogs(*reader_, *store_, target, {.clock = options_.clock}));
-    loop_stats_.restored_entries += target[0].entries;
-    return LoadTask(t, /*rebuilt=*/true);
+    RETURN_IF_ERROR(RestoreChangelogs(reader, *store_, target, {.clock = options_.clock}));
+    counts->entries += target[0].entries;
+    return LoadTask(t, /*rebuilt=*/true, reader, counts);
   }
+  return absl::OkStatus();
+}
+
+void Runtime::Impl::FinishLoad(Task& t) {
   RuntimeLane& loop = *sinks_.back();
-  for (Bad& b : bad) {
+  for (Task::Corrupt& b : t.corrupt) {
     // Corrupt in the changelog itself: nothing can rebuild it. Keep the bytes where an
     // operator can see them, and stop replaying them at every restore.
     spdlog::error(
@@ -1026,8 +1095,9 @@ absl::Status Runtime::Impl::LoadTask(Task& t, bool rebuilt) {
     ++loop_stats_.corrupt_changelog_entries;
     t.extra.push_back({b.key, ""});
   }
+  t.corrupt.clear();
+  t.restoring = false;
   t.processor->Init(loop.emitter(options_.clock->NowMillis()));
-  return absl::OkStatus();
 }
 
 void Runtime::Impl::CloseTask(Task& t, bool revoked) {
@@ -1038,7 +1108,9 @@ void Runtime::Impl::CloseTask(Task& t, bool revoked) {
 void Runtime::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions) {
   if (partitions.empty()) {
     // A cooperative rebalance that gives this member nothing new: the tasks go on as they were.
-    if (fatal_.ok() && !dirty_ && !ready_.exchange(true) && options_.on_ready) {
+    // (Not ready while an earlier assignment still restores in the background.)
+    if (fatal_.ok() && !dirty_ && restore_jobs_.empty() && !ready_.exchange(true) &&
+        options_.on_ready) {
       options_.on_ready(true);
     }
     return;
@@ -1068,6 +1140,11 @@ void Runtime::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions) {
       t->inputs[in - spec.inputs.begin()].assigned = true;
     }
   }
+  if (options_.restore_in_background && !fresh.empty()) {
+    // The tasks that stay go on while these restore (docs/stream.md, Rebalancing).
+    StartRestore(std::move(fresh));
+    return;
+  }
   // Where consumption resumes. Read BEFORE the restore: it waits for a previous owner's last
   // transaction to complete, so the restore then sees that transaction's changelog too.
   auto committed = StableCommitted(fresh);
@@ -1081,22 +1158,100 @@ void Runtime::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions) {
       t->inputs[input].next_offset = tp.offset;
     }
   }
-  if (absl::Status s = RestoreTasks(fresh); !s.ok()) {
+  if (absl::Status s = RestoreNow(fresh); !s.ok()) {
     fatal_ = Annotate(s, "restoring state");
     return;
   }
+  AssignedDone(fresh, partitions.size());
+}
+
+void Runtime::Impl::AssignedDone(const std::vector<Task*>& tasks, size_t partitions) {
   std::string resume;
-  for (Task* t : fresh) {
+  for (Task* t : tasks) {
     absl::StrAppend(&resume, " ", t->spec->name, "/", t->partition, "@", t->inputs[0].next_offset);
   }
-  spdlog::info("{} assigned {} partition(s), {} task(s) now; resuming at{}", log_,
-               partitions.size(), tasks_.size(), resume);
+  spdlog::info("{} assigned {} partition(s), {} task(s) now; resuming at{}", log_, partitions,
+               tasks_.size(), resume);
   Publish();
   if (!ready_.exchange(true) && options_.on_ready) options_.on_ready(true);
 }
 
+void Runtime::Impl::StartRestore(std::vector<Task*> tasks) {
+  WaitRestores();
+  auto job = std::make_unique<RestoreJob>();
+  job->id = ++restore_jobs_started_;
+  for (Task* t : tasks) {
+    t->restoring = true;
+    t->restore_job = job->id;
+    job->keys.push_back({t->sub, t->partition});
+  }
+  job->tasks = std::move(tasks);
+  RestoreJob* j = job.get();
+  restore_jobs_.push_back(std::move(job));
+  Publish();
+  j->thread = std::thread([this, j] {
+    // As in the synchronous path: the committed offsets first (waiting for a previous owner's
+    // pending transaction), then the changelogs.
+    auto committed = StableCommitted(j->tasks);
+    if (committed.ok()) {
+      j->committed = std::move(*committed);
+      j->status = RestoreTasks(j->tasks, *bg_reader_, &j->counts);
+    } else {
+      j->status = committed.status();
+    }
+    j->done.store(true);
+  });
+}
+
+void Runtime::Impl::WaitRestores() {
+  for (auto& j : restore_jobs_) {
+    if (j->thread.joinable()) j->thread.join();
+  }
+}
+
+void Runtime::Impl::ApplyRestores(bool wait) {
+  if (wait) WaitRestores();
+  while (!restore_jobs_.empty() && restore_jobs_.front()->done.load()) {
+    std::unique_ptr<RestoreJob> job = std::move(restore_jobs_.front());
+    restore_jobs_.erase(restore_jobs_.begin());
+    if (job->thread.joinable()) job->thread.join();
+    loop_stats_.restored_entries += job->counts.entries;
+    loop_stats_.corrupt_local_entries += job->counts.corrupt_local;
+    if (!job->status.ok()) {
+      if (fatal_.ok()) fatal_ = Annotate(job->status, "restoring state");
+      continue;
+    }
+    loop_stats_.tasks_restored += job->counts.tasks;
+    loop_stats_.last_restore_seconds = job->counts.seconds;
+    auto mine = [&](Task* t) { return t != nullptr && t->restore_job == job->id && t->restoring; };
+    // Messages read while restoring were skipped: read again from the committed offsets (the
+    // log start when there is none, as the group's auto.offset.reset does).
+    for (const TopicPartitionOffset& tp : job->committed) {
+      int input = 0;
+      Task* t = FindInput(tp.topic, tp.partition, &input);
+      if (!mine(t)) continue;
+      t->inputs[input].next_offset = tp.offset >= 0 ? tp.offset : -1;
+      absl::Status s =
+          consumer_->Seek({tp.topic, tp.partition, tp.offset >= 0 ? tp.offset : kOffsetBeginning},
+                          absl::Seconds(10));
+      if (!s.ok() && fatal_.ok()) {
+        fatal_ = Annotate(
+            s, absl::StrCat("resuming ", tp.topic, "[", tp.partition, "] after its restore"));
+      }
+    }
+    std::vector<Task*> applied;
+    for (const auto& key : job->keys) {
+      auto it = tasks_.find(key);
+      if (it != tasks_.end() && mine(it->second.get())) applied.push_back(it->second.get());
+    }
+    for (Task* t : applied) FinishLoad(*t);
+    if (!applied.empty()) AssignedDone(applied, job->committed.size());
+  }
+}
+
 void Runtime::Impl::OnRevoked(const std::vector<TopicPartitionOffset>& partitions, bool lost) {
   Drain();                       // before committing or dropping the tasks the lanes use
+  WaitRestores();                // (a task being restored may be among them)
   if (fatal_.ok() && !dirty_) {  // dirty: the aborted state is dropped, not committed
     if (lost) {
       // A fenced member's commit in flight fails; what it and the pending work held is dropped
@@ -1150,6 +1305,7 @@ void Runtime::Impl::OnRevoked(const std::vector<TopicPartitionOffset>& partition
 void Runtime::Impl::Sample() {
   std::vector<Processor*> all;
   for (auto& [k, t] : tasks_) {
+    if (t->restoring) continue;
     all.push_back(t->processor.get());
     if (t->sub != 0) continue;
     int64_t lag = 0;
@@ -1174,8 +1330,10 @@ void Runtime::Impl::Publish() {
   stats_.state_bytes = loop_stats_.state_bytes;
   stats_.last_restore_seconds = loop_stats_.last_restore_seconds;
   stats_.partitions.clear();
+  stats_.restoring_tasks = 0;
   for (const auto& [k, t] : tasks_) {
     if (k.first == 0) stats_.partitions.push_back(k.second);
+    stats_.restoring_tasks += t->restoring ? 1 : 0;
   }
 }
 

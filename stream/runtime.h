@@ -110,6 +110,10 @@ struct RuntimeOptions {
   // delete.retention.ms (24 h).
   absl::Duration max_checkpoint_age = absl::Hours(12);
   int max_failed_commits = 3;  // failed transactions in a row before Run gives up
+  // Restore newly assigned tasks on a thread of their own while the others go on (their
+  // messages are skipped meanwhile and read again from the committed offset); false: inside
+  // the rebalance callback, everything waits (deterministic, for the test driver).
+  bool restore_in_background = false;
 
   std::function<void(bool)> on_ready;
   // After each committed transaction, on the committer thread, with its outputs (dead letters
@@ -137,6 +141,7 @@ struct RuntimeStats {
   // The lead topic's partitions (topology.h) this instance owns, as of the last rebalance.
   std::vector<int32_t> partitions;
   double last_restore_seconds = 0;  // of the last assignment that restored tasks
+  uint64_t restoring_tasks = 0;     // being restored in the background now
 };
 
 class Runtime {

@@ -289,6 +289,37 @@ TEST_P(RuntimeTest, CooperativeRebalanceRestoresOnlyThePartitionsThatMove) {
   EXPECT_EQ(Task(0)->counts.at(KeyOn(0)), 2);
 }
 
+// The same with the restore in the background: the tasks that stay go on, the messages of a
+// partition read while it restores are read again after it, and every message counts once.
+TEST_P(RuntimeTest, BackgroundRestoreCountsEveryMessageOnceAndKeepsTheTasksThatStay) {
+  TopologyTestDriver d(
+      [](Clock*) { return CountTopology(); },
+      DriverOptions{.processing_threads = GetParam(), .restore_in_background = true});
+  auto key_on = [&](int32_t p) {
+    for (int k = 0;; ++k) {
+      std::string key = absl::StrCat("k", k);
+      if (d.broker().PartitionFor(kIn, key) == p) return key;
+    }
+  };
+  ASSERT_TRUE(d.Start().ok());
+  for (int p = 0; p < 4; ++p) d.Pipe(kIn, key_on(p), "x");
+  ASSERT_TRUE(d.Process().ok());
+  EXPECT_TRUE(d.runtime()->ready());
+  CountProcessor* kept0 = d.processor<CountProcessor>("cnt", 0);
+  d.KeepPartitions({0, 1});
+  ASSERT_TRUE(d.Process().ok());
+  for (int p = 0; p < 4; ++p) d.Pipe(kIn, key_on(p), "x");  // 2 and 3: while not owned
+  d.AssignAll();
+  for (int p = 0; p < 4; ++p) d.Pipe(kIn, key_on(p), "x");
+  ASSERT_TRUE(d.Process().ok());
+  EXPECT_EQ(d.processor<CountProcessor>("cnt", 0), kept0);
+  EXPECT_EQ(d.runtime()->stats().tasks_restored, 6u);  // 4 at the start, then 2 and 3
+  for (int p = 0; p < 4; ++p) {
+    EXPECT_EQ(d.processor<CountProcessor>("cnt", p)->counts.at(key_on(p)), 3) << p;
+  }
+  EXPECT_EQ(d.ReadAll(kOut).size(), 12u);
+}
+
 // Co-partitioned inputs: the group assigns the lead topic; partition p of the other input goes
 // and comes with the lead's p, so a task never runs with half its inputs.
 TEST_P(RuntimeTest, PairedInputFollowsTheLeadPartition) {

@@ -68,6 +68,7 @@ absl::Status TopologyTestDriver::Start() {
   };
   o.clock = &clock_;
   o.processing_threads = options_.processing_threads;
+  o.restore_in_background = options_.restore_in_background;
   o.max_batch_messages = options_.max_batch_messages;
   o.commit_hook_for_test = [this](uint64_t n) {
     return commit_hook_ ? commit_hook_(n) : absl::OkStatus();
@@ -102,6 +103,11 @@ absl::Status TopologyTestDriver::Process() {
   int quiet = 0;
   for (int i = 0; i < 10000; ++i) {
     ASSIGN_OR_RETURN(size_t n, runtime_->RunOnceForTest());
+    if (n == 0 && runtime_->stats().restoring_tasks > 0) {
+      absl::SleepFor(absl::Milliseconds(1));  // (a background restore: not quiet yet)
+      quiet = 0;
+      continue;
+    }
     quiet = n == 0 ? quiet + 1 : 0;
     if (quiet == 2) return absl::OkStatus();
   }

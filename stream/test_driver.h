@@ -44,6 +44,7 @@ struct DriverOptions {
   int processing_threads = 0;  // lanes (0: on the test thread)
   size_t max_batch_messages = 5000;
   std::string instance_id = "driver-0";
+  bool restore_in_background = false;  // RuntimeOptions'; Process() waits for the restores
 };
 
 class TopologyTestDriver {
