@@ -368,6 +368,15 @@ int RunGateway(const GatewayFlags& f) {
         static_cast<unsigned long long>(ms.messages), static_cast<unsigned long long>(ms.records),
         static_cast<unsigned long long>(ms.rejected), static_cast<unsigned long long>(ms.lost),
         ms.window_max_us / 1e3, ms.messages == 0 ? 0.0 : ms.window_total_us / 1e3 / ms.messages);
+    if (ms.duplicates + ms.rebirths + ms.stops + ms.ignored_metrics > 0) {
+      std::fprintf(stderr,
+                   "gateway: Sparkplug B: %llu redelivered messages dropped, %llu rebirth "
+                   "requests, %llu deaths, %llu metrics not mapped in the config\n",
+                   static_cast<unsigned long long>(ms.duplicates),
+                   static_cast<unsigned long long>(ms.rebirths),
+                   static_cast<unsigned long long>(ms.stops),
+                   static_cast<unsigned long long>(ms.ignored_metrics));
+    }
   }
   // Wait for the broker to confirm what was read (interruptible: the buffer keeps the rest).
   if (exit_code == 0 || source != nullptr) {
@@ -428,7 +437,8 @@ void AddGatewayCommand(CLI::App& app, int& exit_code) {
   cmd->add_option(
       "--input", flags->input,
       "csv:PATH | jsonl:PATH (PATH '-' = stdin) | sim:small | sim:bench | sim:FILE.yaml | "
-      "mqtt://HOST[:PORT]/FILTER (JSON records, QoS 1, persistent session; runs until "
+      "mqtt://HOST[:PORT]/FILTER (Sparkplug B on spBv1.0/ topics, mapped by gateway.sparkplug; "
+      "JSON records on others; QoS 1, persistent session; runs until "
       "SIGINT/SIGTERM)");
   cmd->add_option("--listen-grpc", flags->listen_grpc,
                   "serve the gRPC Ingest service on HOST:PORT (runs until SIGINT/SIGTERM)");

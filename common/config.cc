@@ -361,6 +361,7 @@ class Loader {
                                    const std::string& parent_path, int depth);
   void LoadIndicators(const Map& top);
   void LoadOperators(const Entry* e);
+  void LoadSparkplug(const Entry* e);
   void LoadListen(const Entry* e);
   void LoadAggregator(const Entry* e);
   void LoadAlerter(const Entry* e);
@@ -1203,8 +1204,9 @@ void Loader::LoadGateway(const Entry* e) {
   if (e == nullptr) return;
   Map m = ReadMap(e->value, e->line, e->path,
                   {"id", "buffer_dir", "buffer_max_bytes", "max_future", "max_age", "min_time",
-                   "max_labels", "batch"});
+                   "max_labels", "batch", "sparkplug"});
   GatewayConfig& g = config_.gateway;
+  LoadSparkplug(m.Get("sparkplug"));
   if (auto v = String(m, "id", false)) {
     if (IsTopicPrefix(*v)) {
       g.id = *v;
@@ -1237,6 +1239,74 @@ void Loader::LoadGateway(const Entry* e) {
     if (auto v = Int(bm, "max_records", 1, 1000000)) g.batch.max_records = static_cast<int>(*v);
     if (auto v = Bytes(bm, "max_bytes", 1)) g.batch.max_bytes = *v;
     if (auto v = Duration(bm, "linger", Sign::kNonNegative)) g.batch.linger = *v;
+  }
+}
+
+void Loader::LoadSparkplug(const Entry* e) {
+  if (e == nullptr || e->value.IsNull()) return;
+  if (!e->value.IsSequence()) {
+    Problem(e->line, e->path,
+            absl::StrCat("expected a list of edge nodes and devices, got ", Describe(e->value)));
+    return;
+  }
+  // A Sparkplug id is one topic level: no '/', and no MQTT wildcard.
+  const auto valid_id = [](const std::string& v) {
+    return !v.empty() && v.find_first_of("/+#") == std::string::npos;
+  };
+  absl::flat_hash_map<std::string, size_t> seen;
+  for (size_t i = 0; i < e->value.size(); ++i) {
+    const std::string path = absl::StrCat("gateway.sparkplug[", i, "]");
+    Map m =
+        ReadMap(e->value[i], e->line, path, {"group", "edge_node", "device", "node", "metrics"});
+    GatewayConfig::Sparkplug sp;
+    for (auto [key, out, required] :
+         {std::tuple{"group", &sp.group, true}, std::tuple{"edge_node", &sp.edge_node, true},
+          std::tuple{"device", &sp.device, false}}) {
+      if (auto v = String(m, key, required && m.ok)) {
+        if (!valid_id(*v)) {
+          Problem(m.Get(key)->line, m.Get(key)->path,
+                  absl::StrCat("a Sparkplug id may not be empty or hold '/', '+' or '#', got \"",
+                               *v, "\""));
+        }
+        *out = *v;
+      }
+    }
+    if (auto node = String(m, "node", m.ok)) {
+      sp.node = *node;
+      if (!node_paths_.empty() &&
+          std::find(node_paths_.begin(), node_paths_.end(), *node) == node_paths_.end()) {
+        Problem(m.Get("node")->line, m.Get("node")->path,
+                absl::StrCat("no node \"", *node, "\" in the hierarchy",
+                             DidYouMean(*node, node_paths_)));
+      }
+    }
+    if (const Entry* me = m.Get("metrics")) {
+      std::vector<std::string> names;
+      for (const IndicatorConfig& ind : config_.indicators) names.push_back(ind.name);
+      for (const Entry& metric :
+           FreeMap(me->value, me->line, me->path, "a map of Sparkplug metric name: indicator")) {
+        if (!metric.value.IsScalar()) {
+          Problem(metric.line, metric.path,
+                  absl::StrCat("expected an indicator name, got ", Describe(metric.value)));
+          continue;
+        }
+        const std::string ind = metric.value.Scalar();
+        if (config_.FindIndicator(ind) == nullptr) {
+          Problem(metric.line, metric.path,
+                  absl::StrCat("no indicator \"", ind, "\"", DidYouMean(ind, names)));
+        }
+        sp.metrics[metric.key] = ind;
+      }
+    } else if (m.ok) {
+      Problem(m.line, path, "metrics: required (Sparkplug metric name: indicator)");
+    }
+    const std::string id = absl::StrCat(sp.group, "/", sp.edge_node, "/", sp.device);
+    if (auto [it, inserted] = seen.emplace(id, i); !inserted) {
+      Problem(m.line, path,
+              absl::StrCat("duplicate Sparkplug source ", id, " (first at gateway.sparkplug[",
+                           it->second, "])"));
+    }
+    config_.gateway.sparkplug.push_back(std::move(sp));
   }
 }
 

@@ -170,6 +170,16 @@ struct GatewayConfig {
     uint64_t max_bytes = uint64_t{1} << 20;
     absl::Duration linger = absl::Milliseconds(50);
   } batch;
+  // Sparkplug B (the MQTT input, docs/ingest.md): which edge node or device feeds which node, and
+  // which of its metrics are which indicators. Metrics not listed are ignored.
+  struct Sparkplug {
+    std::string group;
+    std::string edge_node;
+    std::string device;                          // empty: the edge node's own metrics
+    std::string node;                            // hierarchy path, at or below the enterprise level
+    std::map<std::string, std::string> metrics;  // Sparkplug metric name -> indicator
+  };
+  std::vector<Sparkplug> sparkplug;
 };
 
 struct Config {

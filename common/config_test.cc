@@ -498,6 +498,42 @@ TEST(ConfigInlineTest, QueryRetention) {
                           "query.retention: must be positive, got 0"));
 }
 
+// Issue 20: the Sparkplug B mapping, with problems named by their place.
+TEST(ConfigInlineTest, SparkplugMapping) {
+  const std::string tree = std::string(kLevels) +
+                           "hierarchy: {cl: {children: {e: {children: "
+                           "{u: {}}}}}}\n";
+  auto c = LoadConfigString(tree + R"(
+gateway:
+  sparkplug:
+    - {group: plant, edge_node: mill-1, node: cl/e/u, metrics: {"Line 1/Output": output}}
+    - {group: plant, edge_node: mill-1, device: spinner, node: cl/e, metrics: {Out: output}}
+)",
+                            "t");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->gateway.sparkplug.size(), 2u);
+  EXPECT_EQ(c->gateway.sparkplug[0].device, "");
+  EXPECT_EQ(c->gateway.sparkplug[0].metrics.at("Line 1/Output"), "output");
+  EXPECT_EQ(c->gateway.sparkplug[1].device, "spinner");
+  EXPECT_THAT(ConfigProblemStrings(tree + R"(
+gateway:
+  sparkplug:
+    - {group: plant, edge_node: "a/b", node: cl/e/x, metrics: {T: outptu}}
+    - {group: plant, edge_node: m, node: cl/e}
+    - {group: plant, edge_node: m, node: cl/e, metrics: {T: output}}
+)"),
+              ElementsAre("gateway.sparkplug[0].edge_node: a Sparkplug id may not be empty or "
+                          "hold '/', '+' or '#', got \"a/b\"",
+                          "gateway.sparkplug[0].node: no node \"cl/e/x\" in the hierarchy; did "
+                          "you mean \"cl/e/u\"?",
+                          "gateway.sparkplug[0].metrics.T: no indicator \"outptu\"; did you mean "
+                          "\"output\"?",
+                          "gateway.sparkplug[1]: metrics: required (Sparkplug metric name: "
+                          "indicator)",
+                          "gateway.sparkplug[2]: duplicate Sparkplug source plant/m/ (first at "
+                          "gateway.sparkplug[1])"));
+}
+
 TEST(ConfigInlineTest, KafkaSectionsPerClientKind) {
   absl::StatusOr<Config> c = LoadConfigString(std::string(kLevels) + R"(
 hierarchy: {cl: {children: {y: {children: {s: }}}}}

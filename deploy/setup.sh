@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl python3
   librdkafka-dev kcat
-  libmosquitto-dev mosquitto
+  libmosquitto-dev mosquitto python3-paho-mqtt python3-protobuf
   protobuf-compiler libprotobuf-dev
   libgrpc++-dev protobuf-compiler-grpc
   librocksdb-dev

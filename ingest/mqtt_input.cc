@@ -61,7 +61,7 @@ absl::StatusOr<MqttUrl> ParseMqttUrl(absl::string_view url) {
 }
 
 MqttInput::MqttInput(Gateway* gateway, MqttInputOptions options)
-    : gateway_(gateway), options_(std::move(options)) {}
+    : gateway_(gateway), options_(std::move(options)), sparkplug_(gateway->config()) {}
 
 absl::StatusOr<std::unique_ptr<MqttInput>> MqttInput::Start(Gateway* gateway,
                                                             MqttInputOptions options) {
@@ -117,6 +117,10 @@ MqttInputStats MqttInput::stats() const {
   s.connected = connected_.load();
   s.window_max_us = window_max_us_.load();
   s.window_total_us = window_total_us_.load();
+  s.duplicates = duplicates_.load();
+  s.rebirths = rebirths_.load();
+  s.stops = stops_.load();
+  s.ignored_metrics = ignored_.load();
   return s;
 }
 
@@ -180,13 +184,18 @@ bool MqttInput::PersistWaiting() {
   }
 }
 
-void MqttInput::HandleMessage(absl::string_view topic, absl::string_view payload) {
-  const absl::Time start = absl::Now();
-  const uint64_t n = messages_.fetch_add(1) + 1;
+void MqttInput::Reject(RecordError err, absl::string_view topic, uint64_t message, int line) {
+  err.source = absl::StrCat("mqtt:", topic, ":", message);
+  err.line = line;
+  gateway_->CountRejected(err.reason);
+  rejected_.fetch_add(1);
+  if (options_.report) options_.report(err);
+}
+
+bool MqttInput::HandleJsonLines(absl::string_view topic, absl::string_view payload,
+                                uint64_t message, uint64_t* fed) {
   const RecordValidator& validator = gateway_->validator();
-  bool ok = true;
   int line_no = 0;
-  uint64_t fed = 0;
   v1::Record record;
   for (absl::string_view line : absl::StrSplit(payload, '\n')) {
     ++line_no;
@@ -194,22 +203,65 @@ void MqttInput::HandleMessage(absl::string_view topic, absl::string_view payload
     if (line.find_first_not_of(" \t") == absl::string_view::npos) continue;
     RecordError err;
     if (ParseJsonLine(line, validator, &record, &err) == nullptr) {
-      err.source = absl::StrCat("mqtt:", topic, ":", n);
-      err.line = line_no;
       err.raw_line = std::string(line);
-      gateway_->CountRejected(err.reason);
-      rejected_.fetch_add(1);
-      if (options_.report) options_.report(err);
+      Reject(std::move(err), topic, message, line_no);
       continue;
     }
-    err.source = absl::StrCat("mqtt:", topic, ":", n);
+    err.source = absl::StrCat("mqtt:", topic, ":", message);
     err.line = line_no;
-    if (!FeedWaiting(record, &err)) {
-      ok = false;
-      break;
-    }
-    ++fed;
+    if (!FeedWaiting(record, &err)) return false;
+    ++*fed;
   }
+  return true;
+}
+
+bool MqttInput::HandleSparkplug(const SparkplugTopic& t, const std::string& topic_problem,
+                                absl::string_view topic, absl::string_view payload,
+                                uint64_t message, uint64_t* fed) {
+  if (t.type.empty()) {
+    RecordError err;
+    err.field = "topic";
+    err.problem = topic_problem;
+    err.reason = std::string(kReasonBadTopic);
+    Reject(std::move(err), topic, message, 1);
+    return true;
+  }
+  SparkplugResult r = sparkplug_.Decode(t, payload);
+  for (RecordError& e : r.errors) Reject(std::move(e), topic, message, 1);
+  ignored_.fetch_add(r.ignored_metrics);
+  if (r.duplicate) duplicates_.fetch_add(1);
+  if (r.rebirth) {
+    const std::string cmd = RebirthRequestPayload(absl::ToUnixMillis(absl::Now()));
+    const std::string ncmd = SparkplugDecoder::NcmdTopic(t);
+    const int rc = mosquitto_publish(mosq_, nullptr, ncmd.c_str(), static_cast<int>(cmd.size()),
+                                     cmd.data(), /*qos=*/0, /*retain=*/false);
+    rebirths_.fetch_add(1);
+    spdlog::info(
+        "sparkplug: {}/{}: sequence gap or data without a birth; rebirth requested on {}{}",
+        t.group, t.edge_node, ncmd, rc == MOSQ_ERR_SUCCESS ? "" : " (not sent)");
+  }
+  if (!r.stopped.empty()) {
+    stops_.fetch_add(1);
+    spdlog::warn("sparkplug: {} stopped ({})", r.stopped, t.type);
+  }
+  for (const v1::Record& record : r.records) {
+    RecordError err;
+    err.source = absl::StrCat("mqtt:", topic, ":", message);
+    err.line = 1;
+    if (!FeedWaiting(record, &err)) return false;
+    ++*fed;
+  }
+  return true;
+}
+
+void MqttInput::HandleMessage(absl::string_view topic, absl::string_view payload) {
+  const absl::Time start = absl::Now();
+  const uint64_t n = messages_.fetch_add(1) + 1;
+  uint64_t fed = 0;
+  std::string topic_problem;
+  const std::optional<SparkplugTopic> sp = ParseSparkplugTopic(topic, &topic_problem);
+  bool ok = sp.has_value() ? HandleSparkplug(*sp, topic_problem, topic, payload, n, &fed)
+                           : HandleJsonLines(topic, payload, n, &fed);
   if (ok && fed > 0) ok = PersistWaiting();
   if (!ok) {
     lost_.fetch_add(1);

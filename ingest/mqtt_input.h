@@ -2,10 +2,15 @@
 // broker with QoS 1 in a persistent session and feeds every record of every message to the
 // Gateway, which makes it durable in its disk buffer before the callback returns.
 //
-// Payloads (plain JSON mode): one or more JSON lines per message, each a record with the fields
-// of a `jsonl:` line (docs/ingest.md), with the same grammar and checks. A bad line is rejected,
-// reported as "mqtt:<topic>:<message>.<line>: <field>: <problem>" and counted by reason in the
-// gateway's rejected-records metric; the message's other lines are still taken.
+// Sparkplug B: a message on a spBv1.0/... topic is decoded as Sparkplug B (ingest/sparkplug.h):
+// births and data by alias, mapped to nodes and indicators by gateway.sparkplug in the config; a
+// seq gap or data without a birth publishes a rebirth request (NCMD), a redelivered message
+// (same bdSeq, seq, timestamp) is dropped, NDEATH/DDEATH are logged and counted as stops.
+//
+// Payloads (plain JSON mode, any other topic): one or more JSON lines per message, each a record
+// with the fields of a `jsonl:` line (docs/ingest.md), with the same grammar and checks. A bad line
+// is rejected, reported as "mqtt:<topic>:<message>.<line>: <field>: <problem>" and counted by
+// reason in the gateway's rejected-records metric; the message's other lines are still taken.
 //
 // The client library is libmosquitto (Debian's libmosquitto1 2.0.11). It sends the PUBACK of a
 // QoS 1 message *before* it calls the application's message callback, and has no manual
@@ -35,6 +40,7 @@
 #include "absl/strings/string_view.h"
 #include "ingest/gateway.h"
 #include "ingest/record_source.h"
+#include "ingest/sparkplug.h"
 
 struct mosquitto;
 struct mosquitto_message;
@@ -66,6 +72,11 @@ struct MqttInputStats {
   uint64_t rejected = 0;  // records (lines) rejected
   uint64_t lost = 0;      // messages acknowledged whose records could not be stored (logged)
   bool connected = false;
+  // Sparkplug B.
+  uint64_t duplicates = 0;       // redelivered messages dropped
+  uint64_t rebirths = 0;         // rebirth requests published
+  uint64_t stops = 0;            // NDEATH/DDEATH of a live edge node or device
+  uint64_t ignored_metrics = 0;  // not mapped in the config
   // Time from the callback's start (the PUBACK has just been sent) to the records being in the
   // disk buffer: the window in which a kill -9 loses the message.
   uint64_t window_max_us = 0;
@@ -94,6 +105,13 @@ class MqttInput {
   // Feed with retries while the buffer is full; false once stopping or on a hard error.
   bool FeedWaiting(const v1::Record& record, RecordError* err);
   bool PersistWaiting();
+  void Reject(RecordError err, absl::string_view topic, uint64_t message, int line);
+  // Decodes a Sparkplug message; false when its records could not be stored.
+  bool HandleSparkplug(const SparkplugTopic& t, const std::string& topic_problem,
+                       absl::string_view topic, absl::string_view payload, uint64_t message,
+                       uint64_t* fed);
+  bool HandleJsonLines(absl::string_view topic, absl::string_view payload, uint64_t message,
+                       uint64_t* fed);
 
   Gateway* gateway_;
   MqttInputOptions options_;
@@ -103,6 +121,8 @@ class MqttInput {
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> messages_{0}, records_{0}, rejected_{0}, lost_{0};
   std::atomic<uint64_t> window_max_us_{0}, window_total_us_{0};
+  std::atomic<uint64_t> duplicates_{0}, rebirths_{0}, stops_{0}, ignored_{0};
+  SparkplugDecoder sparkplug_;  // network thread only
 };
 
 }  // namespace cybersyn::ingest

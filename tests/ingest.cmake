@@ -15,9 +15,12 @@ if(TARGET ingest_edge_test)
   add_dependencies(ingest_edge_test cybersyn)
 endif()
 # The MQTT input against a real Mosquitto broker (Debian `mosquitto`) and the real Kafka broker:
-# kill -9 mid-stream with messages queued in the broker meanwhile, bad payloads (~30 s).
+# kill -9 mid-stream with messages queued in the broker meanwhile, bad payloads, a Sparkplug B edge
+# node (Debian python3-paho-mqtt + python3-protobuf) (~15 s).
 cybersyn_cc_test(NAME ingest_mqtt_test SRCS ingest_mqtt_test.cc
   DEPS cybersyn::ingest cybersyn::testing PkgConfig::MOSQUITTO KAFKA TIMEOUT 300)
 if(TARGET ingest_mqtt_test)
   add_dependencies(ingest_mqtt_test cybersyn)
+  # The Sparkplug edge client (tests/mqtt/) and schema (proto/third_party/) it runs.
+  target_compile_definitions(ingest_mqtt_test PRIVATE CYBERSYN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 endif()

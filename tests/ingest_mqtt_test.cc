@@ -6,14 +6,19 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <thread>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/config.h"
 #include "common/kafka_admin.h"
@@ -111,7 +116,11 @@ class IngestMqttTest : public ::testing::Test {
     y = absl::StrReplaceAll(
         y,
         {{"  partitions: 8\n", absl::StrCat("  partitions: 4\n  topic_prefix: ", prefix_, "\n")}});
-    absl::StrAppend(&y, "gateway:\n  id: gw-mqtt\n");
+    absl::StrAppend(&y, "gateway:\n  id: gw-mqtt\n  sparkplug:\n",
+                    "    - {group: plant, edge_node: edge1, node: sim/s0/e0/u0, ",
+                    "metrics: {Temp: output}}\n",
+                    "    - {group: plant, edge_node: edge1, device: pump, node: sim/s0/e0/u1, ",
+                    "metrics: {Flow: energy}}\n");
     config_path_ = dir_ + "/gateway.yaml";
     std::ofstream(config_path_) << y;
     auto c = LoadConfigString(y, "test.yaml");
@@ -120,16 +129,16 @@ class IngestMqttTest : public ::testing::Test {
     ASSERT_TRUE(EnsureTopics({kafka_.bootstrap, {}}, {{topic_, 4, 1, {}}}).ok());
     log_ = dir_ + "/gateway.log";
   }
-  // Starts the gateway on the broker's plant/# and waits until it subscribed.
-  pid_t StartGateway() {
+  // Starts the gateway on the broker's `filter` and waits until it subscribed.
+  pid_t StartGateway(const std::string& filter = "plant/#") {
     const size_t from = SlurpFile(log_).size();
     const char* bin_env = std::getenv("CYBERSYN_TEST_GATEWAY_BINARY");
     const std::string bin = bin_env != nullptr ? bin_env : CYBERSYN_BINARY_DIR "/cli/cybersyn";
     const pid_t pid = SpawnLogged({bin, "gateway", "--config", config_path_, "--input",
-                                   absl::StrCat("mqtt://127.0.0.1:", broker_->port(), "/plant/#"),
+                                   absl::StrCat("mqtt://127.0.0.1:", broker_->port(), "/", filter),
                                    "--buffer-dir", dir_ + "/buffer", "--brokers", kafka_.bootstrap},
                                   log_);
-    EXPECT_TRUE(WaitForLog(log_, "subscribed to plant/#", from, absl::Seconds(20)))
+    EXPECT_TRUE(WaitForLog(log_, "subscribed to " + filter, from, absl::Seconds(20)))
         << SlurpFile(log_);
     return pid;
   }
@@ -224,6 +233,58 @@ TEST_F(IngestMqttTest, BadPayloadsAreReportedWithTheirReasonAndGoodLinesArrive) 
   EXPECT_THAT(log, ::testing::HasSubstr("mqtt:plant/bad:2:1: node: unknown node"));
   EXPECT_THAT(log, ::testing::HasSubstr("3 messages, 1 records accepted, 3 rejected, 0 lost"));
   EXPECT_THAT(log, ::testing::HasSubstr("rejected lines are in"));
+}
+
+// Issue 20 (1), Sparkplug B with a real edge client (Debian's python3-paho-mqtt and the Sparkplug
+// protobuf, tests/mqtt/sparkplug_edge.py): births with aliases, data by alias, a device death and
+// rebirth, a seq gap answered by the gateway's rebirth request (NCMD) and new births, an NDEATH.
+// Every mapped value published arrives, on the mapped node and indicator.
+TEST_F(IngestMqttTest, ASparkplugEdgeNodeBirthDataDeathAndRebirthOnAGap) {
+  const std::string pb2 = dir_ + "/pb2";
+  std::filesystem::create_directories(pb2);
+  const std::string protoc =
+      absl::StrCat("protoc -I ", CYBERSYN_SOURCE_DIR, "/proto/third_party --python_out=", pb2,
+                   " sparkplug_b/sparkplug_b.proto");
+  ASSERT_EQ(std::system(protoc.c_str()), 0) << protoc;
+  const pid_t gw = StartGateway("spBv1.0/plant/#");
+  const std::string edge_log = dir_ + "/edge.log";
+  const pid_t edge =
+      SpawnLogged({"/usr/bin/python3", CYBERSYN_SOURCE_DIR "/tests/mqtt/sparkplug_edge.py", pb2,
+                   absl::StrCat(broker_->port())},
+                  edge_log);
+  ASSERT_GT(edge, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(edge, &status, 0), edge);
+  const std::string out = SlurpFile(edge_log);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("REBIRTH_REQUESTED")) << "no NCMD after the gap";
+  const size_t at = out.find("EXPECT ");
+  ASSERT_NE(at, std::string::npos) << out;
+  std::multiset<double> want;
+  const std::string values = out.substr(at + 7);
+  for (absl::string_view v : absl::StrSplit(absl::StripTrailingAsciiWhitespace(values), ',')) {
+    double d = 0;
+    ASSERT_TRUE(absl::SimpleAtod(v, &d)) << v;
+    want.insert(d);
+  }
+  auto back = testing::ReadRecords({kafka_.bootstrap, {}}, topic_, want.size(), absl::Seconds(30));
+  std::multiset<double> got;
+  for (const auto& [key, r] : back.unique) {
+    got.insert(r.value());
+    const bool flow = r.value() >= 200;
+    EXPECT_EQ(r.node(), flow ? "sim/s0/e0/u1" : "sim/s0/e0/u0") << r.value();
+    EXPECT_EQ(r.indicator(), flow ? "energy" : "output") << r.value();
+  }
+  EXPECT_EQ(got, want);
+  ASSERT_EQ(::kill(gw, SIGTERM), 0);
+  ASSERT_EQ(::waitpid(gw, &status, 0), gw);
+  const std::string log = SlurpFile(log_);
+  EXPECT_THAT(log, ::testing::HasSubstr("rebirth requested on spBv1.0/plant/NCMD/edge1"));
+  EXPECT_THAT(log, ::testing::HasSubstr("plant/edge1/pump stopped (DDEATH)"));
+  EXPECT_THAT(log, ::testing::HasSubstr("plant/edge1 stopped (NDEATH)"));
+  EXPECT_THAT(log,
+              ::testing::HasSubstr(
+                  "Sparkplug B: 0 redelivered messages dropped, 1 rebirth requests, 2 deaths"));
 }
 
 }  // namespace
