@@ -40,7 +40,8 @@ constexpr char kConfigHelp[] =
     "  alerter     state_dir, warmup, auto_resolve_after, memory_limit, alert_budget\n"
     "              (the indicators' default, 1/week)\n"
     "  gateway     id, buffer_dir, buffer_max_bytes, max_future, max_age, min_time, max_labels,\n"
-    "              batch {max_records, max_bytes, linger}\n"
+    "              batch {max_records, max_bytes, linger}, sparkplug (list of {group,\n"
+    "              edge_node, device, node, metrics {SPARKPLUG_METRIC: indicator}})\n"
     "  query       retention (history the Opsroom and `series` keep; default 7d)\n"
     "Durations: 500ms, 30s, 15m, 4h, 1d, 1h30m. Sizes: 1000, 64KB, 256MiB, 1GiB.";
 
@@ -194,6 +195,12 @@ void PrintSummary(const Config& c, std::ostream& out) {
       << "  batch " << c.gateway.batch.max_records << " records / "
       << ByteSizeToString(c.gateway.batch.max_bytes) << " / linger "
       << DurationToString(c.gateway.batch.linger) << "\n";
+  for (const GatewayConfig::Sparkplug& sp : c.gateway.sparkplug) {
+    out << "  sparkplug " << sp.group << "/" << sp.edge_node
+        << (sp.device.empty() ? "" : "/" + sp.device) << " -> " << sp.node << ":";
+    for (const auto& [metric, indicator] : sp.metrics) out << " " << metric << "=" << indicator;
+    out << "\n";
+  }
   out << "\nquery\n"
       << "  retention " << DurationToString(c.query.retention) << "\n";
 }

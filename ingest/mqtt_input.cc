@@ -157,10 +157,13 @@ void MqttInput::OnMessage(struct mosquitto*, void* self, const struct mosquitto_
                                       static_cast<size_t>(std::max(msg->payloadlen, 0))));
 }
 
-bool MqttInput::FeedWaiting(const v1::Record& record, RecordError* err) {
+bool MqttInput::FeedWaiting(const v1::Record& record, RecordError* err, uint64_t* fed) {
   while (true) {
     absl::Status s = gateway_->Feed(record, err, absl::Now() + absl::Seconds(1));
-    if (s.ok()) return true;
+    if (s.ok()) {
+      ++*fed;
+      return true;
+    }
     if (absl::IsInvalidArgument(s)) {  // rejected (and counted) by the gateway
       rejected_.fetch_add(1);
       if (options_.report) options_.report(*err);
@@ -209,8 +212,7 @@ bool MqttInput::HandleJsonLines(absl::string_view topic, absl::string_view paylo
     }
     err.source = absl::StrCat("mqtt:", topic, ":", message);
     err.line = line_no;
-    if (!FeedWaiting(record, &err)) return false;
-    ++*fed;
+    if (!FeedWaiting(record, &err, fed)) return false;
   }
   return true;
 }
@@ -248,8 +250,7 @@ bool MqttInput::HandleSparkplug(const SparkplugTopic& t, const std::string& topi
     RecordError err;
     err.source = absl::StrCat("mqtt:", topic, ":", message);
     err.line = 1;
-    if (!FeedWaiting(record, &err)) return false;
-    ++*fed;
+    if (!FeedWaiting(record, &err, fed)) return false;
   }
   return true;
 }

@@ -102,8 +102,9 @@ class MqttInput {
   static void OnConnect(struct mosquitto* m, void* self, int rc);
   static void OnDisconnect(struct mosquitto* m, void* self, int rc);
   static void OnMessage(struct mosquitto* m, void* self, const struct mosquitto_message* msg);
-  // Feed with retries while the buffer is full; false once stopping or on a hard error.
-  bool FeedWaiting(const v1::Record& record, RecordError* err);
+  // Feed with retries while the buffer is full (counting the record in `fed` when accepted);
+  // false once stopping or on a hard error.
+  bool FeedWaiting(const v1::Record& record, RecordError* err, uint64_t* fed);
   bool PersistWaiting();
   void Reject(RecordError err, absl::string_view topic, uint64_t message, int line);
   // Decodes a Sparkplug message; false when its records could not be stored.

@@ -130,17 +130,51 @@ class IngestMqttTest : public ::testing::Test {
     log_ = dir_ + "/gateway.log";
   }
   // Starts the gateway on the broker's `filter` and waits until it subscribed.
-  pid_t StartGateway(const std::string& filter = "plant/#") {
+  pid_t StartGateway(const std::string& filter = "plant/#",
+                     const std::vector<std::string>& extra = {}) {
     const size_t from = SlurpFile(log_).size();
     const char* bin_env = std::getenv("CYBERSYN_TEST_GATEWAY_BINARY");
     const std::string bin = bin_env != nullptr ? bin_env : CYBERSYN_BINARY_DIR "/cli/cybersyn";
-    const pid_t pid = SpawnLogged({bin, "gateway", "--config", config_path_, "--input",
-                                   absl::StrCat("mqtt://127.0.0.1:", broker_->port(), "/", filter),
-                                   "--buffer-dir", dir_ + "/buffer", "--brokers", kafka_.bootstrap},
-                                  log_);
+    std::vector<std::string> args = {
+        bin,
+        "gateway",
+        "--config",
+        config_path_,
+        "--input",
+        absl::StrCat("mqtt://127.0.0.1:", broker_->port(), "/", filter),
+        "--buffer-dir",
+        dir_ + "/buffer",
+        "--brokers",
+        kafka_.bootstrap};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const pid_t pid = SpawnLogged(args, log_);
     EXPECT_TRUE(WaitForLog(log_, "subscribed to " + filter, from, absl::Seconds(20)))
         << SlurpFile(log_);
     return pid;
+  }
+  // The Sparkplug B Python module for the edge clients (tests/mqtt/), from the schema we build.
+  std::string SparkplugPython() {
+    const std::string pb2 = dir_ + "/pb2";
+    std::filesystem::create_directories(pb2);
+    const std::string protoc =
+        absl::StrCat("protoc -I ", CYBERSYN_SOURCE_DIR, "/proto/third_party --python_out=", pb2,
+                     " sparkplug_b/sparkplug_b.proto");
+    EXPECT_EQ(std::system(protoc.c_str()), 0) << protoc;
+    return pb2;
+  }
+  // Runs tests/mqtt/SCRIPT PB2_DIR PORT to its end; its output.
+  std::string RunEdgeClient(const std::string& script) {
+    const std::string pb2 = SparkplugPython();
+    const std::string out = dir_ + "/" + script + ".log";
+    const pid_t edge =
+        SpawnLogged({"/usr/bin/python3", absl::StrCat(CYBERSYN_SOURCE_DIR, "/tests/mqtt/", script),
+                     pb2, absl::StrCat(broker_->port())},
+                    out);
+    int status = -1;
+    EXPECT_GT(edge, 0);
+    if (edge > 0) ::waitpid(edge, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << SlurpFile(out);
+    return SlurpFile(out);
   }
   static std::string Json(int n, int64_t now_ms) {
     return absl::StrCat(R"({"node": "sim/s)", n % 2, "/e", n / 2 % 3, "/u", n / 6 % 4,
@@ -240,23 +274,9 @@ TEST_F(IngestMqttTest, BadPayloadsAreReportedWithTheirReasonAndGoodLinesArrive) 
 // rebirth, a seq gap answered by the gateway's rebirth request (NCMD) and new births, an NDEATH.
 // Every mapped value published arrives, on the mapped node and indicator.
 TEST_F(IngestMqttTest, ASparkplugEdgeNodeBirthDataDeathAndRebirthOnAGap) {
-  const std::string pb2 = dir_ + "/pb2";
-  std::filesystem::create_directories(pb2);
-  const std::string protoc =
-      absl::StrCat("protoc -I ", CYBERSYN_SOURCE_DIR, "/proto/third_party --python_out=", pb2,
-                   " sparkplug_b/sparkplug_b.proto");
-  ASSERT_EQ(std::system(protoc.c_str()), 0) << protoc;
   const pid_t gw = StartGateway("spBv1.0/plant/#");
-  const std::string edge_log = dir_ + "/edge.log";
-  const pid_t edge =
-      SpawnLogged({"/usr/bin/python3", CYBERSYN_SOURCE_DIR "/tests/mqtt/sparkplug_edge.py", pb2,
-                   absl::StrCat(broker_->port())},
-                  edge_log);
-  ASSERT_GT(edge, 0);
+  const std::string out = RunEdgeClient("sparkplug_edge.py");
   int status = 0;
-  ASSERT_EQ(::waitpid(edge, &status, 0), edge);
-  const std::string out = SlurpFile(edge_log);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
   EXPECT_THAT(out, ::testing::HasSubstr("REBIRTH_REQUESTED")) << "no NCMD after the gap";
   const size_t at = out.find("EXPECT ");
   ASSERT_NE(at, std::string::npos) << out;
@@ -285,6 +305,39 @@ TEST_F(IngestMqttTest, ASparkplugEdgeNodeBirthDataDeathAndRebirthOnAGap) {
   EXPECT_THAT(log,
               ::testing::HasSubstr(
                   "Sparkplug B: 0 redelivered messages dropped, 1 rebirth requests, 2 deaths"));
+}
+
+// Issue 20 (1): ten kinds of bad Sparkplug B message (tests/mqtt/sparkplug_bad.py), each counted
+// under its reason in cybersyn_gateway_records_rejected_total; the input goes on, and the good
+// message after them arrives.
+TEST_F(IngestMqttTest, TenKindsOfBadSparkplugMessageAreEachCountedWithTheirReason) {
+  const pid_t gw = StartGateway("spBv1.0/plant/#", {"--metrics", "127.0.0.1:0"});
+  EXPECT_THAT(RunEdgeClient("sparkplug_bad.py"), ::testing::HasSubstr("DONE"));
+  auto back = testing::ReadRecords({kafka_.bootstrap, {}}, topic_, 2, absl::Seconds(30));
+  std::multiset<double> got;
+  for (const auto& [key, r] : back.unique) got.insert(r.value());
+  EXPECT_EQ(got, (std::multiset<double>{20, 42})) << "the birth's value and the last message's";
+  // The metrics endpoint, as Prometheus reads it.
+  const std::string kLine = "gateway: metrics at http://";
+  const std::string log = SlurpFile(log_);
+  const size_t at = log.find(kLine);
+  ASSERT_NE(at, std::string::npos) << log;
+  const size_t start = at + kLine.size() - std::string("http://").size();
+  const std::string url = log.substr(start, log.find('\n', start) - start);
+  const std::string scraped = dir_ + "/metrics.txt";
+  ASSERT_EQ(std::system(absl::StrCat("curl -sf ", url, " > ", scraped).c_str()), 0) << url;
+  const std::string metrics = SlurpFile(scraped);
+  for (const char* reason : {"syntax", "bad_topic", "bad_seq", "no_birth", "unknown_alias",
+                             "bad_value", "missing_field", "bad_time", "non_finite", "future"}) {
+    EXPECT_THAT(metrics,
+                ::testing::HasSubstr(absl::StrCat(
+                    "cybersyn_gateway_records_rejected_total{reason=\"", reason, "\"} 1\n")))
+        << reason;
+  }
+  ASSERT_EQ(::kill(gw, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(gw, &status, 0), gw);
+  EXPECT_THAT(SlurpFile(log_), ::testing::HasSubstr("2 records accepted, 10 rejected, 0 lost"));
 }
 
 }  // namespace
