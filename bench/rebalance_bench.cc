@@ -13,6 +13,9 @@
 //   rebalance_bench [--brokers HOST:PORT] [--units N] [--rate RECORDS_PER_S] [--phase-s S]
 // --units: units per enterprise (sim: 5 sectors x 10 enterprises x N units x 4 indicators;
 // default 500: 100,000 series). Without --brokers it uses $CYBERSYN_TEST_KAFKA_DIR/bootstrap.
+// REBALANCE_BENCH_INFO=1 keeps the roles' info logs (assignments, restores, revokes). At the end
+// it prints how each instance's run ended: an instance whose run failed (a transaction refused
+// during a rebalance, then ...) is not restarted here, as `cybersyn aggregator` would.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -244,7 +247,8 @@ int Main(int argc, char** argv) {
     std::ifstream in(absl::StrCat(dir ? dir : "build/test-kafka", "/bootstrap"));
     std::getline(in, a.brokers);
   }
-  spdlog::set_level(spdlog::level::warn);
+  spdlog::set_level(std::getenv("REBALANCE_BENCH_INFO") ? spdlog::level::info
+                                                        : spdlog::level::warn);
   const KafkaClientOptions client{a.brokers, {}};
   const std::string prefix = absl::StrCat("rb", absl::ToUnixMillis(absl::Now()));
   auto config = MakeConfig(a, prefix);
@@ -275,15 +279,15 @@ int Main(int argc, char** argv) {
   gaps = watch.MaxGaps();
   owners = Owners(in);
   watch.Reset();
-  (void)in[2].a->Stop();
+  std::printf("\ninstance 2 stopped: %s\n", in[2].a->Stop().ToString().c_str());
   in[2].final_records = in[2].a->counters().records;
   in[2].a.reset();
   Report("3 -> 2 aggregators", in, owners, gaps, watch, produced, a.phase_s);
 
   stop.store(true);
   producer.join();
-  for (Instance& i : in) {
-    if (i.a) (void)i.a->Stop();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i].a) std::printf("instance %zu stopped: %s\n", i, in[i].a->Stop().ToString().c_str());
   }
   std::filesystem::remove_all(dir);
   return 0;
