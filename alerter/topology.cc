@@ -123,6 +123,10 @@ AlerterMetrics::AlerterMetrics(prometheus::Registry& r)
                  .Help("Detector states reset because they became non-finite")
                  .Register(r)
                  .Add({})),
+      attributed(prometheus::BuildCounter()
+                     .Name("cybersyn_alerter_attributed_total")
+                     .Help("Detections attributed to other signals (also visible at), not raised")
+                     .Register(r)),
       aggregates(prometheus::BuildCounter()
                      .Name("cybersyn_alerter_aggregates_total")
                      .Help("Window aggregates consumed, by result")
@@ -142,7 +146,9 @@ AlerterMetrics::AlerterMetrics(prometheus::Registry& r)
       command_applied(commands.Add({{"result", "applied"}})),
       command_rejected(commands.Add({{"result", "rejected"}})),
       command_duplicate(commands.Add({{"result", "duplicate"}})),
-      bad_command(commands.Add({{"result", "bad"}})) {}
+      bad_command(commands.Add({{"result", "bad"}})),
+      attributed_to_bases(attributed.Add({{"rule", "bases"}})),
+      attributed_to_descendants(attributed.Add({{"rule", "descendants"}})) {}
 
 AlerterProcessor::AlerterProcessor(const AlerterTopologyOptions& options, int32_t partition)
     : o_(options),
@@ -477,6 +483,7 @@ bool AlerterProcessor::AttributeToBases(const Detection& d, int64_t now, stream:
     Emit(book_.AlsoVisible(id, d.series, d.window_start_ms, now), out);
   }
   out.Count(kAttributed);
+  o_.metrics->attributed_to_bases.Increment();
   return true;
 }
 
@@ -601,6 +608,7 @@ bool AlerterProcessor::AttributeToDescendants(const Detection& d, stream::Emitte
     out.Send(kCommandsOut, e->signal.origin_node(), c.SerializeAsString(), {}, e->from_partition);
   }
   out.Count(kAttributed);
+  o_.metrics->attributed_to_descendants.Increment();
   return true;
 }
 

@@ -79,12 +79,16 @@ struct AlerterMetrics {
   prometheus::Counter& escalations;
   prometheus::Histogram& update;
   prometheus::Counter& resets;
+  // Detections attributed to other signals (docs/attribution.md), by rule: "bases" (a derived
+  // index at its bases' node), "descendants" (rule 1 across nodes).
+  prometheus::Family<prometheus::Counter>& attributed;
   prometheus::Family<prometheus::Counter>& aggregates;
   prometheus::Family<prometheus::Counter>& commands;
   prometheus::Family<prometheus::Counter>& transitions;
   // Cached children of the families above.
   prometheus::Counter &applied, &duplicate, &bad_aggregate, &bad_detector;
   prometheus::Counter &command_applied, &command_rejected, &command_duplicate, &bad_command;
+  prometheus::Counter &attributed_to_bases, &attributed_to_descendants;
 };
 
 struct AlerterTopologyOptions {

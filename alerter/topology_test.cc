@@ -560,6 +560,8 @@ TEST_F(AlerterHierarchyTest, UnitStepRaisesOneSignalListingTheAncestors) {
   ASSERT_TRUE(driver_.Process().ok());
   EXPECT_THAT(RaisedAt(), ElementsAre(kSpinning));
   EXPECT_THAT(AlsoVisibleNodes(), ::testing::UnorderedElementsAre(kYarur, kRoot));
+  EXPECT_EQ(metrics_.attributed_to_descendants.Value(), 2);
+  EXPECT_EQ(metrics_.attributed_to_bases.Value(), 0);
 }
 
 TEST_F(AlerterHierarchyTest, WithoutTheSharedViewEveryLevelRaises) {
