@@ -9,9 +9,12 @@
 // replay sees the same view at the same input offset.
 //
 // Progress is per (window size, depth): the window end up to which every series of that size
-// at that depth that the task owns has been processed and decided. A task that has reported
-// progress but none for some (size, depth) owns no such series; a task that has reported
-// nothing is not covered.
+// at that depth that the task owns has been processed and decided. Besides, each task reports
+// its watermark (depth kWatermarkDepth): the newest window end it has processed. A (size, depth)
+// the task has reported nothing of is covered only up to its watermark: a task that had no
+// series when it reported may get some later (its aggregates had not arrived yet), so "owns
+// none" is never a claim about windows it has not reached. A task that has reported no
+// watermark (no series yet) covers nothing.
 //
 // Thread-safety: none (owned by one task's processor).
 #ifndef CYBERSYN_ALERTER_SHARED_VIEW_H_
@@ -35,6 +38,8 @@ namespace cybersyn::alerter {
 
 inline constexpr absl::string_view kViewSignalKeyPrefix = "v/";
 inline constexpr absl::string_view kViewProgressKeyPrefix = "g/";
+// The depth of a task's watermark entry in its progress (window size 0).
+inline constexpr int32_t kWatermarkDepth = -1;
 
 class SharedView {
  public:
@@ -50,14 +55,19 @@ class SharedView {
   void Apply(const v1::ViewUpdate& update);
 
   // Whether every one of `partitions` tasks has processed, at every (size, depth) that
-  // `needed(window_ms, depth)` selects, up to at least `until_ms`.
+  // `needed(window_ms, depth)` selects, up to at least `until_ms` (`needed` is never asked about
+  // the watermark entry).
   template <typename Needed>
   bool Covers(int partitions, int64_t until_ms, Needed needed) const {
     for (int q = 0; q < partitions; ++q) {
       auto it = progress_.find(q);
       if (it == progress_.end()) return false;
+      auto mark = it->second.find({0, kWatermarkDepth});
+      if (mark == it->second.end() || mark->second < until_ms) return false;
       for (const auto& [key, covered] : it->second) {
-        if (needed(key.first, key.second) && covered < until_ms) return false;
+        if (key.second != kWatermarkDepth && needed(key.first, key.second) && covered < until_ms) {
+          return false;
+        }
       }
     }
     return true;

@@ -612,20 +612,10 @@ bool AlerterProcessor::AttributeToDescendants(const Detection& d, stream::Emitte
   return true;
 }
 
-void AlerterProcessor::ShareProgress(bool caught_up, stream::Emitter& out) {
-  if (!progressed_) {
-    // A task without series still tells the others it exists (depth -1 is never needed): else
-    // every decision would wait for the timeout.
-    if (caught_up && sent_progress_.empty()) {
-      sent_progress_[{0, -1}] = 1;
-      v1::ViewUpdate update;
-      v1::ViewProgress* g = update.add_progress();
-      g->set_depth(-1);
-      g->set_covered_to_ms(1);
-      Broadcast(update, "progress", out);
-    }
-    return;
-  }
+void AlerterProcessor::ShareProgress(stream::Emitter& out) {
+  // A task without series claims nothing: it cannot know that none will come (its aggregates
+  // may simply not have arrived yet), so the other tasks' decisions wait for them or the timeout.
+  if (!progressed_) return;
   progressed_ = false;
   const int wait = std::max(1, o_.attribution_wait);
   // Per (window ms, depth): the newest window start, and the end every active series reached.
@@ -650,6 +640,11 @@ void AlerterProcessor::ShareProgress(bool caught_up, stream::Emitter& out) {
     reached = std::min(reached, s.last_window_start + w);
   }
   for (const auto& [key, v] : by) covered[key] = v.second;
+  // The task's watermark (depth -1): the newest window end it processed. A (size, depth) it
+  // owns no series of is covered only up to there, not for ever.
+  int64_t watermark = 0;
+  for (const auto& [key, v] : by) watermark = std::max(watermark, v.first + key.first);
+  if (watermark > 0) covered[{0, kWatermarkDepth}] = watermark;
   // A waiting detection is not decided: its window is not covered yet.
   for (const auto& [id, p] : pending_) {
     auto it = covered.find({p.d.series.window_ms(), p.depth});
@@ -755,7 +750,7 @@ void AlerterProcessor::Punctuate(const stream::PunctuateInfo& info, stream::Emit
   Emit(book_.Tick(info.now_ms), out);
   if (partitions_ > 0) {
     DecideCovered(info.now_ms, true, out);
-    ShareProgress(info.caught_up, out);
+    ShareProgress(out);
   }
   if (info.now_ms >= next_no_data_check_) {
     next_no_data_check_ = info.now_ms + 1000;

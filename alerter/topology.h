@@ -171,7 +171,7 @@ class AlerterProcessor : public stream::Processor {
   // true; false: raise it.
   bool AttributeToDescendants(const Detection& d, stream::Emitter& out);
   // Broadcasts this task's progress when it moved (Punctuate).
-  void ShareProgress(bool caught_up, stream::Emitter& out);
+  void ShareProgress(stream::Emitter& out);
   void Broadcast(const v1::ViewUpdate& update, const std::string& key, stream::Emitter& out);
   int LeavesUnder(const Hierarchy::Node* n);
   void Emit(std::vector<v1::SignalEvent> events, stream::Emitter& out);

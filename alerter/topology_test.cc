@@ -4,7 +4,9 @@
 // upgrade from the encodings before state.proto.
 #include "alerter/topology.h"
 
+#include <map>
 #include <random>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "alerter/alerter_state.h"
@@ -589,6 +591,41 @@ TEST_F(AlerterHierarchyTest, WithoutTheSharedViewEveryLevelRaises) {
     nodes.push_back(e.signal().origin_node());
   }
   EXPECT_THAT(nodes, ::testing::UnorderedElementsAre(kSpinning, kYarur, kRoot));
+}
+
+// The roll-ups arrive before their units (as across instances, where the units' partition may
+// be read later): the units' tasks, which had no series yet, held the roll-ups' decisions back
+// until the units came; they had claimed "no series" and the roll-ups raised.
+TEST_F(AlerterHierarchyTest, RollUpsBeforeTheirUnitsWaitForThem) {
+  ASSERT_TRUE(driver_.Start().ok());
+  std::mt19937 rng(11);
+  std::normal_distribution<double> noise(0, 1);
+  std::vector<std::map<std::string, double>> windows;
+  for (int i = 0; i < 43; ++i) {
+    std::map<std::string, double>& v = windows.emplace_back();
+    for (const char* u : {kSpinning, kWeaving, kSumar}) {
+      v[u] = 100 + noise(rng) + (i >= 40 && u == std::string(kSpinning) ? -40 : 0);
+    }
+    v[kYarur] = v[kSpinning] + v[kWeaving];
+    v[kSumarEnt] = v[kSumar];
+    v[kRoot] = v[kYarur] + v[kSumarEnt];
+  }
+  const std::set<std::string> units = {kSpinning, kWeaving, kSumar};
+  for (bool unit_pass : {false, true}) {
+    for (int i = 0; i < 43; ++i) {
+      for (const auto& [node, value] : windows[i]) {
+        if (units.contains(node) == unit_pass) {
+          driver_.Pipe(names_.aggregates, node, Aggregate(node, i, value));
+        }
+      }
+    }
+    ASSERT_TRUE(driver_.Process().ok());
+    if (!unit_pass) {
+      EXPECT_THAT(RaisedAt(), IsEmpty()) << "decided before the units came";
+    }
+  }
+  EXPECT_THAT(RaisedAt(), ElementsAre(kSpinning));
+  EXPECT_THAT(AlsoVisibleNodes(), ::testing::UnorderedElementsAre(kYarur, kRoot));
 }
 
 // A step in the parent's own records (its units quiet): its own signal, explained by nothing.
