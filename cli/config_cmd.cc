@@ -81,10 +81,7 @@ std::string FormatNumber(double v) {
   return s;
 }
 
-void PrintSummary(const Config& c, std::ostream& out) {
-  const Hierarchy& h = *c.hierarchy;
-  out << c.source << ": OK\n\n";
-
+void PrintKafka(const Config& c, std::ostream& out) {
   out << "kafka\n";
   if (c.kafka.embedded()) {
     out << "  bootstrap     embedded (in-process librdkafka mock cluster)\n";
@@ -104,7 +101,10 @@ void PrintSummary(const Config& c, std::ostream& out) {
     for (const auto& [key, value] : *props) keys += (keys.empty() ? "" : ", ") + key;
     out << "  " << absl::StrFormat("%-14s", section) << keys << " (values not shown)\n";
   }
+}
 
+void PrintHierarchy(const Config& c, std::ostream& out) {
+  const Hierarchy& h = *c.hierarchy;
   out << "\nhierarchy: " << h.levels().size() << " levels, " << h.nodes().size() << " nodes, "
       << h.leaves().size() << " units  (* = node override)\n";
   Table tree;
@@ -115,7 +115,9 @@ void PrintSummary(const Config& c, std::ostream& out) {
               Deadline(n->resolve_within, n->resolve_within_overridden)});
   }
   tree.Print(out, "  ");
+}
 
+void PrintIndicators(const Config& c, std::ostream& out) {
   out << "\nindicators: " << c.indicators.size() << "\n";
   Table indicators;
   indicators.Add({"NAME", "UNIT", "ROLLUP", "ROLE", "DETECTOR", "EXPECT EVERY", "THRESHOLDS"});
@@ -141,7 +143,9 @@ void PrintSummary(const Config& c, std::ostream& out) {
                     ind.expect_every ? DurationToString(*ind.expect_every) : "-", thresholds});
   }
   indicators.Print(out, "  ");
+}
 
+void PrintOperators(const Config& c, std::ostream& out) {
   out << "\noperators: " << c.operators.size() << " (tokens are never shown)\n";
   if (!c.operators.empty()) {
     Table operators;
@@ -163,7 +167,9 @@ void PrintSummary(const Config& c, std::ostream& out) {
     }
     operators.Print(out, "  ");
   }
+}
 
+void PrintRoles(const Config& c, std::ostream& out) {
   out << "\nlisten\n";
   out << "  grpc " << c.listen.grpc << ", http (Opsroom) " << c.listen.http << ", metrics "
       << c.listen.metrics << ", tls " << (c.listen.tls ? "on" : "off") << ", http_tls "
@@ -203,6 +209,15 @@ void PrintSummary(const Config& c, std::ostream& out) {
   }
   out << "\nquery\n"
       << "  retention " << DurationToString(c.query.retention) << "\n";
+}
+
+void PrintSummary(const Config& c, std::ostream& out) {
+  out << c.source << ": OK\n\n";
+  PrintKafka(c, out);
+  PrintHierarchy(c, out);
+  PrintIndicators(c, out);
+  PrintOperators(c, out);
+  PrintRoles(c, out);
 }
 
 int RunCheck(const std::string& file) {
