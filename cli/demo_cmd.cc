@@ -88,8 +88,8 @@ int RunDemo(const DemoArgs& args) {
   loaded->alerter.state_dir = root + "/alerter";
   loaded->gateway.buffer_dir = root + "/gateway";
   loaded->gateway.max_future = absl::Hours(24);
-  // gRPC and cpp-httplib bind with SO_REUSEPORT: a second demo on the default ports would share
-  // them with the first (connections split between both) instead of failing; tests pass :0.
+  // The listeners bind without SO_REUSEPORT: a second demo on the default ports fails with
+  // "address in use" (docs/operations.md); tests pass :0.
   if (!args.listen_grpc.empty()) loaded->listen.grpc = args.listen_grpc;
   if (!args.listen_http.empty()) loaded->listen.http = args.listen_http;
   if (!args.alertmanager.empty()) {
