@@ -327,7 +327,11 @@ Verdict CyberstrideDetector::Update(const Observation& obs) {
     // Not counted towards warm-up, which is measured in real measurements.
     const bool past = s_.gate.seen > static_cast<uint64_t>(gate_.warmup);
     s_.gate.missing_run = 0;
-    if (!s_.gate.armed) internal::GateDecide(gate_, s_.gate, past, false);
+    if (s_.pending) {
+      ConfirmHeld(v);
+    } else if (!s_.gate.armed) {
+      internal::GateDecide(gate_, s_.gate, past, false);
+    }
     v.probs = Probs();
     return v;
   }
@@ -771,6 +775,25 @@ void CyberstrideDetector::Gate(const Evidence& ev, const Scores& sc, bool past_w
     Relearn();
   } else if (above && sc.which == Scores::kVolatility) {
     Relearn();  // signalled or not (a spike may have signalled the change already)
+  }
+}
+
+void CyberstrideDetector::ConfirmHeld(Verdict& v) {
+  // A surprising value awaits confirmation and the source repeats it: it was not a one-value
+  // transient, the level has moved and is held there (a sample-and-hold column, a setpoint).
+  // Without this the candidate waited for the next distinct value, which a held level may not
+  // send for hours. The evidence is the previous value's, which reached the threshold; the
+  // verdict carries the threshold as its score.
+  s_.pending = 0;
+  v.signal = internal::GateDecide(gate_, s_.gate, true, true);
+  v.score = gate_.threshold;
+  v.kind = s_.acc_slope > s_.acc_step ? SignalKind::kSlope : SignalKind::kStep;
+  v.direction = static_cast<Direction>(s_.pend_dir);
+  budget_.Account(s_.spacing, v.signal);
+  if (v.signal) {
+    Intervene(v.kind);
+    s_.new_level_pending = 1;
+    Relearn();
   }
 }
 

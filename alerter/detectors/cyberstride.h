@@ -109,7 +109,8 @@ class CyberstrideDetector final : public Detector {
   void Init(double y, double s0);
   Verdict Initialise(double y, double level, bool missing);  // the first two values
   void Intervene(SignalKind kind);
-  void Relearn();  // after a signalled change: V re-learnt from the next values
+  void Relearn();                // after a signalled change: V re-learnt from the next values
+  void ConfirmHeld(Verdict& v);  // a candidate's value repeated: a step held there
   ModelProbs Probs() const;
 
   // The steps of Update, in order:

@@ -81,6 +81,29 @@ TEST(Shapes, HeldAndQuantisedValues) {
   EXPECT_EQ(detected, 3);
 }
 
+// A step to a value that is then held exactly (a sample-and-hold column whose source stopped
+// updating, a setpoint moved by hand): with `skip_repeats` the repeats carry no measurement, so
+// the step's first value is all the evidence there is. A 6σ step held from its first value is
+// signalled within 5 values (a repeat of a surprising value confirms it was not a transient),
+// and as a step, not a transient; 2 weeks of noise before it raise at most twice the budget.
+TEST(Shapes, StepThenHeldIsSignalled) {
+  const int64_t n = 14 * kDay + 100, onset = 14 * kDay;
+  int false_signals = 0, detected = 0, as_step = 0;
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    std::vector<double> y = internal::Generate({Fault::kNone, n, n, 0, 1.0, 20.0, 0.0, seed});
+    for (int64_t t = onset; t < n; ++t) y[t] = seed % 2 ? 26.0 : 14.0;
+    auto det = Make("cyberstride");
+    const auto v = internal::RunSeries(*det, y);
+    false_signals += internal::CountSignals(v, 100, onset);
+    const int64_t at = internal::FirstSignal(v, onset, onset + 5);
+    detected += at >= 0;
+    as_step += at >= 0 && v[at].kind == SignalKind::kStep;
+  }
+  EXPECT_LE(false_signals, 5 * 2 * 2);
+  EXPECT_EQ(detected, 5);
+  EXPECT_EQ(as_step, 5);
+}
+
 // Counts near zero (Poisson, mean 0.3, every 5 minutes for 4 weeks): within twice the budget,
 // and a jump of the mean to 4 is signalled within an hour.
 TEST(Shapes, CountsNearZero) {
