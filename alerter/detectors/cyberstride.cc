@@ -89,7 +89,10 @@ std::vector<ParamSpec> CyberstrideDetector::Specs() {
       {"confirm", 1, "1: confirm a transient one observation later; 0: signal at once"},
       {"seasonal_harmonics", 4,
        "harmonics of the daily cycle learned from the time of day (0: none; at most 4)"},
+      {"weekly_harmonics", 3,
+       "harmonics of the weekly cycle learned from the time of week (0: none; at most 4)"},
       {"seasonal_memory", 3, "days behind the estimate of the daily cycle"},
+      {"weekly_memory", 1, "weeks behind the estimate of the weekly cycle"},
       {"monitor_h", 1.25, "shift (in predictive s.d.) the cumulative monitor looks for; 0: off"},
       {"clip", 4.0,
        "standardised errors are clipped at this many s.d. in the scores and in the reference's "
@@ -140,6 +143,13 @@ absl::StatusOr<std::unique_ptr<Detector>> CyberstrideDetector::Create(
         p->Get("seasonal_harmonics") == std::floor(p->Get("seasonal_harmonics")))) {
     return bad("seasonal_harmonics", p->Get("seasonal_harmonics"), "an integer in [0, 4]");
   }
+  if (!(p->Get("weekly_harmonics") >= 0 && p->Get("weekly_harmonics") <= 4 &&
+        p->Get("weekly_harmonics") == std::floor(p->Get("weekly_harmonics")))) {
+    return bad("weekly_harmonics", p->Get("weekly_harmonics"), "an integer in [0, 4]");
+  }
+  if (!(p->Get("weekly_memory") >= 1 && p->Get("weekly_memory") <= 100)) {
+    return bad("weekly_memory", p->Get("weekly_memory"), "in [1, 100]");
+  }
   if (!(p->Get("seasonal_memory") >= 1 && p->Get("seasonal_memory") <= 1000)) {
     return bad("seasonal_memory", p->Get("seasonal_memory"), "in [1, 1000]");
   }
@@ -168,7 +178,9 @@ absl::StatusOr<std::unique_ptr<Detector>> CyberstrideDetector::Create(
 CyberstrideDetector::CyberstrideDetector(const internal::Params& p)
     : budget_(p.Get("alert_budget")),
       tail_(p.Get("calibration_horizon"), p.Get("calibration_prior")),
-      seasonal_(static_cast<int>(p.Get("seasonal_harmonics")), p.Get("seasonal_memory")) {
+      seasonal_(static_cast<int>(p.Get("seasonal_harmonics")), p.Get("seasonal_memory")),
+      weekly_(static_cast<int>(p.Get("weekly_harmonics")), p.Get("weekly_memory"),
+              7 * internal::Seasonal::kDayMs) {
   const double prior[kNumModels] = {p.Get("prior_steady"), p.Get("prior_transient"),
                                     p.Get("prior_step"), p.Get("prior_slope")};
   const double total = prior[0] + prior[1] + prior[2] + prior[3];
@@ -204,6 +216,7 @@ void CyberstrideDetector::Init(double y, double s0) {
   fresh.spacing = s_.spacing;
   fresh.tail = s_.tail;
   fresh.seasonal = s_.seasonal;
+  fresh.weekly = s_.weekly;
   fresh.last = s_.last;
   s_ = fresh;
   for (int j = 0; j < kNumModels; ++j) {
@@ -304,10 +317,12 @@ struct CyberstrideDetector::Scores {
 
 Verdict CyberstrideDetector::Update(const Observation& obs) {
   const bool missing = obs.missing || !Finite(obs.value);
-  // The model runs on the value less its usual part at this time of day.
+  // The model runs on the value less its usual part at this time of day and of the week.
   const double gap = s_.spacing.mean_gap_ms;
   const internal::Seasonal::Basis basis = seasonal_.At(obs.time_ms);
-  const double cycle = seasonal_.Value(s_.seasonal, basis, gap);
+  const internal::Seasonal::Basis week_basis = weekly_.At(obs.time_ms);
+  const double cycle =
+      seasonal_.Value(s_.seasonal, basis, gap) + weekly_.Value(s_.weekly, week_basis, gap);
   const double y = obs.value - cycle;
   if (s_.phase < 2) return Initialise(obs.value, y, missing);
   Verdict v;
@@ -347,6 +362,7 @@ Verdict CyberstrideDetector::Update(const Observation& obs) {
     fresh.spacing = s_.spacing;
     fresh.tail = s_.tail;  // the series' calibration and cycle survive
     fresh.seasonal = s_.seasonal;
+    fresh.weekly = s_.weekly;
     s_ = fresh;
     s_.phase = 1;
     s_.last = obs.value;
@@ -356,7 +372,9 @@ Verdict CyberstrideDetector::Update(const Observation& obs) {
   {
     // The cycle learns from the reference's error, winsorised like the reference's own update.
     const double lim = clip_ * std::sqrt(pairs.q_ref);
-    seasonal_.Learn(s_.seasonal, basis, std::clamp(pairs.e_ref, -lim, lim), gap);
+    const double e = std::clamp(pairs.e_ref, -lim, lim);
+    seasonal_.Learn(s_.seasonal, basis, e, gap);
+    weekly_.Learn(s_.weekly, week_basis, e, gap);
   }
   budget_.Observe(s_.spacing, obs.time_ms);
   v.probs = Probs();
@@ -879,6 +897,7 @@ std::string CyberstrideDetector::Serialize() const {
   internal::GateToProto(s_.gate, c.mutable_gate());
   internal::CalibrationToProto(s_.spacing, s_.tail.data(), kStats, c.mutable_calibration());
   for (float x : s_.seasonal.coef) c.add_seasonal(x);
+  for (int i = 0; i < 2 * weekly_.harmonics(); ++i) c.add_weekly(s_.weekly.coef[i]);
   c.set_phase(s_.phase);
   c.set_pending(s_.pending != 0);
   c.set_pending_direction(s_.pend_dir);
@@ -895,7 +914,8 @@ absl::Status CyberstrideDetector::Restore(std::string_view blob) {
   if (c.level_size() != kComponents || c.slope_size() != kComponents ||
       c.covariance_size() != 3 * kComponents || c.probability_size() != kNumModels ||
       c.excursion_peak_size() != 2 ||
-      c.seasonal_size() != static_cast<int>(s.seasonal.coef.size()) || c.phase() > 2 ||
+      c.seasonal_size() != static_cast<int>(s.seasonal.coef.size()) ||
+      c.weekly_size() > static_cast<int>(s.weekly.coef.size()) || c.phase() > 2 ||
       !internal::CalibrationFromProto(c.calibration(), s.spacing, s.tail.data(), kStats)) {
     return internal::CorruptSnapshot(kKind);
   }
@@ -928,6 +948,7 @@ absl::Status CyberstrideDetector::Restore(std::string_view blob) {
   s.peak[1] = c.excursion_peak(1);
   s.gate = internal::GateFromProto(c.gate());
   for (size_t i = 0; i < s.seasonal.coef.size(); ++i) s.seasonal.coef[i] = c.seasonal(i);
+  for (int i = 0; i < c.weekly_size(); ++i) s.weekly.coef[i] = c.weekly(i);
   s.phase = static_cast<uint8_t>(c.phase());
   s.pending = c.pending() ? 1 : 0;
   s.pend_dir = static_cast<int8_t>(std::clamp(c.pending_direction(), -1, 1));

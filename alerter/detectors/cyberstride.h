@@ -12,17 +12,17 @@
 // 4 components by moment matching. The one-step-back probability b(i) of model i, available at
 // the next observation, tells a transient from a step (`confirm`).
 //
-// The model runs on the value less its daily cycle (seasonal.h). Evidence is taken against a
-// *reference* forecast: the steady model run alone (outliers winsorised at `clip` s.d. in its
-// update), so that an event does not drag the yardstick it is measured with; its level
-// variance adapts to the errors' autocorrelation beyond 0.5 (`level_adapt`). Four statistics:
-// the standardised error prewhitened for that autocorrelation (spikes), the last three errors
-// together (steps), a two-sided CUSUM log Bayes factor for a shift of monitor_h s.d. (slow
-// shifts, drifts) and a variance monitor (bursts). Each is calibrated against the series' own
-// tail to the alert budget (calibration.h); the score is the most extreme; the monitors are
-// capped a little beyond their threshold, so they drain soon after an event. A step or slope
-// signal is an intervention: the reference restarts from the multi-process posterior, and when
-// the gate re-arms after it the verdict says new_level.
+// The model runs on the value less its daily and weekly cycles (seasonal.h). Evidence is taken
+// against a *reference* forecast: the steady model run alone (outliers winsorised at `clip` s.d. in
+// its update), so that an event does not drag the yardstick it is measured with; its level variance
+// adapts to the errors' autocorrelation beyond 0.5 (`level_adapt`). Four statistics: the
+// standardised error prewhitened for that autocorrelation (spikes), the last three errors together
+// (steps), a two-sided CUSUM log Bayes factor for a shift of monitor_h s.d. (slow shifts, drifts)
+// and a variance monitor (bursts). Each is calibrated against the series' own tail to the alert
+// budget (calibration.h); the score is the most extreme; the monitors are capped a little beyond
+// their threshold, so they drain soon after an event. A step or slope signal is an intervention:
+// the reference restarts from the multi-process posterior, and when the gate re-arms after it the
+// verdict says new_level.
 //
 // Departures from the published method, each a parameter: V is learned from the clipped
 // reference forecast error (`variance_clip`; 0 restores the mixture-weighted update); a value
@@ -31,7 +31,7 @@
 // (or the variance monitor past its threshold) V is re-learnt from the next `relearn` values.
 //
 // State: 4 × (level, slope as double; covariance and probability as float) + reference + d, n
-// + monitors + autocorrelation + cycle + calibration + gate, 354-424 bytes as a
+// + monitors + autocorrelation + daily and weekly cycles + calibration + gate, 380-450 bytes as a
 // CyberstrideState. The state is held in the persisted precision, so a restored detector
 // continues exactly as the original would have.
 // Thread-safety: none (see Detector).
@@ -93,6 +93,7 @@ class CyberstrideDetector final : public Detector {
     internal::SpacingState spacing;
     std::array<internal::TailState, kStats> tail;  // the series' calibration, per statistic
     internal::SeasonalState seasonal;              // its daily cycle
+    internal::SeasonalState weekly;                // and its weekly one
     uint8_t phase = 0;                             // 0 empty, 1 first value seen, 2 running
     uint8_t pending = 0;  // a candidate awaits confirmation at this observation
     int8_t pend_dir = 0;
@@ -151,7 +152,7 @@ class CyberstrideDetector final : public Detector {
   internal::GateConfig gate_;
   internal::BudgetRate budget_;
   internal::TailModel tail_;
-  internal::Seasonal seasonal_;
+  internal::Seasonal seasonal_, weekly_;
 
   State s_;
 };

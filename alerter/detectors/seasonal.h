@@ -1,6 +1,6 @@
-// Seasonal: the daily cycle of a series (shift patterns, day/night load) as a few Fourier
-// harmonics of the time of day, learned online, so that a detector judges a value against what
-// is usual at that hour rather than against the day's average.
+// Seasonal: the daily (or weekly) cycle of a series (shift patterns, day/night load, weekend
+// shutdowns) as a few Fourier harmonics of the time of day (of week), learned online, so that a
+// detector judges a value against what is usual at that hour rather than against the day's average.
 //
 // s(t) = Σ_k a_k cos(kωt) + b_k sin(kωt), k = 1..harmonics, ω = 2π / period, t the observation
 // time (UTC). The coefficients are the seasonal component of a dynamic linear model (West &
@@ -46,6 +46,7 @@ class Seasonal {
   // One LMS step from the forecast error `error` at the basis' time.
   void Learn(SeasonalState& s, const Basis& b, double error, double gap_ms) const;
 
+  int harmonics() const { return harmonics_; }
   bool Active(double gap_ms) const {
     return harmonics_ > 0 && gap_ms > 0 && gap_ms * 4 * harmonics_ <= period_ms_;
   }
