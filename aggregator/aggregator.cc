@@ -101,9 +101,8 @@ stream::RuntimeOptions Aggregator::Impl::RuntimeOptions() {
   o.min_batch_time = options_.min_batch_time;
   o.max_message_bytes = options_.max_message_bytes;
   o.processing_threads = options_.processing_threads;
-  // Restores run inside the rebalance callback: the background restore can deadlock against a
-  // rebalance that arrives while it reads the committed offsets (docs/stream.md, Rebalancing).
-  o.restore_in_background = false;
+  // Partitions gained in a rebalance restore while the others go on (docs/stream.md).
+  o.restore_in_background = true;
   o.consumer_overrides = options_.consumer_overrides;
   // Cooperative (incremental) rebalancing, the consumer's default: adding or removing an
   // instance moves only the partitions that change owner. records[p] and aggregator-rollup[p]

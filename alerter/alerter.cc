@@ -89,9 +89,8 @@ stream::RuntimeOptions Alerter::Impl::RuntimeOptions() {
   o.commit_when_quiet_for = opts_.commit_when_quiet_for;
   o.min_batch_time = opts_.min_batch_time;
   o.processing_threads = opts_.processing_threads;
-  // Restores run inside the rebalance callback: the background restore can deadlock against a
-  // rebalance that arrives while it reads the committed offsets (docs/stream.md, Rebalancing).
-  o.restore_in_background = false;
+  // Partitions gained in a rebalance restore while the others go on (docs/stream.md).
+  o.restore_in_background = true;
   // Cooperative rebalancing (the consumer's default); commands[p] follows aggregates[p], so both
   // stay on one member (stream/topology.h LeadTopic).
   // Large fetches: an aggregate is ~100 bytes, so librdkafka's 1 MiB per partition and round

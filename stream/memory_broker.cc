@@ -1,6 +1,7 @@
 #include "stream/memory_broker.h"
 
 #include <algorithm>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -77,7 +78,22 @@ class MemoryConsumer : public InputConsumer {
   }
 
   absl::StatusOr<std::vector<TopicPartitionOffset>> Committed(
-      const std::vector<TopicPartitionOffset>& partitions, absl::Duration) override {
+      const std::vector<TopicPartitionOffset>& partitions, absl::Duration timeout) override {
+    // As librdkafka: the offset fetch is not answered while a rebalance callback of this
+    // consumer runs on another thread (the group waits for the callback's assign first).
+    const absl::Time give_up = absl::Now() + timeout;
+    while (true) {
+      {
+        absl::MutexLock l(&cb_mu_);
+        if (!in_callback_ || *in_callback_ == std::this_thread::get_id()) break;
+      }
+      if (absl::Now() >= give_up) {
+        return absl::DeadlineExceededError(
+            "reading committed offsets: timed out (a rebalance callback of this consumer is "
+            "running on another thread)");
+      }
+      absl::SleepFor(absl::Milliseconds(1));
+    }
     absl::MutexLock l(&b_->mu_);
     MemoryBroker::Group& g = b_->groups_[s_.group_id];
     std::vector<TopicPartitionOffset> out;
@@ -145,7 +161,26 @@ class MemoryConsumer : public InputConsumer {
     b_->AssignLocked(g);
   }
 
+  // Marks this thread as inside a rebalance callback (see Committed) until DeliverEvents ends.
+  struct InCallback {
+    explicit InCallback(MemoryConsumer* c) : c_(c) {}
+    ~InCallback() {
+      if (!set_) return;
+      absl::MutexLock l(&c_->cb_mu_);
+      c_->in_callback_.reset();
+    }
+    void Set() {
+      if (set_) return;
+      set_ = true;
+      absl::MutexLock l(&c_->cb_mu_);
+      c_->in_callback_ = std::this_thread::get_id();
+    }
+    MemoryConsumer* c_;
+    bool set_ = false;
+  };
+
   void DeliverEvents(bool mid_batch) {
+    InCallback in_callback(this);
     while (true) {
       MemoryBroker::Event e;
       {
@@ -155,6 +190,7 @@ class MemoryConsumer : public InputConsumer {
         member_.events.pop_front();
       }
       WithPaired(&e.partitions);
+      in_callback.Set();
       if (!e.assign) {
         if (s_.listener != nullptr) s_.listener->OnRevoked(e.partitions, false);
         absl::MutexLock l(&b_->mu_);
@@ -190,6 +226,9 @@ class MemoryConsumer : public InputConsumer {
   bool joined_ = false;          // guarded by b_->mu_
   bool closed_ = false;
   std::map<TopicPartition, int64_t> positions_;  // guarded by b_->mu_
+  absl::Mutex cb_mu_;
+  // The thread delivering this poll's rebalance events, from the first until the poll goes on.
+  std::optional<std::thread::id> in_callback_ ABSL_GUARDED_BY(cb_mu_);
 };
 
 class MemoryReader : public ChangelogReader {

@@ -11,7 +11,8 @@
 //   inside ConsumeBatch: cooperative (sticky: members keep what they own, only the partitions
 //   that change owner are revoked and assigned) unless a member's overrides ask for "range"
 //   (eager: everything is revoked and assigned again); paired topics follow the subscribed
-//   ones (io.h);
+//   ones (io.h); as in librdkafka, a consumer's Committed() called from another thread is not
+//   answered while that consumer delivers rebalance events (it times out);
 // - log compaction (Compact): the last value per key stays, tombstones and markers go (offsets
 //   keep their gaps), as after delete.retention.ms.
 // Tests steer what a real cluster does on its own: moving partitions between members

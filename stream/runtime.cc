@@ -26,9 +26,6 @@ namespace cybersyn::stream {
 namespace {
 
 constexpr absl::Duration kTxnTimeout = absl::Seconds(60);
-// How long an assignment waits for the committed offsets of its new partitions to become stable
-// (above transaction.timeout.ms, 15 s, plus the coordinator's 10 s abort interval).
-constexpr absl::Duration kStableOffsetsWait = absl::Seconds(90);
 
 struct Metrics {
   Metrics(prometheus::Registry& r, const std::string& p)
@@ -317,7 +314,8 @@ class Runtime::Impl : public RebalanceListener {
   // Background restore (RuntimeOptions::restore_in_background): one job runs at a time; a job
   // is applied by the loop outside any poll (ApplyRestores), because a poll may hold messages
   // fetched before the seek back that applying does.
-  void StartRestore(std::vector<Task*> tasks);
+  // `committed`: the tasks' committed offsets, read by the caller on the loop thread.
+  void StartRestore(std::vector<Task*> tasks, std::vector<TopicPartitionOffset> committed);
   void WaitRestores();  // joins the running job (its tasks are then safe to close)
   // Applies the finished jobs (all of them, after waiting, when `wait`): positions, Init,
   // readiness; a job's task revoked meanwhile is skipped.
@@ -948,9 +946,9 @@ absl::StatusOr<std::vector<TopicPartitionOffset>> Runtime::Impl::StableCommitted
   // offsets are unstable; a restore that went ahead would stop at that transaction
   // (read_committed) and miss what later owners committed after it, while consumption resumes
   // at their later offsets: records lost. So wait for it, within a bound.
-  const absl::Time give_up = absl::Now() + kStableOffsetsWait;
+  const absl::Time give_up = absl::Now() + options_.stable_offsets_wait;
   while (true) {
-    auto c = consumer_->Committed(list, absl::Seconds(10));
+    auto c = consumer_->Committed(list, std::min(absl::Seconds(10), options_.stable_offsets_wait));
     if (c.ok()) return c;
     if (absl::Now() >= give_up) {
       return Annotate(c.status(),
@@ -1140,16 +1138,19 @@ void Runtime::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions) {
       t->inputs[in - spec.inputs.begin()].assigned = true;
     }
   }
-  if (options_.restore_in_background && !fresh.empty()) {
-    // The tasks that stay go on while these restore (docs/stream.md, Rebalancing).
-    StartRestore(std::move(fresh));
-    return;
-  }
   // Where consumption resumes. Read BEFORE the restore: it waits for a previous owner's last
-  // transaction to complete, so the restore then sees that transaction's changelog too.
+  // transaction to complete, so the restore then sees that transaction's changelog too. Read
+  // here, on the consumer's thread, also for a background restore: librdkafka does not answer
+  // another thread's offset fetch while a rebalance callback runs, and a later callback may
+  // wait for the restore thread (docs/stream.md, Rebalancing).
   auto committed = StableCommitted(fresh);
   if (!committed.ok()) {
     fatal_ = committed.status();
+    return;
+  }
+  if (options_.restore_in_background && !fresh.empty()) {
+    // The tasks that stay go on while these restore (docs/stream.md, Rebalancing).
+    StartRestore(std::move(fresh), std::move(*committed));
     return;
   }
   for (const TopicPartitionOffset& tp : *committed) {
@@ -1176,7 +1177,8 @@ void Runtime::Impl::AssignedDone(const std::vector<Task*>& tasks, size_t partiti
   if (!ready_.exchange(true) && options_.on_ready) options_.on_ready(true);
 }
 
-void Runtime::Impl::StartRestore(std::vector<Task*> tasks) {
+void Runtime::Impl::StartRestore(std::vector<Task*> tasks,
+                                 std::vector<TopicPartitionOffset> committed) {
   WaitRestores();
   auto job = std::make_unique<RestoreJob>();
   job->id = ++restore_jobs_started_;
@@ -1186,19 +1188,14 @@ void Runtime::Impl::StartRestore(std::vector<Task*> tasks) {
     job->keys.push_back({t->sub, t->partition});
   }
   job->tasks = std::move(tasks);
+  job->committed = std::move(committed);
   RestoreJob* j = job.get();
   restore_jobs_.push_back(std::move(job));
   Publish();
+  // The job never touches the group's consumer (the loop's; see OnAssigned): its own changelog
+  // reader and the store only.
   j->thread = std::thread([this, j] {
-    // As in the synchronous path: the committed offsets first (waiting for a previous owner's
-    // pending transaction), then the changelogs.
-    auto committed = StableCommitted(j->tasks);
-    if (committed.ok()) {
-      j->committed = std::move(*committed);
-      j->status = RestoreTasks(j->tasks, *bg_reader_, &j->counts);
-    } else {
-      j->status = committed.status();
-    }
+    j->status = RestoreTasks(j->tasks, *bg_reader_, &j->counts);
     j->done.store(true);
   });
 }

@@ -114,6 +114,10 @@ struct RuntimeOptions {
   // messages are skipped meanwhile and read again from the committed offset); false: inside
   // the rebalance callback, everything waits (deterministic, for the test driver).
   bool restore_in_background = false;
+  // How long an assignment waits for the committed offsets of its new partitions to become
+  // stable (a previous owner's transaction pending); above transaction.timeout.ms (15 s) plus
+  // the coordinator's 10 s abort interval.
+  absl::Duration stable_offsets_wait = absl::Seconds(90);
 
   std::function<void(bool)> on_ready;
   // After each committed transaction, on the committer thread, with its outputs (dead letters

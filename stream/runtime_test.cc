@@ -320,6 +320,38 @@ TEST_P(RuntimeTest, BackgroundRestoreCountsEveryMessageOnceAndKeepsTheTasksThatS
   EXPECT_EQ(d.ReadAll(kOut).size(), 12u);
 }
 
+// A rebalance that arrives while a background restore runs waits for it inside the callback
+// (OnRevoked, StartRestore). The restore thread must not need the group's consumer then: the
+// broker (as librdkafka) does not answer its offset fetch until the callback returns. Before the
+// committed offsets were read in the callback, this deadlocked until stable_offsets_wait.
+TEST_P(RuntimeTest, RebalanceDuringABackgroundRestoreDoesNotWaitForItsOffsetFetch) {
+  TopologyTestDriver d([](Clock*) { return CountTopology(); },
+                       DriverOptions{.processing_threads = GetParam(),
+                                     .restore_in_background = true,
+                                     .stable_offsets_wait = absl::Seconds(2)});
+  auto key_on = [&](int32_t p) {
+    for (int k = 0;; ++k) {
+      std::string key = absl::StrCat("k", k);
+      if (d.broker().PartitionFor(kIn, key) == p) return key;
+    }
+  };
+  for (int p = 0; p < 4; ++p) d.Pipe(kIn, key_on(p), "x");
+  ASSERT_TRUE(d.Start().ok());
+  // One poll delivers: assign 0-3 (restore starts), revoke 2 and 3 (joins that restore), then
+  // 2 and 3 back (another restore).
+  d.KeepPartitions({0, 1});
+  d.AssignAll();
+  absl::Status s = d.Process();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(d.runtime()->ready());
+  EXPECT_EQ(d.runtime()->stats().tasks_restored, 6u);  // 0-3, then 2 and 3 again
+  for (int p = 0; p < 4; ++p) {
+    ASSERT_NE(d.processor<CountProcessor>("cnt", p), nullptr) << p;
+    EXPECT_EQ(d.processor<CountProcessor>("cnt", p)->counts.at(key_on(p)), 1) << p;
+  }
+  EXPECT_EQ(d.ReadAll(kOut).size(), 4u);
+}
+
 // Co-partitioned inputs: the group assigns the lead topic; partition p of the other input goes
 // and comes with the lead's p, so a task never runs with half its inputs.
 TEST_P(RuntimeTest, PairedInputFollowsTheLeadPartition) {

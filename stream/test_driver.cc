@@ -69,6 +69,7 @@ absl::Status TopologyTestDriver::Start() {
   o.clock = &clock_;
   o.processing_threads = options_.processing_threads;
   o.restore_in_background = options_.restore_in_background;
+  o.stable_offsets_wait = options_.stable_offsets_wait;
   o.max_batch_messages = options_.max_batch_messages;
   o.commit_hook_for_test = [this](uint64_t n) {
     return commit_hook_ ? commit_hook_(n) : absl::OkStatus();

@@ -45,6 +45,7 @@ struct DriverOptions {
   size_t max_batch_messages = 5000;
   std::string instance_id = "driver-0";
   bool restore_in_background = false;  // RuntimeOptions'; Process() waits for the restores
+  absl::Duration stable_offsets_wait = absl::Seconds(90);  // RuntimeOptions'
 };
 
 class TopologyTestDriver {
