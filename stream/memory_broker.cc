@@ -186,6 +186,10 @@ class MemoryConsumer : public InputConsumer {
       {
         absl::MutexLock l(&b_->mu_);
         if (member_.events.empty() || member_.events.front().mid_batch != mid_batch) return;
+        if (member_.events.front().after_fetches > 0) {
+          --member_.events.front().after_fetches;
+          return;
+        }
         e = std::move(member_.events.front());
         member_.events.pop_front();
       }
@@ -618,7 +622,7 @@ void MemoryBroker::AssignLocked(Group& g) {
 
 void MemoryBroker::SetAssignmentLocked(Group& g,
                                        const std::map<std::string, std::vector<TopicPartition>>& a,
-                                       bool mid_batch) {
+                                       bool mid_batch, int after_fetches) {
   for (auto& [id, m] : g.members) {
     auto it = a.find(id);
     std::vector<TopicPartition> next = it == a.end() ? std::vector<TopicPartition>() : it->second;
@@ -628,6 +632,7 @@ void MemoryBroker::SetAssignmentLocked(Group& g,
     for (const auto& tp : m->owned) {
       if (!m->cooperative || !keep.contains(tp)) revoke.partitions.push_back({tp.first, tp.second});
     }
+    const size_t first = m->events.size();
     if (!revoke.partitions.empty()) m->events.push_back(std::move(revoke));
     // (Also when empty: the member knows the rebalance is over.)
     Event assign{true, {}, mid_batch};
@@ -635,15 +640,16 @@ void MemoryBroker::SetAssignmentLocked(Group& g,
       if (!m->cooperative || !had.contains(tp)) assign.partitions.push_back({tp.first, tp.second});
     }
     m->events.push_back(std::move(assign));
+    m->events[first].after_fetches = after_fetches;
     m->owned = std::move(next);
   }
 }
 
 void MemoryBroker::Reassign(const std::string& group,
                             const std::map<std::string, std::vector<TopicPartition>>& assignment,
-                            bool mid_batch) {
+                            bool mid_batch, int after_fetches) {
   absl::MutexLock l(&mu_);
-  SetAssignmentLocked(groups_[group], assignment, mid_batch);
+  SetAssignmentLocked(groups_[group], assignment, mid_batch, after_fetches);
 }
 
 std::map<std::string, std::vector<TopicPartition>> MemoryBroker::Assignment(

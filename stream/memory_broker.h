@@ -90,10 +90,11 @@ class MemoryBroker {
   // named get nothing. Cooperative members are told about what they lose and gain; eager ones
   // revoke all they have, then take their new set. With `mid_batch`, the events are delivered
   // after the member's next ConsumeBatch fetched its messages (the batch straddles the
-  // rebalance, as librdkafka may do).
+  // rebalance, as librdkafka may do); `after_fetches` more fetches go first (the runtime has
+  // processed what they returned: its work is pending when the events arrive).
   void Reassign(const std::string& group,
                 const std::map<std::string, std::vector<TopicPartition>>& assignment,
-                bool mid_batch = false);
+                bool mid_batch = false, int after_fetches = 0);
   // Members' ids (group.instance.id when static) and what they own now.
   std::map<std::string, std::vector<TopicPartition>> Assignment(const std::string& group);
 
@@ -134,6 +135,7 @@ class MemoryBroker {
     bool assign = false;  // else revoke
     std::vector<TopicPartitionOffset> partitions;
     bool mid_batch = false;
+    int after_fetches = 0;  // mid_batch: fetches to let pass first
   };
   struct Member {
     std::string id;
@@ -166,7 +168,8 @@ class MemoryBroker {
   // Range when a member is eager, else sticky (owners keep their partitions up to a fair share).
   void AssignLocked(Group& g) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetAssignmentLocked(Group& g, const std::map<std::string, std::vector<TopicPartition>>& a,
-                           bool mid_batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                           bool mid_batch, int after_fetches = 0)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EndTxnLocked(Producer& p, bool commit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int default_partitions_;

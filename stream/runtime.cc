@@ -294,6 +294,9 @@ class Runtime::Impl : public RebalanceListener {
   absl::Status HandOff();
   absl::Status CommitPending();
   absl::Status AbortPending(const absl::Status& cause);
+  // Inside a rebalance callback: commits what is pending; a failure aborts it and has EndBatch
+  // rewind (the run goes on).
+  void CommitPendingInCallback();
   absl::Status Rewind();
   // Committed offsets of `tasks`' inputs, waiting while a transaction holds them pending.
   absl::StatusOr<std::vector<TopicPartitionOffset>> StableCommitted(
@@ -363,9 +366,11 @@ class Runtime::Impl : public RebalanceListener {
   // A transaction failed: in-memory state holds changes it carried. Nothing may commit until
   // Rewind rebuilt the state, or offsets would commit without that state.
   bool dirty_ = false;
-  bool needs_rewind_ = false;  // partitions lost with work pending: rewind the tasks that stay
-  absl::Status fatal_;         // set inside rebalance callbacks, surfaced by the loop
-  absl::Status failure_;       // what ended the loop (a persistent commit failure)
+  // Partitions lost with work pending, or a commit inside a rebalance callback failed: EndBatch
+  // rewinds every task.
+  bool needs_rewind_ = false;
+  absl::Status fatal_;    // set inside rebalance callbacks, surfaced by the loop
+  absl::Status failure_;  // what ended the loop (a persistent commit failure)
   bool stopping_ = false;
   bool set_up_ = false;
   std::atomic<bool> ready_{false};
@@ -638,7 +643,9 @@ absl::Status Runtime::Impl::EndBatch(bool sync) {
     Dispatch(Job{Job::kPunctuate, t.get(), {}, {now, caught_up}});
   }
   Drain();
-  absl::Status s = needs_rewind_ ? absl::AbortedError("partitions were lost with work pending")
+  absl::Status s = needs_rewind_ ? absl::AbortedError(
+                                       "a commit inside a rebalance failed, or partitions were "
+                                       "lost with work pending")
                                  : absl::OkStatus();
   const uint64_t committed_before = loop_stats_.transactions;
   if (s.ok()) {
@@ -710,7 +717,12 @@ absl::Status Runtime::Impl::Shutdown(absl::Status result) {
   for (auto& [k, t] : tasks_) CloseTask(*t, /*revoked=*/false);
   tasks_.clear();
   Publish();
-  spdlog::info("{} stopped: {}", log_, result.ok() ? "ok" : result.ToString());
+  if (result.ok()) {
+    spdlog::info("{} stopped: ok", log_);
+  } else {
+    // The run ends here: the role's supervisor (or nobody, in a bench) restarts it.
+    spdlog::error("{} run ended: {}", log_, result.ToString());
+  }
   return result;
 }
 
@@ -861,6 +873,16 @@ absl::Status Runtime::Impl::CommitPending() {
   return absl::OkStatus();
 }
 
+void Runtime::Impl::CommitPendingInCallback() {
+  absl::Status s = CommitPending();
+  if (s.ok()) return;
+  // E.g. refused for the group generation the rebalance just ended (KIP-447): not a reason to
+  // end the run. The batch goes on dirty (nothing commits) and EndBatch rewinds, as after any
+  // failed commit.
+  (void)AbortPending(s);
+  needs_rewind_ = true;
+}
+
 absl::Status Runtime::Impl::AbortPending(const absl::Status& cause) {
   spdlog::error("{} transaction failed: {}", log_, cause.ToString());
   dirty_ = true;
@@ -930,6 +952,8 @@ absl::Status Runtime::Impl::Rewind() {
   metrics_.rewinds.Increment();
   Publish();
   spdlog::warn("{} rewound {} task(s) to the last committed state; retrying", log_, all.size());
+  // (Tasks assigned in the callback whose commit failed were restored here, not in the callback.)
+  if (!ready_.exchange(true) && options_.on_ready) options_.on_ready(true);
   return absl::OkStatus();
 }
 
@@ -1114,11 +1138,8 @@ void Runtime::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions) {
     return;
   }
   Drain();  // (called inside a poll: the lanes may be busy with this batch)
-  if (!fatal_.ok() || dirty_) return;  // dirty: Run is ending on a failed transaction
-  if (absl::Status s = CommitPending(); !s.ok()) {
-    fatal_ = AbortPending(s);
-    return;
-  }
+  if (!fatal_.ok() || stopping_) return;
+  if (!dirty_) CommitPendingInCallback();
   std::vector<Task*> fresh;
   for (const TopicPartitionOffset& tp : partitions) {
     for (size_t s = 0; s < topo_.subtopologies.size(); ++s) {
@@ -1137,6 +1158,12 @@ void Runtime::Impl::OnAssigned(std::vector<TopicPartitionOffset>& partitions) {
       }
       t->inputs[in - spec.inputs.begin()].assigned = true;
     }
+  }
+  if (dirty_) {
+    // A refused commit: the rewind at the end of this batch restores every task, these too;
+    // until then their messages are skipped (and read again from the committed offsets).
+    for (Task* t : fresh) t->restoring = true;
+    return;
   }
   // Where consumption resumes. Read BEFORE the restore: it waits for a previous owner's last
   // transaction to complete, so the restore then sees that transaction's changelog too. Read
@@ -1262,8 +1289,8 @@ void Runtime::Impl::OnRevoked(const std::vector<TopicPartitionOffset>& partition
       if (pending_work_) needs_rewind_ = true;
       pending_work_ = false;
       pending_.clear();
-    } else if (absl::Status s = CommitPending(); !s.ok()) {
-      fatal_ = AbortPending(s);
+    } else {
+      CommitPendingInCallback();
     }
   }
   size_t closed = 0;

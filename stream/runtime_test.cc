@@ -263,6 +263,45 @@ TEST_P(RuntimeTest, MessagesOfPartitionsRevokedInsideTheBatchAreNotCommitted) {
   EXPECT_EQ(d_.ReadAll(kOut).size(), 4u);
 }
 
+// A commit inside a rebalance callback refused (as the coordinator refuses offsets of the
+// generation the rebalance just ended, KIP-447) is a failed commit like any other: aborted, and
+// the instance rewinds and goes on. It used to end the run (the bench's instances that "ended").
+TEST_P(RuntimeTest, CommitRefusedInsideARebalanceRewindsAndTheRunGoesOn) {
+  ASSERT_TRUE(d_.Start().ok());
+  ASSERT_TRUE(d_.Process().ok());  // owns 0..3
+  const uint64_t before = d_.runtime()->stats().transactions;
+  // 600 messages: the first fetch (500) is processed, then the revoke arrives after the second,
+  // with the first fetch's work pending; its commit is refused.
+  std::map<std::string, int> piped;
+  for (int i = 0; i < 600; ++i) {
+    const std::string key = KeyOn(i % 4, i % 3);
+    d_.Pipe(kIn, key, "x");
+    ++piped[key];
+  }
+  d_.KeepPartitions({0, 1}, /*mid_batch=*/true, /*after_fetches=*/1);
+  bool refused = false;
+  d_.SetCommitHook([&](uint64_t n) -> absl::Status {
+    if (n == before && !refused) {
+      refused = true;
+      return absl::FailedPreconditionError("Specified group generation id is not valid");
+    }
+    return absl::OkStatus();
+  });
+  absl::Status s = d_.Process();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(d_.runtime()->stats().rewinds, 1u);
+  EXPECT_THAT(d_.runtime()->stats().partitions, ElementsAre(0, 1));
+  d_.AssignAll();
+  s = d_.Process();
+  ASSERT_TRUE(s.ok()) << s;
+  std::map<std::string, std::string> want;
+  for (const auto& [k, n] : piped) want[k] = absl::StrCat(n);
+  EXPECT_EQ(Latest(d_.ReadAll(kOut)), want);
+  EXPECT_EQ(d_.ReadAll(kOut).size(), 600u) << "every message counted once";
+  EXPECT_EQ(d_.counter("counted"), 600u);
+}
+
 // Issue 19 item 4: a rebalance moves only the partitions that change owner. The tasks that stay
 // keep their processor and state (no restore); only the partitions that come back restore.
 TEST_P(RuntimeTest, CooperativeRebalanceRestoresOnlyThePartitionsThatMove) {

@@ -139,10 +139,11 @@ std::vector<MemoryBroker::Record> TopologyTestDriver::ReadAll(const std::string&
   return out;
 }
 
-void TopologyTestDriver::KeepPartitions(const std::vector<int32_t>& keep, bool mid_batch) {
+void TopologyTestDriver::KeepPartitions(const std::vector<int32_t>& keep, bool mid_batch,
+                                        int after_fetches) {
   std::vector<TopicPartition> tps;  // (the other inputs follow the lead: topology.h)
   for (int32_t p : keep) tps.push_back({LeadTopic(topology_), p});
-  broker_.Reassign(group(), {{options_.instance_id, tps}}, mid_batch);
+  broker_.Reassign(group(), {{options_.instance_id, tps}}, mid_batch, after_fetches);
 }
 
 void TopologyTestDriver::AssignAll() {

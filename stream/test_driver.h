@@ -80,9 +80,10 @@ class TopologyTestDriver {
   std::vector<MemoryBroker::Record> ReadAll(const std::string& topic);
 
   // Rebalances: this instance keeps only `keep` of its group's partitions (of every input
-  // topic), or gets all of them back. `mid_batch`: delivered after the next fetch, so that the
-  // batch straddles the rebalance.
-  void KeepPartitions(const std::vector<int32_t>& keep, bool mid_batch = false);
+  // topic), or gets all of them back. `mid_batch`: delivered after the next fetch (after
+  // `after_fetches` more), so that the batch straddles the rebalance.
+  void KeepPartitions(const std::vector<int32_t>& keep, bool mid_batch = false,
+                      int after_fetches = 0);
   void AssignAll();
 
   // State: the persisted entries of a task (the processor's keys), and the processor itself.
