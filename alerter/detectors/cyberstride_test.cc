@@ -181,6 +181,29 @@ TEST(Cyberstride, SnapshotIsCompact) {
   EXPECT_LE(det->Serialize().size(), 512u);
 }
 
+// A snapshot written before the weekly cycle existed (no `weekly` field) restores with a zero
+// weekly cycle and carries on; one with more weekly coefficients than the state holds is
+// rejected as corrupt.
+TEST(Cyberstride, SnapshotWithoutTheWeeklyCycleRestores) {
+  constexpr int64_t kHour = 3600000;
+  auto det = Make();
+  for (int64_t t = 0; t < 400; ++t) det->Update({t * kHour, std::cos(t * 0.3) + 0.01 * t});
+  v1::DetectorState state;
+  ASSERT_TRUE(state.ParseFromString(det->Serialize()));
+  ASSERT_EQ(state.cyberstride().weekly_size(), 6);
+  state.mutable_cyberstride()->clear_weekly();
+  auto old = Make();
+  ASSERT_TRUE(old->Restore(state.SerializeAsString()).ok());
+  const Verdict v = old->Update({400 * kHour, std::cos(400 * 0.3) + 4.0});
+  EXPECT_TRUE(std::isfinite(v.forecast));
+  v1::DetectorState restored;
+  ASSERT_TRUE(restored.ParseFromString(old->Serialize()));
+  EXPECT_EQ(restored.cyberstride().weekly_size(), 6);
+  for (int i = 0; i < 9; ++i) state.mutable_cyberstride()->add_weekly(0.1f);
+  EXPECT_EQ(old->Restore(state.SerializeAsString()).message(),
+            "cyberstride snapshot is truncated or corrupt");
+}
+
 TEST(Cyberstride, RestoreRejectsOtherDetectorsState) {
   auto ewma = MakeDetector("ewma", {});
   ASSERT_TRUE(ewma.ok());
