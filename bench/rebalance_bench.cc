@@ -257,8 +257,14 @@ int Main(int argc, char** argv) {
   std::printf("rebalance_bench: %d series, %d records/s, %d partitions, phases of %d s\n",
               5 * 10 * a.units * 4, a.rate, kPartitions, a.phase_s);
 
+  // The topics first: the producer below would otherwise auto-create records with the
+  // broker's default partition count while the instances create theirs.
+  if (absl::Status s = EnsureTopics(client, DeploymentTopics(topics, kPartitions, 1)); !s.ok()) {
+    std::fprintf(stderr, "creating topics: %s\n", s.ToString().c_str());
+    return 1;
+  }
   std::vector<Instance> in(3);
-  in[0].a = StartInstance(client, config, 0, dir);  // (creates the topics)
+  in[0].a = StartInstance(client, config, 0, dir);
   in[1].a = StartInstance(client, config, 1, dir);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> produced{0};
