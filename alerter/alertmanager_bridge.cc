@@ -1,10 +1,13 @@
 #include "alerter/alertmanager_bridge.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -34,6 +37,28 @@ bool Pageable(const v1::Signal& s, int64_t now_ms) {
          s.severity() != v1::SEVERITY_REWARD && s.silenced_until_ms() <= now_ms;
 }
 
+// The nodes a fault shows at (docs/attribution.md): where it happened, then every node it also
+// explains a series of, once each, in attribution order.
+std::string AffectedNodes(const v1::Signal& s) {
+  std::vector<std::string> nodes = {s.origin_node()};
+  for (const v1::AlsoVisible& a : s.also_visible_at()) {
+    if (std::find(nodes.begin(), nodes.end(), a.series().node()) == nodes.end()) {
+      nodes.push_back(a.series().node());
+    }
+  }
+  return absl::StrJoin(nodes, ", ");
+}
+
+// "cl/mining energy (10 s), cl/mining/chuquicamata productivity (10 s)"; empty when none.
+std::string AlsoVisibleAt(const v1::Signal& s) {
+  std::vector<std::string> out;
+  for (const v1::AlsoVisible& a : s.also_visible_at()) {
+    out.push_back(absl::StrCat(a.series().node(), " ", a.series().indicator(), " (",
+                               a.series().window_ms() / 1000, " s)"));
+  }
+  return absl::StrJoin(out, ", ");
+}
+
 nlohmann::json AlertJson(const std::map<std::string, std::string>& labels, const v1::Signal& s,
                          int64_t ends_at_ms) {
   nlohmann::json a;
@@ -53,7 +78,9 @@ nlohmann::json AlertJson(const std::map<std::string, std::string>& labels, const
        absl::StrFormat("[%.6g, %.6g]", s.forecast_lower(), s.forecast_upper())},
       {"state", Short(v1::SignalState_Name(s.state()), "SIGNAL_STATE_")},
       {"raised_at", Rfc3339(s.raised_at_ms())},
+      {"affected_nodes", AffectedNodes(s)},
   };
+  if (s.also_visible_at_size() > 0) a["annotations"]["also_visible_at"] = AlsoVisibleAt(s);
   a["startsAt"] = Rfc3339(s.raised_at_ms());
   a["endsAt"] = Rfc3339(ends_at_ms);
   return a;

@@ -7,13 +7,17 @@
 //                origin (where it happened), indicator, kind (step|slope|transient|threshold|
 //                no_data), severity (critical for CRISIS, warning for ALERT)
 //   annotations  summary, description (the last transition's reason), observed, forecast,
-//                forecast_interval, state (firing|acknowledged|escalated), raised_at
+//                forecast_interval, state (firing|acknowledged|escalated), raised_at,
+//                affected_nodes (the origin, then the nodes where the fault is also visible:
+//                docs/attribution.md), also_visible_at (those series, when there are any)
 //   startsAt     when the signal was raised; endsAt = now + 4 x resend_interval while open, so an
 //                alert of a dead alerter expires on its own instead of paging forever.
 // Open signals are re-posted every resend_interval (Alertmanager forgets an alert whose endsAt
 // passed). A resolved signal is posted once more with endsAt = now. Labels identify an alert in
 // Alertmanager, so when they change (an escalation moves `node` and `level`) the old label set is
-// ended (endsAt = now) and the new one posted: the parent level's route now pages.
+// ended (endsAt = now) and the new one posted: the parent level's route now pages. One fault is
+// one label set: an ALSO_VISIBLE transition (attribution) changes no label, so it re-posts the
+// same alert with the new affected_nodes, never a second alert.
 //
 // Not paged: reward signals (favourable shifts: not a problem) and silenced signals (a Cybersyn
 // silence mutes delivery; the alert is ended and posted again when the silence lifts).

@@ -1,6 +1,7 @@
 #include "alerter/alertmanager_bridge.h"
 
 #include <thread>
+#include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
@@ -179,6 +180,41 @@ TEST_F(AlertmanagerBridgeTest, EscalationEndsTheOldLabelSetAndPostsTheNewLevel) 
   EXPECT_EQ(body[1]["labels"]["node"], "cl/textiles/yarur");
   EXPECT_EQ(body[1]["annotations"]["state"], "escalated");
   EXPECT_EQ(body[1]["labels"]["origin"], "cl/textiles/yarur/spinning");
+}
+
+TEST_F(AlertmanagerBridgeTest, AlsoVisibleUpdatesTheAffectedNodesOfTheOneAlert) {
+  bridge_->OnCommitted({Event(MakeSignal("sig-1", v1::SIGNAL_STATE_FIRING, 1))});
+  ASSERT_TRUE(bridge_->Flush().ok());
+  ASSERT_THAT(am_.bodies(), SizeIs(1));
+  EXPECT_EQ(am_.bodies()[0][0]["annotations"]["affected_nodes"], "cl/textiles/yarur/spinning");
+  EXPECT_FALSE(am_.bodies()[0][0]["annotations"].contains("also_visible_at"));
+
+  // The fault is also visible at the enterprise and at the unit's productivity: the same label
+  // set is posted again at once with the nodes, and nothing is ended.
+  v1::Signal seen = MakeSignal("sig-1", v1::SIGNAL_STATE_FIRING, 2);
+  for (const auto& [node, indicator] : {std::pair{"cl/textiles/yarur", "output"},
+                                        {"cl/textiles/yarur/spinning", "productivity"},
+                                        {"cl/textiles/yarur", "productivity"}}) {
+    v1::AlsoVisible* a = seen.add_also_visible_at();
+    a->mutable_series()->set_node(node);
+    a->mutable_series()->set_indicator(indicator);
+    a->mutable_series()->set_window_ms(10000);
+  }
+  v1::SignalEvent e = Event(seen);
+  e.mutable_transition()->set_kind(v1::TRANSITION_KIND_ALSO_VISIBLE);
+  bridge_->OnCommitted({e});
+  ASSERT_TRUE(bridge_->Flush().ok());
+  ASSERT_THAT(am_.bodies(), SizeIs(2));
+  const nlohmann::json body = am_.bodies()[1];
+  ASSERT_THAT(body, SizeIs(1));  // one alert, not ended and re-raised
+  EXPECT_EQ(body[0]["labels"], am_.bodies()[0][0]["labels"]);
+  EXPECT_EQ(body[0]["annotations"]["affected_nodes"],
+            "cl/textiles/yarur/spinning, cl/textiles/yarur");
+  EXPECT_EQ(body[0]["annotations"]["also_visible_at"],
+            "cl/textiles/yarur output (10 s), cl/textiles/yarur/spinning productivity (10 s), "
+            "cl/textiles/yarur productivity (10 s)");
+  EXPECT_EQ(body[0]["endsAt"], "2023-11-14T22:18:20.000Z");
+  EXPECT_EQ(bridge_->tracked(), 1u);
 }
 
 TEST_F(AlertmanagerBridgeTest, RewardsAndSilencedSignalsAreNotPaged) {

@@ -361,6 +361,8 @@ bool AlerterProcessor::AttributeToBases(const Detection& d, int64_t now, stream:
       continue;
     }
     for (int b = 0; b < 2; ++b) {
+      // `attribution: off` on the index's base (config): its signals explain nothing.
+      if (!o_.config->MayAttribute(d.series.indicator(), bases[b]->name)) continue;
       if (sig.series().indicator() == bases[b]->name && (!found[b] || rank(&s) < rank(found[b]))) {
         found[b] = &s;
       }

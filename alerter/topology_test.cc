@@ -7,6 +7,7 @@
 #include <random>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
 #include "alerter/alerter_state.h"
 #include "alerter/detectors/detector.h"
 #include "common/config.h"
@@ -381,17 +382,21 @@ TEST_F(AlerterTopologyTest, StateOfThePreviousVersionIsReadAndRewritten) {
 // Attribution (docs/attribution.md): Beer's derived indices at the node of their bases.
 class AlerterAttributionTest : public ::testing::Test {
  protected:
-  AlerterAttributionTest()
-      : config_(Config()), names_("alr"), driver_([this](Clock* clock) {
+  explicit AlerterAttributionTest(const std::string& output_attribution = "on")
+      : config_(Config(output_attribution)), names_("alr"), driver_([this](Clock* clock) {
           return AlerterTopology({config_, "alr", &metrics_, clock, nullptr});
         }) {}
 
-  static std::shared_ptr<const cybersyn::Config> Config() {
-    auto c = LoadConfigString(cybersyn::testing::TextilesConfigYaml("127.0.0.1:9", "alr", R"(
+  // The textiles config with capacity, and `attribution: <output_attribution>` on output.
+  static std::shared_ptr<const cybersyn::Config> Config(const std::string& output_attribution) {
+    auto c = LoadConfigString(
+        absl::StrReplaceAll(
+            cybersyn::testing::TextilesConfigYaml("127.0.0.1:9", "alr", R"(
   - {name: capacity, unit: t, rollup: sum, role: capability}
 alerter: {warmup: 5, auto_resolve_after: 3}
 )"),
-                              "test.yaml");
+            {{"role: actuality}", "role: actuality, attribution: " + output_attribution + "}"}}),
+        "test.yaml");
     EXPECT_TRUE(c.ok()) << c.status();
     if (!c.ok()) std::abort();
     return std::make_shared<const cybersyn::Config>(std::move(*c));
@@ -433,6 +438,13 @@ alerter: {warmup: 5, auto_resolve_after: 3}
     return out;
   }
 
+  std::vector<std::string> RaisedIndicators() {
+    std::vector<std::string> out;
+    for (const auto& e : Events(v1::TRANSITION_KIND_RAISED)) {
+      out.push_back(e.signal().series().indicator());
+    }
+    return out;
+  }
   std::shared_ptr<const cybersyn::Config> config_;
   TopicNames names_;
   prometheus::Registry registry_;
@@ -467,12 +479,24 @@ TEST_F(AlerterAttributionTest, IndexMovingBeyondWhatItsBasesExplainRaisesItsOwn)
   ASSERT_TRUE(driver_.Start().ok());
   Pipe(46, 90, 0.5);
   ASSERT_TRUE(driver_.Process().ok());
-  std::vector<std::string> indicators;
-  for (const auto& e : Events(v1::TRANSITION_KIND_RAISED)) {
-    indicators.push_back(e.signal().series().indicator());
-  }
-  EXPECT_THAT(indicators, ::testing::UnorderedElementsAre("output", "productivity"));
+  EXPECT_THAT(RaisedIndicators(), ::testing::UnorderedElementsAre("output", "productivity"));
   EXPECT_THAT(Events(v1::TRANSITION_KIND_ALSO_VISIBLE), IsEmpty());
+}
+
+// `attribution: off` on output (config): its signal explains nothing, so the productivity it
+// moves raises its own signal, as before attribution.
+class AlerterAttributionOffTest : public AlerterAttributionTest {
+ protected:
+  AlerterAttributionOffTest() : AlerterAttributionTest("off") {}
+};
+
+TEST_F(AlerterAttributionOffTest, IndexOfABaseWithAttributionOffRaisesItsOwn) {
+  ASSERT_TRUE(driver_.Start().ok());
+  Pipe(140, 85);
+  ASSERT_TRUE(driver_.Process().ok());
+  EXPECT_THAT(RaisedIndicators(), ::testing::UnorderedElementsAre("output", "productivity"));
+  EXPECT_THAT(Events(v1::TRANSITION_KIND_ALSO_VISIBLE), IsEmpty());
+  EXPECT_EQ(driver_.counter("attributed"), 0u);
 }
 
 }  // namespace

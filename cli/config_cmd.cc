@@ -31,7 +31,8 @@ constexpr char kConfigHelp[] =
     "  indicators  (required) list of {name, unit, rollup (sum|mean|min|max|last|none), role\n"
     "              (actuality|capability|potentiality), expect_every, thresholds {min, max},\n"
     "              detector {kind, params}, alert_budget (false signals per series, e.g.\n"
-    "              1/week or 2/day: each series calibrates its threshold to it)}\n"
+    "              1/week or 2/day: each series calibrates its threshold to it), attribution\n"
+    "              (on|off, default on: one signal per fault, the series it moves listed on it)}\n"
     "  operators   list of {name, subtree, one of token | token_env | token_file}\n"
     "  listen      grpc, http (Opsroom), metrics addresses as host:port; tls (gRPC) and "
     "http_tls\n"
@@ -120,7 +121,8 @@ void PrintHierarchy(const Config& c, std::ostream& out) {
 void PrintIndicators(const Config& c, std::ostream& out) {
   out << "\nindicators: " << c.indicators.size() << "\n";
   Table indicators;
-  indicators.Add({"NAME", "UNIT", "ROLLUP", "ROLE", "DETECTOR", "EXPECT EVERY", "THRESHOLDS"});
+  indicators.Add(
+      {"NAME", "UNIT", "ROLLUP", "ROLE", "DETECTOR", "EXPECT EVERY", "THRESHOLDS", "ATTRIBUTION"});
   for (const IndicatorConfig& ind : c.indicators) {
     std::string detector(DetectorKindName(ind.detector.kind));
     if (!ind.detector.params.empty()) {
@@ -140,7 +142,8 @@ void PrintIndicators(const Config& c, std::ostream& out) {
     }
     indicators.Add({ind.name, ind.unit, std::string(RollupName(ind.rollup)),
                     ind.role == Role::kNone ? "-" : std::string(RoleName(ind.role)), detector,
-                    ind.expect_every ? DurationToString(*ind.expect_every) : "-", thresholds});
+                    ind.expect_every ? DurationToString(*ind.expect_every) : "-", thresholds,
+                    ind.attribution ? "on" : "off"});
   }
   indicators.Print(out, "  ");
 }

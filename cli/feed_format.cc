@@ -1,9 +1,12 @@
 #include "cli/feed_format.h"
 
 #include <cctype>
+#include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 
 namespace cybersyn::cli {
@@ -19,6 +22,16 @@ std::string ShortEnum(const std::string& enum_name) {
   }
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
+}
+
+std::string AlsoVisibleList(const v1::Signal& s) {
+  std::set<std::pair<std::string, std::string>> seen;
+  std::vector<std::string> out;
+  for (const v1::AlsoVisible& a : s.also_visible_at()) {
+    if (!seen.emplace(a.series().node(), a.series().indicator()).second) continue;
+    out.push_back(absl::StrCat(a.series().node(), " ", a.series().indicator()));
+  }
+  return absl::StrJoin(out, ", ");
 }
 
 std::string FeedLine(const v1::SignalEvent& e) {
@@ -37,6 +50,9 @@ std::string FeedLine(const v1::SignalEvent& e) {
   if (!t.actor().empty() && t.actor() != "system") absl::StrAppend(&line, "  by ", t.actor());
   if (!t.reason().empty()) absl::StrAppend(&line, "  \"", t.reason(), "\"");
   absl::StrAppend(&line, "  [", s.id(), "]");
+  if (const std::string also = AlsoVisibleList(s); !also.empty()) {
+    absl::StrAppend(&line, "  also visible at: ", also);
+  }
   return line;
 }
 

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "cli/command.h"
 #include "cli/feed_format.h"
+#include "cli/signal_table.h"
 #include "common/duration.h"
 #include "common/tls_config.h"
 #include "cybersyn/v1/services.grpc.pb.h"
@@ -144,16 +145,7 @@ int RunSignals(Conn c, const std::string& subtree, const std::vector<std::string
     std::cout << ToJson(resp) << "\n";
     return 0;
   }
-  std::cout << absl::StrFormat("%-24s %-10s %-8s %-32s %-10s %-12s %-10s %s\n", "ID", "KIND",
-                               "SEVERITY", "ORIGIN", "INDICATOR", "STATE", "LEVEL", "RAISED");
-  for (const v1::Signal& s : resp.signals()) {
-    std::cout << absl::StrFormat("%-24s %-10s %-8s %-32s %-10s %-12s %-10s %s\n", s.id(),
-                                 ShortEnum(v1::SignalKind_Name(s.kind())),
-                                 ShortEnum(v1::Severity_Name(s.severity())), s.origin_node(),
-                                 s.series().indicator(), ShortEnum(v1::SignalState_Name(s.state())),
-                                 s.current_level_name(), Time(s.raised_at_ms()));
-  }
-  std::cout << resp.signals_size() << " signal(s)\n";
+  std::cout << SignalsTable({resp.signals().begin(), resp.signals().end()}, Time);
   return 0;
 }
 
@@ -286,18 +278,6 @@ int RunSeries(Conn c, const std::string& node, const std::string& indicator,
   return 0;
 }
 
-void PrintTree(const v1::NodeStatus& n, int indent) {
-  std::string sev =
-      n.worst() == v1::SEVERITY_UNSPECIFIED ? "ok" : ShortEnum(v1::Severity_Name(n.worst()));
-  std::vector<std::string> vals;
-  for (const auto& [k, v] : n.last_values()) vals.push_back(absl::StrFormat("%s=%.4g", k, v));
-  std::sort(vals.begin(), vals.end());
-  std::cout << absl::StrFormat("%s%-*s %-11s %-7s %2d open  %s\n", std::string(indent * 2, ' '),
-                               40 - indent * 2, n.node(), n.level(), sev, n.open_signals_size(),
-                               absl::StrJoin(vals, " "));
-  for (const auto& child : n.children()) PrintTree(child, indent + 1);
-}
-
 int RunStatus(Conn c, const std::string& node, int depth) {
   Resolve(c);
   auto stub = v1::Query::NewStub(Channel(c));
@@ -313,9 +293,7 @@ int RunStatus(Conn c, const std::string& node, int depth) {
     std::cout << ToJson(resp) << "\n";
     return 0;
   }
-  std::cout << absl::StrFormat("%-40s %-11s %-7s %s\n", "NODE", "LEVEL", "STATE",
-                               "SIGNALS / LAST VALUES");
-  PrintTree(resp, 0);
+  std::cout << StatusTree(resp);
   return 0;
 }
 
@@ -330,7 +308,10 @@ void AddOperatorCommands(CLI::App& app, int& exit_code) {
     auto c = std::make_shared<Conn>();
     auto subtree = std::make_shared<std::string>();
     auto states = std::make_shared<std::vector<std::string>>();
-    CLI::App* cmd = app.add_subcommand("signals", "List signals (open ones by default) as a table");
+    CLI::App* cmd = app.add_subcommand(
+        "signals",
+        "List signals (open ones by default) as a table: one row per fault, with the other "
+        "nodes and indicators where it is also visible (they raise nothing of their own)");
     AddConnOptions(cmd, *c);
     cmd->add_option("--subtree", *subtree, "only signals that originated under this node");
     cmd->add_option("--state", *states, "firing|acknowledged|escalated|resolved (repeatable)");
@@ -395,7 +376,9 @@ void AddOperatorCommands(CLI::App& app, int& exit_code) {
     auto node = std::make_shared<std::string>();
     auto depth = std::make_shared<int>(8);
     CLI::App* cmd = app.add_subcommand(
-        "status", "The tree under a node with each node's worst open signal and last values");
+        "status",
+        "The tree under a node with each node's worst open signal, its open problems (rewards "
+        "apart), the faults also visible there, and its last values");
     AddConnOptions(cmd, *c);
     cmd->add_option("NODE", *node, "node path (default: your token's subtree)");
     cmd->add_option("--depth", *depth, "levels below NODE to show")->capture_default_str();

@@ -51,6 +51,7 @@ namespace {
 
 constexpr std::string_view kRollupNames[] = {"sum", "mean", "min", "max", "last", "none"};
 constexpr std::string_view kRoleNames[] = {"none", "actuality", "capability", "potentiality"};
+constexpr std::string_view kOnOff[] = {"on", "off"};
 constexpr std::string_view kDetectorNames[] = {"cyberstride", "ewma",      "cusum",
                                                "bocpd",       "threshold", "none"};
 
@@ -128,6 +129,14 @@ std::vector<const IndicatorConfig*> Config::BasesOf(std::string_view index) cons
   const IndicatorConfig* b = IndicatorWithRole(roles.second);
   if (a == nullptr || b == nullptr) return {};
   return {a, b};
+}
+
+bool Config::MayAttribute(std::string_view explained, std::string_view explaining) const {
+  for (std::string_view name : {explained, explaining}) {
+    const IndicatorConfig* ind = FindIndicator(name);
+    if (ind != nullptr && !ind->attribution) return false;
+  }
+  return true;
 }
 
 const OperatorConfig* Config::FindOperatorByToken(std::string_view token) const {
@@ -883,7 +892,7 @@ void Loader::LoadIndicators(const Map& top) {
     const std::string path = absl::StrCat("indicators[", i, "]");
     Map m = ReadMap(e->value[i], e->line, path,
                     {"name", "unit", "description", "rollup", "role", "expect_every", "thresholds",
-                     "detector", "alert_budget"});
+                     "detector", "alert_budget", "attribution"});
     IndicatorConfig ind;
     if (auto name = String(m, "name", m.ok)) {
       if (!IsValidId(*name)) {
@@ -942,6 +951,7 @@ void Loader::LoadIndicators(const Map& top) {
       }
     }
     if (const Entry* b = m.Get("alert_budget")) ind.alert_budget = AlertBudget(*b);
+    if (auto on = Enum(m, "attribution", kOnOff, 0, false)) ind.attribution = *on == 0;
     config_.indicators.push_back(std::move(ind));
   }
 }

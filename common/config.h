@@ -78,6 +78,9 @@ struct IndicatorConfig {
   // False signals per week this indicator's series may raise (`alert_budget: 1/week`): each
   // series calibrates its signal threshold to it. Unset: the alerter's default.
   std::optional<double> alert_budget;
+  // `attribution: on|off` (docs/attribution.md). Off: this indicator's series raise on their own
+  // view at every level, and its signals explain no other series.
+  bool attribution = true;
 };
 
 // An alert budget as written in the config: "<count>/<hour|day|week|month>" ("1/week", "2/day",
@@ -200,6 +203,10 @@ struct Config {
   // = actuality / capability, latency = capability / potentiality, performance = actuality /
   // potentiality, by role); empty when `index` is not a derived index or a role is missing.
   std::vector<const IndicatorConfig*> BasesOf(std::string_view index) const;
+  // Whether a signal on `explaining` may explain (attribution, docs/attribution.md) a deviation
+  // of a series of `explained` (the same indicator at a parent, or a derived index of it): false
+  // when either is an indicator with `attribution: off`. Undeclared names (derived indices) are on.
+  bool MayAttribute(std::string_view explained, std::string_view explaining) const;
   // The operator holding `token` (constant-time comparison per operator), or nullptr.
   const OperatorConfig* FindOperatorByToken(std::string_view token) const;
 };

@@ -352,6 +352,44 @@ TEST(ConfigInvalidTest, AlertBudgets) {
             "1e6 a week");
 }
 
+TEST(ConfigInvalidTest, Attribution) {
+  EXPECT_EQ(InvalidMessage("attribution.yaml"),
+            "attribution.yaml: 4 problem(s):\n"
+            "  - attribution.yaml:7: indicators[0].attribution: expected one of on|off, got "
+            "\"offf\"; did you mean \"off\"?\n"
+            "  - attribution.yaml:8: indicators[1].attribution: expected one of on|off, got "
+            "\"false\"\n"
+            "  - attribution.yaml:9: indicators[2].attribution: expected one of on|off, got a "
+            "list\n"
+            "  - attribution.yaml:10: indicators[3].atribution: unknown key; did you mean "
+            "\"attribution\"?");
+}
+
+// On by default; `attribution: off` on an indicator stops its series from being explained and
+// its signals from explaining, derived indices included (docs/attribution.md).
+TEST(ConfigTest, AttributionIsOnUnlessAnIndicatorTurnsItOff) {
+  absl::StatusOr<Config> c = LoadConfigString(R"(
+levels:
+  - {name: enterprise, ack_within: 15m, resolve_within: 1h}
+  - {name: unit, ack_within: 5m, resolve_within: 30m}
+hierarchy:
+  acme: {children: {press: {}}}
+indicators:
+  - {name: output, unit: t, rollup: sum, role: actuality, attribution: off}
+  - {name: capacity, unit: t, rollup: sum, role: capability, attribution: on}
+  - {name: energy, unit: kWh, rollup: sum}
+)",
+                                              "attribution.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->FindIndicator("output")->attribution);
+  EXPECT_TRUE(c->FindIndicator("capacity")->attribution);
+  EXPECT_TRUE(c->FindIndicator("energy")->attribution);
+  EXPECT_TRUE(c->MayAttribute("energy", "energy"));
+  EXPECT_TRUE(c->MayAttribute("productivity", "capacity"));
+  EXPECT_FALSE(c->MayAttribute("productivity", "output"));
+  EXPECT_FALSE(c->MayAttribute("output", "output"));
+}
+
 TEST(ConfigTest, AlertBudgetsInFalseSignalsPerWeek) {
   EXPECT_DOUBLE_EQ(*ParseAlertBudget("1/week"), 1);
   EXPECT_DOUBLE_EQ(*ParseAlertBudget(" 2 / day "), 14);

@@ -61,6 +61,40 @@ inline absl::Status ProduceStep(const KafkaClientOptions& client, const std::str
   return producer->Flush(absl::Seconds(30));
 }
 
+// A unit's output (actuality) steps from ~100 to 85 at window 40 of `windows` one-minute windows
+// while its capacity stays ~125, with the derived productivity (output / capacity) after its
+// bases in each window, as the aggregator sends them: the output signal explains the index's
+// move (docs/attribution.md), so the index raises nothing and is "also visible" on it. Needs a
+// `capacity` indicator with role capability in the config.
+inline absl::Status ProduceAttributedStep(const KafkaClientOptions& client,
+                                          const std::string& topic, const std::string& node,
+                                          int64_t start_ms, int windows) {
+  ASSIGN_OR_RETURN(auto producer, KafkaProducer::Create({client}));
+  std::mt19937 rng(7);
+  std::normal_distribution<double> noise(0, 1);
+  auto produce = [&](const char* indicator, int i, double value) {
+    v1::WindowAggregate a;
+    a.mutable_series()->set_node(node);
+    a.mutable_series()->set_indicator(indicator);
+    a.mutable_series()->set_window_ms(60000);
+    a.set_window_start_ms(start_ms + i * 60000);
+    a.set_window_end_ms(start_ms + (i + 1) * 60000);
+    a.set_value(value);
+    a.set_count(1);
+    a.set_derived(std::string(indicator) == "productivity");
+    a.set_closed_at_ms(absl::ToUnixMillis(absl::Now()));
+    return producer->Produce(topic, -1, node, a.SerializeAsString());
+  };
+  for (int i = 0; i < windows; ++i) {
+    const double output = (i < 40 ? 100 : 85) + noise(rng);
+    const double capacity = 125 + noise(rng);
+    RETURN_IF_ERROR(produce("output", i, output));
+    RETURN_IF_ERROR(produce("capacity", i, capacity));
+    RETURN_IF_ERROR(produce("productivity", i, output / capacity));
+  }
+  return producer->Flush(absl::Seconds(30));
+}
+
 }  // namespace cybersyn::testing
 
 #endif  // CYBERSYN_TESTS_ALERTER_TESTING_H_

@@ -1,7 +1,9 @@
 // The Alertmanager bridge against a REAL Alertmanager (Debian prometheus-alertmanager on
 // loopback, temp config and storage): `cybersyn demo --alertmanager URL` raises signals, they
 // appear in Alertmanager's GET /api/v2/alerts with the bridge's labels; resolving one with the CLI
-// makes it disappear (no longer active).
+// makes it disappear (no longer active). And one fault is one alert: a real `cybersyn alerter`
+// on the real broker, whose unit's output step also moves its productivity (attribution,
+// docs/attribution.md), posts one alert with the index in its annotations, not two.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -19,6 +21,8 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "tests/alerter_testing.h"
+#include "tests/testing/real_kafka.h"
 
 namespace cybersyn {
 namespace {
@@ -215,6 +219,84 @@ TEST_F(AlertmanagerE2eTest, SignalsAppearInAlertmanagerAndDisappearWhenResolved)
       << m->body.substr(0, 2000);
   EXPECT_GE(std::stoi(ok[1]), 2);
   EXPECT_THAT(m->body, HasSubstr("cybersyn_alerter_alertmanager_posts_total{result=\"failed\"} 0"));
+}
+
+// One fault, one alert: the unit's output steps and its productivity moves with it. The alerter
+// raises one signal (the index is explained by its base), and Alertmanager receives one alert
+// for it, whose annotations name where the fault is also visible; no alert for the index. The
+// CLI and the alerter's Opsroom API list the same one signal with the index.
+TEST_F(AlertmanagerE2eTest, OneFaultIsOneAlertWithItsAlsoVisibleSeries) {
+  auto k = testing::GetRealKafka();
+  ASSERT_TRUE(k.ok()) << k.status();
+  const std::string prefix = testing::UniqueName("amattr");
+  const std::string config = dir_ + "/alerter.yaml";
+  std::ofstream(config) << testing::TextilesConfigYaml(
+      k->bootstrap, prefix,
+      absl::StrCat(R"(
+  - {name: capacity, unit: t, rollup: sum, role: capability}
+operators:
+  - {name: ana, subtree: textiles, token: tok-ana}
+alerter:
+  state_dir: ")",
+                   dir_, R"(/state"
+  warmup: 5
+  auto_resolve_after: 3
+  alertmanager: {url: "http://127.0.0.1:)",
+                   am_port_, R"(", resend_interval: 1s}
+)"));
+  const std::string log = dir_ + "/alerter.log";
+  demo_pid_ = Spawn({kBin, "alerter", "--config", config, "--listen-grpc", "127.0.0.1:0",
+                     "--metrics", "127.0.0.1:0", "--opsroom-listen", "127.0.0.1:0"},
+                    log, dir_ + "/alerter.err");
+  std::string web, grpc;
+  for (const absl::Time d = absl::Now() + absl::Seconds(60); absl::Now() < d;) {
+    const std::string text = Slurp(log);
+    std::smatch m;
+    if (std::regex_search(text, m, std::regex(R"(Opsroom on http://(\S+)/)"))) web = m[1];
+    if (std::regex_search(text, m, std::regex(R"(gRPC Alerts on (\S+),)"))) grpc = m[1];
+    if (!web.empty() && !grpc.empty()) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_FALSE(web.empty()) << Slurp(log) << Slurp(dir_ + "/alerter.err");
+
+  // 4 windows after the step: enough to confirm it, too few for hysteresis to resolve it.
+  const std::string unit = "textiles/yarur/spinning";
+  ASSERT_TRUE(testing::ProduceAttributedStep({k->bootstrap, {}}, prefix + ".aggregates", unit,
+                                             1'700'000'000'000, 44)
+                  .ok());
+
+  // Alertmanager holds one alert for the unit, with the index among its also-visible series.
+  httplib::Client am("127.0.0.1", am_port_);
+  std::vector<nlohmann::json> alerts;
+  for (const absl::Time d = absl::Now() + absl::Seconds(60); absl::Now() < d;) {
+    alerts = ActiveAlerts(am);
+    if (!alerts.empty() && alerts[0]["annotations"].contains("also_visible_at")) break;
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  absl::SleepFor(absl::Seconds(2));  // a second alert, had the index raised one, would be here
+  alerts = ActiveAlerts(am);
+  ASSERT_EQ(alerts.size(), 1u) << nlohmann::json(alerts).dump(1) << Slurp(log);
+  const nlohmann::json& a = alerts[0];
+  EXPECT_EQ(a["labels"].value("origin", ""), unit);
+  EXPECT_EQ(a["labels"].value("indicator", ""), "output");
+  EXPECT_EQ(a["annotations"].value("affected_nodes", ""), unit);
+  EXPECT_EQ(a["annotations"].value("also_visible_at", ""),
+            "textiles/yarur/spinning productivity (60 s)");
+  const std::string id = a["labels"].value("signal_id", "");
+
+  // `cybersyn signals` shows the one row with the index; so does the Opsroom's API.
+  CliRun list = Cli(dir_, absl::StrCat("signals --server ", grpc, " --token tok-ana"));
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("textiles/yarur/spinning productivity"));
+  EXPECT_THAT(list.out, HasSubstr(id));
+  EXPECT_THAT(list.out, HasSubstr("1 signal(s): 1 problem(s)"));
+  const size_t colon = web.rfind(':');
+  httplib::Client http(web.substr(0, colon), std::stoi(web.substr(colon + 1)));
+  auto res = http.Get("/api/signals");
+  ASSERT_TRUE(res);
+  const nlohmann::json signals = nlohmann::json::parse(res->body)["signals"];
+  ASSERT_EQ(signals.size(), 1u) << res->body;
+  EXPECT_EQ(signals[0]["also_visible_at"][0]["series"]["indicator"], "productivity");
 }
 
 }  // namespace

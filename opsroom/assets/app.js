@@ -13,12 +13,39 @@ const state = {
   operator: null,            // {name, subtree}
   signals: new Map(),        // id -> Signal (snake_case protobuf JSON)
   selected: null,
+  root: null,                // the last NodeStatus tree
 };
 
 const $ = (sel) => document.querySelector(sel);
 const short = (s) => (s || '').replace(/^(SIGNAL_KIND_|SIGNAL_STATE_|SEVERITY_|TRANSITION_KIND_)/, '').toLowerCase();
 const fmtTime = (ms) => ms ? new Date(Number(ms)).toLocaleTimeString() : '';
 const inSubtree = (path, root) => !!root && (path === root || path.startsWith(root + '/'));
+const isReward = (s) => short(s.kind) === 'reward' || short(s.severity) === 'reward';
+
+// One item per fault (docs/attribution.md): the series a signal explains besides its own, once
+// per node and indicator (window sizes folded), in attribution order.
+function alsoVisible(sig) {
+  const seen = new Set(), out = [];
+  for (const a of sig.also_visible_at || []) {
+    const node = a.series ? a.series.node : '', indicator = a.series ? a.series.indicator : '';
+    if (seen.has(node + '\n' + indicator)) continue;
+    seen.add(node + '\n' + indicator);
+    out.push({ node, indicator });
+  }
+  return out;
+}
+
+// node -> the open signals also visible there (each once), from the signals table.
+function visibleAt() {
+  const out = new Map();
+  for (const s of state.signals.values()) {
+    for (const node of new Set(alsoVisible(s).map((a) => a.node))) {
+      if (!out.has(node)) out.set(node, []);
+      out.get(node).push(s);
+    }
+  }
+  return out;
+}
 
 // el('span', {class: 'dot ok', dataset: {node: 'cl'}}, 'text', child, ...): an element with
 // attributes and children (strings become text nodes). SVG elements with svg(...).
@@ -48,27 +75,40 @@ async function api(path, opts = {}) {
 }
 
 // ---- hierarchy
-function renderNode(n) {
+// A node: its worst open signal, its open problems (rewards apart: they are not problems), and
+// a mark where faults of other nodes or indicators are also visible (not counted again).
+function renderNode(n, visible) {
   const li = document.createElement('li');
   const sev = short(n.worst) || 'ok';
-  const count = (n.open_signals || []).length;
+  const open = n.open_signals || [];
+  const rewards = open.filter(isReward).length, count = open.length - rewards;
   const name = el('span', { class: 'node', dataset: { node: n.node } }, n.title || n.node);
   name.addEventListener('click', () => showNode(n));
   li.append(el('span', { class: `dot ${sev === 'unspecified' ? 'ok' : sev}` }), name,
-    el('span', { class: 'level' }, `${n.level}${count ? ' · ' + count + ' open' : ''}`));
+    el('span', { class: 'level' }, `${n.level}${count ? ' · ' + count + ' open' : ''}` +
+      `${rewards ? ' · ' + rewards + ' reward' : ''}`));
+  const here = visible.get(n.node);
+  if (here) {
+    const what = here.map((s) => `${s.origin_node} ${s.series ? s.series.indicator : ''}`);
+    li.append(el('span', { class: 'also', dataset: { signals: here.map((s) => s.id).join(' ') },
+      title: 'also visible here, raised at ' + what.join(', ') }, `also visible (${here.length})`));
+  }
   if (n.children && n.children.length) {
     const ul = document.createElement('ul');
-    n.children.forEach((c) => ul.appendChild(renderNode(c)));
+    n.children.forEach((c) => ul.appendChild(renderNode(c, visible)));
     li.appendChild(ul);
   }
   return li;
 }
 
+function renderTree() {
+  if (state.root) $('#tree').replaceChildren(renderNode(state.root, visibleAt()));
+}
+
 async function loadTree() {
   try {
-    const root = await api('/api/status?depth=16');
-    const tree = $('#tree');
-    tree.replaceChildren(renderNode(root));
+    state.root = await api('/api/status?depth=16');
+    renderTree();
   } catch (e) { console.warn('tree', e); }
 }
 
@@ -98,6 +138,8 @@ function renderSignals() {
       el('td', {}, s.origin_node), el('td', {}, s.series ? s.series.indicator : ''),
       el('td', {}, short(s.kind)), el('td', {}, s.current_level_name || ''),
       el('td', { class: 'state' }, short(s.state)), el('td', {}, fmtTime(s.raised_at_ms)),
+      el('td', { class: 'also' }, ...alsoVisible(s).flatMap((a, i) => [i ? ', ' : null,
+        el('span', { class: 'also-node', dataset: { node: a.node } }, `${a.node} ${a.indicator}`)])),
       el('td', {}, button('ack', 'ack'), button('resolve', 'resolve'),
         button('silence', 'silence 2h')));
     tr.addEventListener('click', (ev) => {
@@ -117,6 +159,7 @@ async function loadSignals() {
     state.signals.clear();
     (res.signals || []).forEach((s) => state.signals.set(s.id, s));
     renderSignals();
+    renderTree();
   } catch (e) { console.warn('signals', e); }
 }
 
@@ -146,12 +189,17 @@ function onEvent(ev) {
   const s = e.signal, t = e.transition || {};
   const kind = short(t.kind);
   let text = `${kind} ${short(s.kind)} at ${s.origin_node}`;
+  if (kind === 'also_visible') {
+    text = `${short(s.kind)} at ${s.origin_node} also visible at ` +
+      alsoVisible(s).map((a) => `${a.node} ${a.indicator}`).join(', ');
+  }
   if (kind === 'escalated') text = `escalated ${short(s.kind)} of ${s.origin_node}: ${t.from_node} → ${t.to_node}`;
   if (t.actor && t.actor !== 'system') text += ` by ${t.actor}`;
   if (t.reason && t.actor && t.actor !== 'system') text += `: ${t.reason}`;
   addFeedLine({ kind, text, at: t.at_ms });
   if (short(s.state) === 'resolved') state.signals.delete(s.id); else state.signals.set(s.id, s);
   renderSignals();
+  renderTree();
   clearTimeout(treeTimer);
   treeTimer = setTimeout(loadTree, 300);
 }
