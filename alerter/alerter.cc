@@ -53,6 +53,7 @@ class Alerter::Impl {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   bool started_ = false;
+  std::atomic<int> partitions_{0};  // of <prefix>.commands, once Start ensured it
   std::map<std::pair<std::string, std::string>, prometheus::Gauge*> open_by_;  // loop thread
 
   mutable absl::Mutex mu_;
@@ -64,8 +65,8 @@ class Alerter::Impl {
 stream::RuntimeOptions Alerter::Impl::RuntimeOptions() {
   const Config& cfg = *opts_.config;
   stream::RuntimeOptions o;
-  o.topology = AlerterTopology(
-      {opts_.config, names_.prefix, &metrics_, opts_.clock, opts_.observer, opts_.attribution});
+  o.topology = AlerterTopology({opts_.config, names_.prefix, &metrics_, opts_.clock, opts_.observer,
+                                opts_.attribution, [this] { return partitions_.load(); }});
   o.io = io_.get();
   o.group_id = absl::StrCat(names_.prefix, ".alerter");
   o.transactional_id = absl::StrCat(names_.prefix, ".alerter-", opts_.instance_id);
@@ -153,6 +154,8 @@ absl::Status Alerter::Impl::Start() {
   RETURN_IF_ERROR(Annotate(io_->EnsureTopics(DeploymentTopics(names_, cfg.kafka.partitions,
                                                               cfg.kafka.replication_factor)),
                            "creating topics"));
+  ASSIGN_OR_RETURN(const int partitions, io_->PartitionCount(names_.commands));
+  partitions_ = partitions;
   RETURN_IF_ERROR(runtime_->Setup());
   started_ = true;
   thread_ = std::thread([this] {

@@ -18,9 +18,12 @@ cybersyn_cc_test(NAME authz_test SRCS authz_test.cc DEPS cybersyn::alerter_authz
 # Attribution: which open signals explain a series' deviation (pure).
 cybersyn_cc_library(NAME attribution SRCS attribution.cc)
 cybersyn_cc_test(NAME attribution_test SRCS attribution_test.cc DEPS cybersyn::attribution)
+# The shared view of open signals (every task's replica, from its own input and changelog).
+cybersyn_cc_library(NAME shared_view SRCS shared_view.cc DEPS cybersyn::proto absl::strings absl::status)
 
 cybersyn_cc_library(NAME alerter SRCS topology.cc alerter.cc
-  DEPS cybersyn::signal_book cybersyn::alerter_state cybersyn::attribution cybersyn::detectors
+  DEPS cybersyn::signal_book cybersyn::alerter_state cybersyn::attribution cybersyn::shared_view
+       cybersyn::detectors
        cybersyn::stream
        cybersyn::kafka cybersyn::store cybersyn::clock cybersyn::config prometheus-cpp::core
        spdlog::spdlog absl::synchronization absl::strings absl::str_format)

@@ -5,6 +5,8 @@
 //   "d/<node>|<indicator>|<window ms>"  AlerterSeriesState (detector, window bookkeeping)
 //   "s/<signal id>"                     OpenSignalState (the signal, its hysteresis counter)
 //   "c/<command id>"                    AppliedCommand (when it was applied)
+//   "w/<series id>#<window start ms>"   PendingDetection (attribution's wait)
+//   "v/<signal id>", "g/<partition>"    ViewEntry (the shared view, shared_view.h)
 //
 // The version before these messages wrote its own encodings under the same keys: a series as
 // "\x01" + varints + the detector's bytes, an open signal as a varint counter + Signal bytes, a
@@ -31,6 +33,9 @@ namespace cybersyn::alerter {
 inline constexpr absl::string_view kSeriesKeyPrefix = "d/";
 inline constexpr absl::string_view kSignalKeyPrefix = "s/";
 inline constexpr absl::string_view kCommandKeyPrefix = "c/";
+// A detection waiting for the shared view (PendingDetection); the view itself is under "v/" and
+// "g/" (shared_view.h).
+inline constexpr absl::string_view kPendingKeyPrefix = "w/";
 
 // Never empty (an empty value deletes a key): windows is at least 1 once a series is persisted.
 std::string EncodeSeriesState(const v1::AlerterSeriesState& s);

@@ -33,4 +33,18 @@ bool Explains(double observed, double forecast, double lower, double upper, doub
   return rest >= std::min(lower, upper) && rest <= std::max(lower, upper);
 }
 
+double RolledUpDeparture(RollupShape shape, double departure, int64_t window_ms, int leaves,
+                         int64_t at_window_ms, int at_leaves) {
+  if (!std::isfinite(departure)) return 0;
+  switch (shape) {
+    case RollupShape::kSum:
+      return window_ms > 0 ? departure * static_cast<double>(at_window_ms) / window_ms : 0;
+    case RollupShape::kIntensive:
+      return at_leaves > 0 ? departure * std::max(1, leaves) / at_leaves : 0;
+    case RollupShape::kPass:
+      return departure;
+  }
+  return 0;
+}
+
 }  // namespace cybersyn::alerter

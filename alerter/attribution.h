@@ -12,6 +12,7 @@
 #ifndef CYBERSYN_ALERTER_ATTRIBUTION_H_
 #define CYBERSYN_ALERTER_ATTRIBUTION_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,16 @@ double ExpectedIndexMove(double index_forecast, const BaseMove* numerator,
 // inside the interval [lower, upper] (with no interval, lower == upper == 0, the part must be
 // the whole deviation).
 bool Explains(double observed, double forecast, double lower, double upper, double move);
+
+// How a departure shows at an ancestor (rule 1 across nodes): a signal's departure `departure`
+// on a series of window `window_ms` at a node with `leaves` units, as a move of the same
+// indicator at an ancestor-or-self with window `at_window_ms` and `at_leaves` units. Sums scale
+// with the window (a 1-minute departure spread over six 10-second windows); means and derived
+// indices (`intensive`) are shared among the ancestor's units; min, max and last pass as they
+// are (`pass`).
+enum class RollupShape { kSum, kIntensive, kPass };
+double RolledUpDeparture(RollupShape shape, double departure, int64_t window_ms, int leaves,
+                         int64_t at_window_ms, int at_leaves);
 
 }  // namespace cybersyn::alerter
 

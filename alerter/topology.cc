@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -51,6 +52,43 @@ v1::SignalKind ToProto(SignalKind k) {
   }
 }
 
+// Signals that may explain another series' deviation: the detectors' (not limits, not silence).
+bool Explainer(v1::SignalKind k) {
+  return k != v1::SIGNAL_KIND_THRESHOLD && k != v1::SIGNAL_KIND_NO_DATA;
+}
+
+// A waiting detection as a Signal (PendingDetection) and back.
+v1::Signal ToSignal(const Detection& d) {
+  v1::Signal s;
+  *s.mutable_series() = d.series;
+  s.set_kind(d.kind);
+  s.set_severity(d.severity);
+  s.set_score(d.score);
+  *s.mutable_probabilities() = d.probs;
+  s.set_observed(d.observed);
+  s.set_forecast(d.forecast);
+  s.set_forecast_lower(d.lower);
+  s.set_forecast_upper(d.upper);
+  s.set_window_start_ms(d.window_start_ms);
+  return s;
+}
+
+Detection FromSignal(const v1::Signal& s, const std::string& reason) {
+  Detection d;
+  d.series = s.series();
+  d.kind = s.kind();
+  d.severity = s.severity();
+  d.score = s.score();
+  d.probs = s.probabilities();
+  d.observed = s.observed();
+  d.forecast = s.forecast();
+  d.lower = s.forecast_lower();
+  d.upper = s.forecast_upper();
+  d.window_start_ms = s.window_start_ms();
+  d.reason = reason;
+  return d;
+}
+
 }  // namespace
 
 int FavourableDirection(const IndicatorConfig* indicator, const std::string& name) {
@@ -85,6 +123,10 @@ AlerterMetrics::AlerterMetrics(prometheus::Registry& r)
                  .Help("Detector states reset because they became non-finite")
                  .Register(r)
                  .Add({})),
+      attributed(prometheus::BuildCounter()
+                     .Name("cybersyn_alerter_attributed_total")
+                     .Help("Detections attributed to other signals (also visible at), not raised")
+                     .Register(r)),
       aggregates(prometheus::BuildCounter()
                      .Name("cybersyn_alerter_aggregates_total")
                      .Help("Window aggregates consumed, by result")
@@ -104,10 +146,13 @@ AlerterMetrics::AlerterMetrics(prometheus::Registry& r)
       command_applied(commands.Add({{"result", "applied"}})),
       command_rejected(commands.Add({{"result", "rejected"}})),
       command_duplicate(commands.Add({{"result", "duplicate"}})),
-      bad_command(commands.Add({{"result", "bad"}})) {}
+      bad_command(commands.Add({{"result", "bad"}})),
+      attributed_to_bases(attributed.Add({{"rule", "bases"}})),
+      attributed_to_descendants(attributed.Add({{"rule", "descendants"}})) {}
 
-AlerterProcessor::AlerterProcessor(const AlerterTopologyOptions& options)
+AlerterProcessor::AlerterProcessor(const AlerterTopologyOptions& options, int32_t partition)
     : o_(options),
+      partition_(partition),
       aggregates_topic_(TopicNames(options.prefix).aggregates),
       book_(options.config->hierarchy,
             SignalBookOptions{.auto_resolve_after = options.config->alerter.auto_resolve_after}) {}
@@ -180,10 +225,27 @@ absl::Status AlerterProcessor::Load(absl::string_view key, absl::string_view val
     commands_[std::string(k)] = at;
     return absl::OkStatus();
   }
+  if (absl::StartsWith(key, kViewSignalKeyPrefix) ||
+      absl::StartsWith(key, kViewProgressKeyPrefix)) {
+    return view_.Load(key, value);
+  }
+  if (absl::ConsumePrefix(&k, kPendingKeyPrefix)) {
+    v1::PendingDetection p;
+    if (!p.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::DataLossError(absl::StrCat("pending detection '", k, "' does not parse"));
+    }
+    Pending& w = pending_[std::string(k)];
+    w.d = FromSignal(p.detection(), p.reason());
+    w.arrived_ms = p.arrived_at_ms();
+    const Hierarchy::Node* n = o_.config->hierarchy->Find(w.d.series.node());
+    w.depth = n != nullptr ? n->depth : 0;
+    return absl::OkStatus();
+  }
   return absl::DataLossError(absl::StrCat("unknown alerter state key '", key, "'"));
 }
 
 void AlerterProcessor::Init(stream::Emitter&) {
+  if (o_.attribution && o_.partitions) partitions_ = std::max(0, o_.partitions());
   if (o_.observer == nullptr || book_.open().empty()) return;
   std::vector<v1::Signal> open;
   for (const auto& [id, s] : book_.open()) open.push_back(s.signal);
@@ -191,6 +253,10 @@ void AlerterProcessor::Init(stream::Emitter&) {
 }
 
 void AlerterProcessor::Close(bool revoked) {
+  if (!pending_.empty()) {
+    spdlog::info("[alerter] task {}: {} detection(s) waiting for the shared view (first {})",
+                 partition_, pending_.size(), pending_.begin()->first);
+  }
   if (!revoked || o_.observer == nullptr || book_.open().empty()) return;
   std::vector<std::string> ids;
   for (const auto& [id, s] : book_.open()) ids.push_back(id);
@@ -198,10 +264,31 @@ void AlerterProcessor::Close(bool revoked) {
 }
 
 void AlerterProcessor::Emit(std::vector<v1::SignalEvent> events, stream::Emitter& out) {
+  v1::ViewUpdate view;
   for (const v1::SignalEvent& e : events) {
     out.Send(kSignalsOut, e.signal().origin_node(), e.SerializeAsString());
     out.Count(kEvents);
+    const v1::TransitionKind t = e.transition().kind();
+    if (partitions_ > 0 && Explainer(e.signal().kind()) &&
+        (t == v1::TRANSITION_KIND_RAISED || t == v1::TRANSITION_KIND_UPDATED ||
+         t == v1::TRANSITION_KIND_RESOLVED)) {
+      v1::Signal* s = view.add_signals();
+      *s = e.signal();
+      s->clear_history();
+      s->clear_also_visible_at();
+    }
   }
+  if (view.signals_size() > 0) Broadcast(view, view.signals(0).origin_node(), out);
+}
+
+void AlerterProcessor::Broadcast(const v1::ViewUpdate& update, const std::string& key,
+                                 stream::Emitter& out) {
+  v1::Command c;
+  c.set_kind(v1::COMMAND_KIND_VIEW);
+  *c.mutable_view() = update;
+  c.mutable_view()->set_from_partition(partition_);
+  const std::string value = c.SerializeAsString();
+  for (int q = 0; q < partitions_; ++q) out.Send(kCommandsOut, key, value, {}, q);
 }
 
 void AlerterProcessor::Process(const ConsumedMessage& m, stream::Emitter& out) {
@@ -326,8 +413,12 @@ void AlerterProcessor::ProcessAggregate(const v1::WindowAggregate& agg, int64_t 
       d.reason = KindLabel(verdict.kind, verdict.direction);
     }
     // A new signal only: an open one is updated as before.
-    if (!o_.attribution || book_.FindOpen(d.series, d.kind) != nullptr ||
-        !AttributeToBases(d, now, out)) {
+    if (!o_.attribution || book_.FindOpen(d.series, d.kind) != nullptr) {
+      Emit(book_.OnDetection(d, now), out);
+    } else if (AttributeToBases(d, now, out)) {
+    } else if (MayWait(d)) {
+      Hold(*id, std::move(d), now);
+    } else {
       Emit(book_.OnDetection(d, now), out);
     }
   }
@@ -342,6 +433,7 @@ void AlerterProcessor::ProcessAggregate(const v1::WindowAggregate& agg, int64_t 
   }
   out.Count(kAggregates);
   ++applied_;
+  progressed_ = true;
 }
 
 bool AlerterProcessor::AttributeToBases(const Detection& d, int64_t now, stream::Emitter& out) {
@@ -393,10 +485,199 @@ bool AlerterProcessor::AttributeToBases(const Detection& d, int64_t now, stream:
     Emit(book_.AlsoVisible(id, d.series, d.window_start_ms, now), out);
   }
   out.Count(kAttributed);
+  o_.metrics->attributed_to_bases.Increment();
   return true;
 }
 
+bool AlerterProcessor::MayWait(const Detection& d) const {
+  if (partitions_ <= 0) return false;
+  const Hierarchy::Node* n = o_.config->hierarchy->Find(d.series.node());
+  if (n == nullptr) return false;
+  if (!n->is_leaf()) return true;
+  const auto& windows = o_.config->aggregator.windows;
+  return !windows.empty() && d.series.window_ms() > absl::ToInt64Milliseconds(windows.front());
+}
+
+void AlerterProcessor::Hold(const std::string& series_id, Detection d, int64_t now) {
+  // Each window's detection waits on its own: a replay applies many windows in one batch.
+  std::string key = absl::StrCat(series_id, "#", d.window_start_ms);
+  const Hierarchy::Node* n = o_.config->hierarchy->Find(d.series.node());
+  pending_[key] = {std::move(d), now, n != nullptr ? n->depth : 0};
+  dirty_pending_.insert(std::move(key));
+}
+
+void AlerterProcessor::DecideCovered(int64_t now, bool timed_out_only, stream::Emitter& out) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    const Pending& p = it->second;
+    const int64_t w = p.d.series.window_ms();
+    bool decide = now - p.arrived_ms >= int64_t{o_.attribution_wait} * w;
+    if (!decide && !timed_out_only) {
+      // Covered: every task processed the series that could explain it (deeper, or at its depth
+      // in finer windows; not coarser) up to `lag` windows after its own.
+      const int64_t until = p.d.window_start_ms + (1 + int64_t{o_.attribution_lag}) * w;
+      decide = view_.Covers(partitions_, until, [&](int64_t window_ms, int32_t depth) {
+        return window_ms <= w && (depth > p.depth || (depth == p.depth && window_ms < w));
+      });
+    }
+    if (!decide) {
+      ++it;
+      continue;
+    }
+    if (!AttributeToDescendants(p.d, out)) Emit(book_.OnDetection(p.d, now), out);
+    dirty_pending_.insert(it->first);
+    it = pending_.erase(it);
+    progressed_ = true;  // the progress it held back moves on
+  }
+}
+
+int AlerterProcessor::LeavesUnder(const Hierarchy::Node* n) {
+  auto it = leaves_.find(n);
+  if (it != leaves_.end()) return it->second;
+  int count = n->is_leaf() ? 1 : 0;
+  for (const Hierarchy::Node* c : n->children) count += LeavesUnder(c);
+  leaves_[n] = count;
+  return count;
+}
+
+bool AlerterProcessor::AttributeToDescendants(const Detection& d, stream::Emitter& out) {
+  const Hierarchy& h = *o_.config->hierarchy;
+  const std::string& node = d.series.node();
+  const Hierarchy::Node* at = h.Find(node);
+  if (at == nullptr) return false;
+  const int64_t w = d.series.window_ms();
+  const bool reward = d.kind == v1::SIGNAL_KIND_REWARD;
+  // Per node, one candidate: the same window size if open, else the finest.
+  absl::btree_map<std::string, const SharedView::Entry*> best;
+  auto rank = [&](const v1::Signal& s) {
+    return std::pair(s.series().window_ms() != w, s.series().window_ms());
+  };
+  for (const auto& [id, e] : view_.signals()) {
+    const v1::Signal& s = e.signal;
+    if (s.series().indicator() != d.series.indicator() || !Explainer(s.kind()) ||
+        (s.kind() == v1::SIGNAL_KIND_REWARD) != reward) {
+      continue;
+    }
+    // Only a recent detection explains: an old signal's departure is already in the forecast.
+    const int64_t detected_end = s.window_start_ms() + s.series().window_ms();
+    if (detected_end < d.window_start_ms - int64_t{o_.attribution_wait} * w ||
+        s.window_start_ms() > d.window_start_ms + (1 + int64_t{o_.attribution_lag}) * w) {
+      continue;
+    }
+    const std::string& m = s.series().node();
+    const bool below = m != node && Hierarchy::PathIsInSubtree(m, node);
+    if (!below && !(m == node && s.series().window_ms() < w)) continue;
+    const SharedView::Entry*& b = best[m];
+    if (b == nullptr || rank(s) < rank(b->signal)) b = &e;
+  }
+  // A candidate whose ancestor (up to the node) is a candidate too is already in its move.
+  std::vector<const SharedView::Entry*> top;
+  for (const auto& [m, e] : best) {
+    bool covered = false;
+    for (const auto& [a, other] : best) {
+      if (a != m && Hierarchy::PathIsInSubtree(m, a)) covered = true;
+    }
+    if (!covered) top.push_back(e);
+  }
+  if (top.empty()) return false;
+  const IndicatorConfig* ind = o_.config->FindIndicator(d.series.indicator());
+  RollupShape shape = RollupShape::kSum;
+  if (!o_.config->BasesOf(d.series.indicator()).empty() ||
+      (ind != nullptr && ind->rollup == Rollup::kMean)) {
+    shape = RollupShape::kIntensive;
+  } else if (ind != nullptr && ind->rollup != Rollup::kSum) {
+    shape = RollupShape::kPass;
+  }
+  const int at_leaves = LeavesUnder(at);
+  const bool up = d.observed > d.forecast;
+  double move = 0;
+  std::vector<const SharedView::Entry*> agreeing;
+  for (const SharedView::Entry* e : top) {
+    const v1::Signal& s = e->signal;
+    const Hierarchy::Node* mn = h.Find(s.series().node());
+    const double part =
+        RolledUpDeparture(shape, s.observed() - s.forecast(), s.series().window_ms(),
+                          mn != nullptr ? LeavesUnder(mn) : 1, w, at_leaves);
+    move += part;
+    if (part != 0 && (part > 0) == up) agreeing.push_back(e);
+  }
+  if (!Explains(d.observed, d.forecast, d.lower, d.upper, move)) return false;
+  for (const SharedView::Entry* e : agreeing) {
+    v1::Command c;
+    c.set_kind(v1::COMMAND_KIND_ATTRIBUTE);
+    c.set_signal_id(e->signal.id());
+    *c.mutable_attribute()->mutable_series() = d.series;
+    c.mutable_attribute()->set_window_start_ms(d.window_start_ms);
+    out.Send(kCommandsOut, e->signal.origin_node(), c.SerializeAsString(), {}, e->from_partition);
+  }
+  out.Count(kAttributed);
+  o_.metrics->attributed_to_descendants.Increment();
+  return true;
+}
+
+void AlerterProcessor::ShareProgress(stream::Emitter& out) {
+  // A task without series claims nothing: it cannot know that none will come (its aggregates
+  // may simply not have arrived yet), so the other tasks' decisions wait for them or the timeout.
+  if (!progressed_) return;
+  progressed_ = false;
+  const int wait = std::max(1, o_.attribution_wait);
+  // Per (window ms, depth): the newest window start, and the end every active series reached.
+  std::map<std::pair<int64_t, int32_t>, std::pair<int64_t, int64_t>> by;
+  auto key_of = [&](const Series& s) {
+    const Hierarchy::Node* n = o_.config->hierarchy->Find(s.key.node());
+    return std::pair<int64_t, int32_t>{s.key.window_ms(), n != nullptr ? n->depth : 0};
+  };
+  for (const auto& [id, s] : series_) {
+    if (s.windows == 0) continue;
+    auto [it, inserted] = by.try_emplace(key_of(s), s.last_window_start, INT64_MAX);
+    it->second.first = std::max(it->second.first, s.last_window_start);
+  }
+  std::map<std::pair<int64_t, int32_t>, int64_t> covered;
+  for (const auto& [id, s] : series_) {
+    if (s.windows == 0) continue;
+    const auto key = key_of(s);
+    auto& [newest, reached] = by[key];
+    const int64_t w = key.first;
+    // A series more than `wait` windows behind its peers (a silent unit) holds nothing back.
+    if (s.last_window_start < newest - wait * w) continue;
+    reached = std::min(reached, s.last_window_start + w);
+  }
+  for (const auto& [key, v] : by) covered[key] = v.second;
+  // The task's watermark (depth -1): the newest window end it processed. A (size, depth) it
+  // owns no series of is covered only up to there, not for ever.
+  int64_t watermark = 0;
+  for (const auto& [key, v] : by) watermark = std::max(watermark, v.first + key.first);
+  if (watermark > 0) covered[{0, kWatermarkDepth}] = watermark;
+  // A waiting detection is not decided: its window is not covered yet.
+  for (const auto& [id, p] : pending_) {
+    auto it = covered.find({p.d.series.window_ms(), p.depth});
+    if (it != covered.end()) it->second = std::min(it->second, p.d.window_start_ms);
+  }
+  v1::ViewUpdate update;
+  for (const auto& [key, to] : covered) {
+    int64_t& sent = sent_progress_[key];
+    if (to <= sent) continue;
+    sent = to;
+    v1::ViewProgress* g = update.add_progress();
+    g->set_window_ms(key.first);
+    g->set_depth(key.second);
+    g->set_covered_to_ms(to);
+  }
+  if (update.progress_size() > 0) Broadcast(update, "progress", out);
+}
+
 void AlerterProcessor::ProcessCommand(const v1::Command& cmd, int64_t now, stream::Emitter& out) {
+  // Between tasks, in transactions: exactly once without ids.
+  if (cmd.kind() == v1::COMMAND_KIND_VIEW) {
+    view_.Apply(cmd.view());
+    if (cmd.view().progress_size() > 0) DecideCovered(now, false, out);
+    return;
+  }
+  if (cmd.kind() == v1::COMMAND_KIND_ATTRIBUTE) {
+    Emit(book_.AlsoVisible(cmd.signal_id(), cmd.attribute().series(),
+                           cmd.attribute().window_start_ms(), now),
+         out);
+    return;
+  }
   if (cmd.id().empty() || commands_.contains(cmd.id())) {
     o_.metrics->command_duplicate.Increment();
     return;
@@ -469,6 +750,10 @@ void AlerterProcessor::Punctuate(const stream::PunctuateInfo& info, stream::Emit
   if (duplicates_ > 0) o_.metrics->duplicate.Increment(static_cast<double>(duplicates_));
   applied_ = duplicates_ = 0;
   Emit(book_.Tick(info.now_ms), out);
+  if (partitions_ > 0) {
+    DecideCovered(info.now_ms, true, out);
+    ShareProgress(out);
+  }
   if (info.now_ms >= next_no_data_check_) {
     next_no_data_check_ = info.now_ms + 1000;
     CheckNoData(info.now_ms, out);
@@ -493,6 +778,20 @@ void AlerterProcessor::TakeChanges(std::vector<stream::StateChange>* out) {
     s->dirty = false;
   }
   dirty_series_.clear();
+  view_.TakeChanges(out);
+  for (const std::string& id : dirty_pending_) {
+    auto it = pending_.find(id);
+    std::string value;
+    if (it != pending_.end()) {
+      v1::PendingDetection p;
+      *p.mutable_detection() = ToSignal(it->second.d);
+      p.set_reason(it->second.d.reason);
+      p.set_arrived_at_ms(it->second.arrived_ms);
+      value = p.SerializeAsString();
+    }
+    out->push_back({absl::StrCat(kPendingKeyPrefix, id), std::move(value)});
+  }
+  dirty_pending_.clear();
   for (const std::string& id : book_.TakeDirty()) {
     const OpenSignal* s = book_.Find(id);
     out->push_back(
@@ -505,10 +804,11 @@ stream::Topology AlerterTopology(const AlerterTopologyOptions& o) {
   stream::Topology t;
   t.role = "alerter";
   t.subtopologies.push_back(
-      {"alr", {names.aggregates, names.commands}, names.Changelog("alerter"), [o](int32_t) {
-         return std::make_unique<AlerterProcessor>(o);
-       }});
-  t.outputs = {names.signals};
+      {"alr",
+       {names.aggregates, names.commands},
+       names.Changelog("alerter"),
+       [o](int32_t partition) { return std::make_unique<AlerterProcessor>(o, partition); }});
+  t.outputs = {names.signals, names.commands};
   t.deadletter = names.deadletter;
   t.counters = {"aggregates",        "duplicates", "commands",
                 "rejected_commands", "events",     "attributed"};

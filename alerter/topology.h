@@ -18,13 +18,18 @@
 #define CYBERSYN_ALERTER_TOPOLOGY_H_
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
 #include "alerter/detectors/detector.h"
+#include "alerter/shared_view.h"
 #include "alerter/signal_book.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -64,7 +69,8 @@ enum AlerterCounter {
   kEvents,
   kAttributed,  // detections attributed to other signals (attribution.h), not raised
 };
-inline constexpr int kSignalsOut = 0;  // stream::Emitter::Send's topic
+inline constexpr int kSignalsOut = 0;   // stream::Emitter::Send's topics
+inline constexpr int kCommandsOut = 1;  // the shared view's updates and attributions
 
 struct AlerterMetrics {
   explicit AlerterMetrics(prometheus::Registry& r);
@@ -73,12 +79,16 @@ struct AlerterMetrics {
   prometheus::Counter& escalations;
   prometheus::Histogram& update;
   prometheus::Counter& resets;
+  // Detections attributed to other signals (docs/attribution.md), by rule: "bases" (a derived
+  // index at its bases' node), "descendants" (rule 1 across nodes).
+  prometheus::Family<prometheus::Counter>& attributed;
   prometheus::Family<prometheus::Counter>& aggregates;
   prometheus::Family<prometheus::Counter>& commands;
   prometheus::Family<prometheus::Counter>& transitions;
   // Cached children of the families above.
   prometheus::Counter &applied, &duplicate, &bad_aggregate, &bad_detector;
   prometheus::Counter &command_applied, &command_rejected, &command_duplicate, &bad_command;
+  prometheus::Counter &attributed_to_bases, &attributed_to_descendants;
 };
 
 struct AlerterTopologyOptions {
@@ -90,6 +100,15 @@ struct AlerterTopologyOptions {
   // Attribution (attribution.h): on by default; off, every series raises on its own view (the
   // quality harness's comparison).
   bool attribution = true;
+  // The partition count of <prefix>.commands (= of <prefix>.aggregates), read when a task
+  // starts: the shared view's updates go to every partition. Null or 0: attribution across
+  // nodes is off (derived indices at their bases' node still attribute).
+  std::function<int()> partitions;
+  // The wait rule (docs/attribution.md): a detection at a node with descendants (or at a coarser
+  // window of a node) waits until the shared view covers `attribution_lag` windows after its
+  // own, or for `attribution_wait` windows of processing time.
+  int attribution_wait = 2;
+  int attribution_lag = 1;
 };
 
 stream::Topology AlerterTopology(const AlerterTopologyOptions& options);
@@ -103,7 +122,7 @@ int FavourableDirection(const IndicatorConfig* indicator, const std::string& ind
 
 class AlerterProcessor : public stream::Processor {
  public:
-  explicit AlerterProcessor(const AlerterTopologyOptions& options);
+  AlerterProcessor(const AlerterTopologyOptions& options, int32_t partition = 0);
 
   absl::Status Load(absl::string_view key, absl::string_view value) override;
   void Init(stream::Emitter& out) override;
@@ -141,10 +160,39 @@ class AlerterProcessor : public stream::Processor {
   // A derived index's detection that the open signals of its bases at the same node explain
   // (attribution.h): records it on them ("also visible at") and returns true; false: raise it.
   bool AttributeToBases(const Detection& d, int64_t now, stream::Emitter& out);
+  // Rule 1 across nodes: whether `d` may wait for the shared view (its node has descendants,
+  // or finer windows); Hold keeps it (one per series and window), DecideCovered raises or
+  // attributes the ones whose wait is over (`timed_out_only`: by the clock alone).
+  bool MayWait(const Detection& d) const;
+  void Hold(const std::string& series_id, Detection d, int64_t now);
+  void DecideCovered(int64_t now, bool timed_out_only, stream::Emitter& out);
+  // A detection that the open signals of the shared view explain (same indicator at
+  // descendants, or at the node in finer windows): sends ATTRIBUTE to their owners and returns
+  // true; false: raise it.
+  bool AttributeToDescendants(const Detection& d, stream::Emitter& out);
+  // Broadcasts this task's progress when it moved (Punctuate).
+  void ShareProgress(stream::Emitter& out);
+  void Broadcast(const v1::ViewUpdate& update, const std::string& key, stream::Emitter& out);
+  int LeavesUnder(const Hierarchy::Node* n);
   void Emit(std::vector<v1::SignalEvent> events, stream::Emitter& out);
 
+  struct Pending {
+    Detection d;
+    int64_t arrived_ms = 0;
+    int depth = 0;
+  };
+
   AlerterTopologyOptions o_;
+  int32_t partition_ = 0;
+  int partitions_ = 0;  // 0: no shared view
   std::string aggregates_topic_;
+  SharedView view_;
+  // By "<series id>#<window start>": decided in key order.
+  absl::btree_map<std::string, Pending> pending_;
+  absl::btree_set<std::string> dirty_pending_;
+  bool progressed_ = false;  // windows applied since the last progress
+  std::map<std::pair<int64_t, int32_t>, int64_t> sent_progress_;
+  absl::flat_hash_map<const Hierarchy::Node*, int> leaves_;
   SignalBook book_;
   absl::node_hash_map<std::string, Series> series_;  // by series id; pointer-stable
   std::vector<std::pair<const std::string*, Series*>> dirty_series_;

@@ -4,7 +4,9 @@
 // upgrade from the encodings before state.proto.
 #include "alerter/topology.h"
 
+#include <map>
 #include <random>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
@@ -42,6 +44,18 @@ alerter: {warmup: 5, auto_resolve_after: 3}
   EXPECT_TRUE(c.ok()) << c.status();
   if (!c.ok()) std::abort();
   return std::make_shared<const Config>(std::move(*c));
+}
+
+// The committed transitions of `kind` on <prefix>.signals.
+std::vector<v1::SignalEvent> EventsOf(TopologyTestDriver& driver, const std::string& topic,
+                                      v1::TransitionKind kind) {
+  std::vector<v1::SignalEvent> out;
+  for (const auto& r : driver.ReadAll(topic)) {
+    v1::SignalEvent e;
+    EXPECT_TRUE(e.ParseFromString(r.value.value_or("")));
+    if (e.transition().kind() == kind) out.push_back(e);
+  }
+  return out;
 }
 
 std::string Aggregate(const std::string& node, int window, double value) {
@@ -429,13 +443,7 @@ alerter: {warmup: 5, auto_resolve_after: 3}
     }
   }
   std::vector<v1::SignalEvent> Events(v1::TransitionKind kind) {
-    std::vector<v1::SignalEvent> out;
-    for (const auto& r : driver_.ReadAll(names_.signals)) {
-      v1::SignalEvent e;
-      EXPECT_TRUE(e.ParseFromString(r.value.value_or("")));
-      if (e.transition().kind() == kind) out.push_back(e);
-    }
-    return out;
+    return EventsOf(driver_, names_.signals, kind);
   }
 
   std::vector<std::string> RaisedIndicators() {
@@ -497,6 +505,185 @@ TEST_F(AlerterAttributionOffTest, IndexOfABaseWithAttributionOffRaisesItsOwn) {
   EXPECT_THAT(RaisedIndicators(), ::testing::UnorderedElementsAre("output", "productivity"));
   EXPECT_THAT(Events(v1::TRANSITION_KIND_ALSO_VISIBLE), IsEmpty());
   EXPECT_EQ(driver_.counter("attributed"), 0u);
+}
+
+// Rule 1 across nodes (docs/attribution.md): the textiles tree (textiles > yarur > spinning,
+// weaving; textiles > sumar > spinning) on 4 partitions, every node's output as the aggregator
+// sends it (sums of the units), each window for every node before the next window.
+class AlerterHierarchyTest : public ::testing::Test {
+ protected:
+  static constexpr char kYarur[] = "textiles/yarur";
+  static constexpr char kSumarEnt[] = "textiles/sumar";
+  static constexpr char kRoot[] = "textiles";
+
+  AlerterHierarchyTest()
+      : config_(TestConfig()), names_("alr"), driver_([this](Clock* clock) {
+          AlerterTopologyOptions o{config_, "alr", &metrics_, clock, nullptr};
+          o.partitions = [] { return 4; };
+          return AlerterTopology(o);
+        }) {}
+
+  // Windows [from, to): units around 100 (seeded noise), plus `unit_step` at `step_unit` and
+  // `own_step` at the parent yarur's own records from window `step_at` on.
+  void Pipe(int from, int to, int step_at, const std::string& step_unit, double unit_step,
+            double own_step = 0) {
+    std::mt19937 rng(11);
+    std::normal_distribution<double> noise(0, 1);
+    for (int i = 0; i < to; ++i) {
+      std::map<std::string, double> v;
+      for (const char* u : {kSpinning, kWeaving, kSumar}) {
+        v[u] = 100 + noise(rng) + (i >= step_at && u == step_unit ? unit_step : 0);
+      }
+      v[kYarur] = v[kSpinning] + v[kWeaving] + (i >= step_at ? own_step : 0);
+      v[kSumarEnt] = v[kSumar];
+      v[kRoot] = v[kYarur] + v[kSumarEnt];
+      if (i < from) continue;
+      for (const auto& [node, value] : v) {
+        driver_.Pipe(names_.aggregates, node, Aggregate(node, i, value));
+      }
+    }
+  }
+  std::vector<v1::SignalEvent> Events(v1::TransitionKind kind) {
+    return EventsOf(driver_, names_.signals, kind);
+  }
+  std::vector<std::string> RaisedAt() {
+    std::vector<std::string> nodes;
+    for (const auto& e : Events(v1::TRANSITION_KIND_RAISED)) {
+      nodes.push_back(e.signal().origin_node());
+    }
+    return nodes;
+  }
+  // The nodes the signals list as "also visible at", in the last transition of each.
+  std::vector<std::string> AlsoVisibleNodes() {
+    std::vector<std::string> nodes;
+    for (const auto& e : Events(v1::TRANSITION_KIND_ALSO_VISIBLE)) {
+      nodes.push_back(e.signal().also_visible_at().rbegin()->series().node());
+    }
+    return nodes;
+  }
+
+  std::shared_ptr<const Config> config_;
+  TopicNames names_;
+  prometheus::Registry registry_;
+  AlerterMetrics metrics_{registry_};
+  TopologyTestDriver driver_;
+};
+
+// One unit steps: one signal, at the unit; the roll-ups that moved with it (its enterprise and
+// the sector, on other partitions) raise nothing and are listed on it. Without attribution
+// across nodes, the same input raises at all three.
+TEST_F(AlerterHierarchyTest, UnitStepRaisesOneSignalListingTheAncestors) {
+  ASSERT_TRUE(driver_.Start().ok());
+  Pipe(0, 43, 40, kSpinning, -40);
+  ASSERT_TRUE(driver_.Process().ok());
+  EXPECT_THAT(RaisedAt(), ElementsAre(kSpinning));
+  EXPECT_EQ(driver_.counter("attributed"), 2u);
+  // Still one after a kill -9 and more windows: the decisions and the waiting detections were
+  // committed with the state.
+  driver_.Crash();
+  ASSERT_TRUE(driver_.Start().ok());
+  Pipe(43, 46, 40, kSpinning, -40);
+  ASSERT_TRUE(driver_.Process().ok());
+  EXPECT_THAT(RaisedAt(), ElementsAre(kSpinning));
+  EXPECT_THAT(AlsoVisibleNodes(), ::testing::UnorderedElementsAre(kYarur, kRoot));
+  EXPECT_EQ(metrics_.attributed_to_descendants.Value(), 2);
+  EXPECT_EQ(metrics_.attributed_to_bases.Value(), 0);
+}
+
+TEST_F(AlerterHierarchyTest, WithoutTheSharedViewEveryLevelRaises) {
+  TopologyTestDriver plain([this](Clock* clock) {
+    return AlerterTopology({config_, "alr", &metrics_, clock, nullptr});
+  });
+  ASSERT_TRUE(plain.Start().ok());
+  std::mt19937 rng(11);
+  std::normal_distribution<double> noise(0, 1);
+  for (int i = 0; i < 43; ++i) {
+    const double s = 100 + noise(rng) + (i >= 40 ? -40 : 0), w = 100 + noise(rng),
+                 m = 100 + noise(rng);
+    for (const auto& [node, value] : std::map<std::string, double>{{kSpinning, s},
+                                                                   {kWeaving, w},
+                                                                   {kSumar, m},
+                                                                   {kYarur, s + w},
+                                                                   {kSumarEnt, m},
+                                                                   {kRoot, s + w + m}}) {
+      plain.Pipe(names_.aggregates, node, Aggregate(node, i, value));
+    }
+  }
+  ASSERT_TRUE(plain.Process().ok());
+  std::vector<std::string> nodes;
+  for (const auto& e : EventsOf(plain, names_.signals, v1::TRANSITION_KIND_RAISED)) {
+    nodes.push_back(e.signal().origin_node());
+  }
+  EXPECT_THAT(nodes, ::testing::UnorderedElementsAre(kSpinning, kYarur, kRoot));
+}
+
+// The roll-ups arrive before their units (as across instances, where the units' partition may
+// be read later): the units' tasks, which had no series yet, held the roll-ups' decisions back
+// until the units came; they had claimed "no series" and the roll-ups raised.
+TEST_F(AlerterHierarchyTest, RollUpsBeforeTheirUnitsWaitForThem) {
+  ASSERT_TRUE(driver_.Start().ok());
+  std::mt19937 rng(11);
+  std::normal_distribution<double> noise(0, 1);
+  std::vector<std::map<std::string, double>> windows;
+  for (int i = 0; i < 43; ++i) {
+    std::map<std::string, double>& v = windows.emplace_back();
+    for (const char* u : {kSpinning, kWeaving, kSumar}) {
+      v[u] = 100 + noise(rng) + (i >= 40 && u == std::string(kSpinning) ? -40 : 0);
+    }
+    v[kYarur] = v[kSpinning] + v[kWeaving];
+    v[kSumarEnt] = v[kSumar];
+    v[kRoot] = v[kYarur] + v[kSumarEnt];
+  }
+  const std::set<std::string> units = {kSpinning, kWeaving, kSumar};
+  for (bool unit_pass : {false, true}) {
+    for (int i = 0; i < 43; ++i) {
+      for (const auto& [node, value] : windows[i]) {
+        if (units.contains(node) == unit_pass) {
+          driver_.Pipe(names_.aggregates, node, Aggregate(node, i, value));
+        }
+      }
+    }
+    ASSERT_TRUE(driver_.Process().ok());
+    if (!unit_pass) {
+      EXPECT_THAT(RaisedAt(), IsEmpty()) << "decided before the units came";
+    }
+  }
+  EXPECT_THAT(RaisedAt(), ElementsAre(kSpinning));
+  EXPECT_THAT(AlsoVisibleNodes(), ::testing::UnorderedElementsAre(kYarur, kRoot));
+}
+
+// A step in the parent's own records (its units quiet): its own signal, explained by nothing.
+TEST_F(AlerterHierarchyTest, ParentsOwnStepRaisesAtTheParent) {
+  ASSERT_TRUE(driver_.Start().ok());
+  Pipe(0, 43, 40, "", 0, -40);
+  ASSERT_TRUE(driver_.Process().ok());
+  EXPECT_THAT(RaisedAt(), ElementsAre(kYarur));
+  EXPECT_THAT(AlsoVisibleNodes(), ElementsAre(kRoot))
+      << "the sector's move is the enterprise's signal's: listed there, not raised";
+}
+
+// The wait rule's other way: a view that never covers the window (the units stopped at window
+// 38) decides after attribution_wait windows of processing time; the waiting detection
+// survives a kill -9.
+TEST_F(AlerterHierarchyTest, UncoveredWindowIsDecidedAfterTheWait) {
+  ASSERT_TRUE(driver_.Start().ok());
+  std::mt19937 rng(3);
+  std::normal_distribution<double> noise(0, 1);
+  for (int i = 0; i < 43; ++i) {
+    for (const char* u : {kSpinning, kWeaving, kSumar}) {
+      if (i < 38) driver_.Pipe(names_.aggregates, u, Aggregate(u, i, 100 + noise(rng)));
+    }
+    driver_.Pipe(names_.aggregates, kYarur,
+                 Aggregate(kYarur, i, 200 + noise(rng) + (i >= 40 ? -40 : 0)));
+  }
+  ASSERT_TRUE(driver_.Process().ok());
+  EXPECT_THAT(RaisedAt(), IsEmpty()) << "waiting for the view";
+  driver_.Crash();
+  ASSERT_TRUE(driver_.Start().ok());
+  ASSERT_TRUE(driver_.Advance(absl::Seconds(119)).ok());
+  EXPECT_THAT(RaisedAt(), IsEmpty());
+  ASSERT_TRUE(driver_.Advance(absl::Seconds(1)).ok());
+  EXPECT_THAT(RaisedAt(), ElementsAre(kYarur));
 }
 
 }  // namespace

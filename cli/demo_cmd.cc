@@ -54,6 +54,7 @@ struct DemoArgs {
   double speedup = 30;
   std::string log_level = "warn";
   bool quiet = false;
+  bool no_attribution = false;
   std::string alertmanager;  // base URL: forward signals there (alerter.alertmanager.url)
   std::string listen_grpc;   // overrides listen.grpc (port 0 = any)
   std::string listen_http;   // overrides listen.http (port 0 = any)
@@ -149,6 +150,7 @@ int RunDemo(const DemoArgs& args) {
   lopts.registry = registry;
   lopts.ensure_topics = ensure;
   lopts.instance_id = absl::StrCat("demo-", ::getpid());
+  lopts.attribution = !args.no_attribution;
   auto alerter_svc = alerter::AlerterService::Start(lopts);
   if (!alerter_svc.ok()) return Fail(alerter_svc.status());
 
@@ -332,6 +334,9 @@ void AddDemoCommand(CLI::App& app, int& exit_code) {
   demo->add_option("--log-level", args->log_level, "trace|debug|info|warn|error|off")
       ->capture_default_str();
   demo->add_flag("--quiet", args->quiet, "no live feed, only the summary");
+  demo->add_flag("--no-attribution", args->no_attribution,
+                 "every level raises on its own view: no \"also visible at\" (docs/attribution.md; "
+                 "for comparison)");
   demo->add_option("--listen-grpc", args->listen_grpc,
                    "gRPC address (default listen.grpc of the config; port 0 = any free port)");
   demo->add_option("--listen-http", args->listen_http,
