@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -19,11 +20,14 @@
 namespace cybersyn::bench {
 namespace {
 
-// The simulator's records with the patterns' offsets added.
+// The simulator's records with the patterns' offsets added. `pace` is called before every
+// kPaceEvery-th record: it holds the source back while the pipeline is far behind.
 class PatternSource : public ingest::RecordSource {
  public:
-  PatternSource(std::unique_ptr<ingest::RecordSource> inner, const std::vector<Pattern>& patterns)
-      : inner_(std::move(inner)) {
+  static constexpr uint64_t kPaceEvery = 1000;
+  PatternSource(std::unique_ptr<ingest::RecordSource> inner, const std::vector<Pattern>& patterns,
+                std::function<void(uint64_t)> pace)
+      : inner_(std::move(inner)), pace_(std::move(pace)) {
     for (const Pattern& p : patterns) {
       for (const auto& [unit, size] : p.per_sample) {
         by_series_[absl::StrCat(unit, "|", p.truth.indicator)].push_back(&p);
@@ -32,6 +36,7 @@ class PatternSource : public ingest::RecordSource {
   }
   Result Next(v1::Record* out, const Hierarchy::Node** enterprise,
               ingest::RecordError* err) override {
+    Pace();
     const Result r = inner_->Next(out, enterprise, err);
     if (r == Result::kRecord) {
       out->set_value(out->value() + Offset(out->node(), out->indicator(), out->event_time_ms()));
@@ -40,6 +45,7 @@ class PatternSource : public ingest::RecordSource {
   }
   Result NextRef(ingest::RecordRef* out, const Hierarchy::Node** enterprise,
                  ingest::RecordError* err) override {
+    Pace();
     const Result r = inner_->NextRef(out, enterprise, err);
     if (r == Result::kRecord) out->value += Offset(out->node, out->indicator, out->event_time_ms);
     return r;
@@ -51,6 +57,9 @@ class PatternSource : public ingest::RecordSource {
   const ingest::Simulator* sim() const { return ingest::SimulatorOf(*inner_); }
 
  private:
+  void Pace() {
+    if (++read_ % kPaceEvery == 0 && pace_) pace_(read_);
+  }
   double Offset(absl::string_view node, absl::string_view indicator, int64_t t) {
     key_.assign(node.data(), node.size());
     key_ += '|';
@@ -64,8 +73,40 @@ class PatternSource : public ingest::RecordSource {
   }
   std::unique_ptr<ingest::RecordSource> inner_;
   absl::flat_hash_map<std::string, std::vector<const Pattern*>> by_series_;
+  std::function<void(uint64_t)> pace_;
+  uint64_t read_ = 0;
   std::string key_, unit_;  // scratch
 };
+
+// How far the gateway may run ahead of the aggregator (records) and the aggregator ahead of
+// the alerter (aggregates). The embedded broker (librdkafka's mock cluster) keeps only about
+// 5 MB per partition and drops the oldest messages beyond that, so an unpaced simulator, which
+// produces hours of records in seconds, lost ~32 % of them before the aggregator read them.
+constexpr uint64_t kMaxRecordsAhead = 40'000;
+constexpr uint64_t kMaxAggregatesAhead = 20'000;
+
+// Blocks while the pipeline is more than the bounds above behind `offered` records, or until
+// nothing has moved for 30 s (then the run goes on, and a shortfall shows in the summary).
+void WaitForPipeline(const aggregator::Aggregator& agg, alerter::AlerterService& svc,
+                     uint64_t offered) {
+  absl::Time moved = absl::Now();
+  uint64_t last = UINT64_MAX;
+  while (true) {
+    const aggregator::AggregatorCounters ac = agg.counters();
+    const alerter::Alerter::Stats st = svc.alerter()->stats();
+    const uint64_t taken = st.aggregates + st.duplicates;
+    const uint64_t behind_records = offered > ac.records ? offered - ac.records : 0;
+    const uint64_t behind_aggregates = ac.emitted > taken ? ac.emitted - taken : 0;
+    if (behind_records <= kMaxRecordsAhead && behind_aggregates <= kMaxAggregatesAhead) return;
+    if (ac.records + taken != last) {
+      last = ac.records + taken;
+      moved = absl::Now();
+    } else if (absl::Now() - moved > absl::Seconds(30)) {
+      return;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
 
 // Every message of `topic` (all partitions), read_committed, until the input stays quiet.
 absl::StatusOr<std::vector<v1::SignalEvent>> ReadSignals(const KafkaClientOptions& client,
@@ -187,7 +228,8 @@ absl::StatusOr<RunOutput> RunHierarchy(const RunSpec& spec) {
   ASSIGN_OR_RETURN(auto gateway, ingest::Gateway::Start(gopts));
   ASSIGN_OR_RETURN(auto sim, ingest::SimulatorSource(*config, spec.sim, "harness-sim",
                                                      &gateway->validator(), Clock::Real()));
-  PatternSource source(std::move(sim), spec.patterns);
+  PatternSource source(std::move(sim), spec.patterns,
+                       [&](uint64_t offered) { WaitForPipeline(*agg, *svc, offered); });
   ASSIGN_OR_RETURN(ingest::RunSummary run, gateway->Run(source, {}));
   RETURN_IF_ERROR(gateway->Drain(absl::Minutes(2)));
   RunOutput out;
