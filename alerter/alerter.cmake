@@ -20,6 +20,7 @@ cybersyn_cc_library(NAME attribution SRCS attribution.cc)
 cybersyn_cc_test(NAME attribution_test SRCS attribution_test.cc DEPS cybersyn::attribution)
 # The shared view of open signals (every task's replica, from its own input and changelog).
 cybersyn_cc_library(NAME shared_view SRCS shared_view.cc DEPS cybersyn::proto absl::strings absl::status)
+cybersyn_cc_test(NAME shared_view_test SRCS shared_view_test.cc DEPS cybersyn::shared_view)
 
 cybersyn_cc_library(NAME alerter SRCS topology.cc alerter.cc
   DEPS cybersyn::signal_book cybersyn::alerter_state cybersyn::attribution cybersyn::shared_view

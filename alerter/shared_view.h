@@ -8,6 +8,9 @@
 // therefore a function of its input log: a restore reads it back with the task's state, and a
 // replay sees the same view at the same input offset.
 //
+// Entries keep their detections and stay after they resolve (until Prune), so a decision "as of"
+// window W reads the same signals and departures however far ahead the owner has gone since.
+//
 // Progress is per (window size, depth): the window end up to which every series of that size
 // at that depth that the task owns has been processed and decided. Besides, each task reports
 // its watermark (depth kWatermarkDepth): the newest window end it has processed. A (size, depth)
@@ -43,16 +46,33 @@ inline constexpr int32_t kWatermarkDepth = -1;
 
 class SharedView {
  public:
-  struct Entry {
-    v1::Signal signal;  // without history
-    int32_t from_partition = 0;
+  // One detection of a signal (its window, observed, forecast).
+  struct Detected {
+    int64_t window_start_ms = 0;
+    double observed = 0;
+    double forecast = 0;
   };
+  struct Entry {
+    v1::Signal signal;  // without history; its latest state
+    int32_t from_partition = 0;
+    // Oldest first, at most kMaxDetections: a decision reads the signal as it stood at the
+    // window it is "as of", not as it stands when the decision happens to be taken.
+    std::vector<Detected> detections;
+    bool resolved = false;  // resolved entries stay until Prune: a replay may still ask about them
+  };
+  static constexpr size_t kMaxDetections = 16;
+
+  // The latest detection of `e` whose window ends at or before `until_ms`; null when none.
+  static const Detected* AsOf(const Entry& e, int64_t until_ms);
   // (window ms, depth) -> covered to (a window end, ms).
   using Progress = std::map<std::pair<int64_t, int32_t>, int64_t>;
 
-  // Applies a task's update: signals replace or (state RESOLVED) drop their entries, progress
-  // replaces that task's progress per (size, depth) where it moves forward.
+  // Applies a task's update: a signal's entry takes its latest state and adds its detection
+  // (state RESOLVED marks it resolved), progress replaces that task's progress per (size, depth)
+  // where it moves forward.
   void Apply(const v1::ViewUpdate& update);
+  // Drops resolved entries whose last detection ended before `before_ms`.
+  void Prune(int64_t before_ms);
 
   // Whether every one of `partitions` tasks has processed, at every (size, depth) that
   // `needed(window_ms, depth)` selects, up to at least `until_ms` (`needed` is never asked about

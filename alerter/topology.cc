@@ -139,6 +139,13 @@ AlerterMetrics::AlerterMetrics(prometheus::Registry& r)
                       .Name("cybersyn_alerter_transitions_total")
                       .Help("Signal transitions published, by kind")
                       .Register(r)),
+      attribution_timeout_family(
+          prometheus::BuildCounter()
+              .Name("cybersyn_alerter_attribution_timeouts_total")
+              .Help("Waiting detections decided without the whole shared view of open signals "
+                    "(a task behind, down or without series): the only attribution decisions a "
+                    "replay may not repeat")
+              .Register(r)),
       applied(aggregates.Add({{"result", "applied"}})),
       duplicate(aggregates.Add({{"result", "duplicate"}})),
       bad_aggregate(aggregates.Add({{"result", "bad"}})),
@@ -148,7 +155,8 @@ AlerterMetrics::AlerterMetrics(prometheus::Registry& r)
       command_duplicate(commands.Add({{"result", "duplicate"}})),
       bad_command(commands.Add({{"result", "bad"}})),
       attributed_to_bases(attributed.Add({{"rule", "bases"}})),
-      attributed_to_descendants(attributed.Add({{"rule", "descendants"}})) {}
+      attributed_to_descendants(attributed.Add({{"rule", "descendants"}})),
+      attribution_timeouts(attribution_timeout_family.Add({})) {}
 
 AlerterProcessor::AlerterProcessor(const AlerterTopologyOptions& options, int32_t partition)
     : o_(options),
@@ -506,28 +514,67 @@ void AlerterProcessor::Hold(const std::string& series_id, Detection d, int64_t n
   dirty_pending_.insert(std::move(key));
 }
 
-void AlerterProcessor::DecideCovered(int64_t now, bool timed_out_only, stream::Emitter& out) {
+int64_t AlerterProcessor::OwnWatermark() const {
+  int64_t mark = 0;
+  for (const auto& [id, s] : series_) {
+    if (s.windows > 0) mark = std::max(mark, s.last_window_start + s.key.window_ms());
+  }
+  return mark;
+}
+
+void AlerterProcessor::DecideCovered(int64_t now, stream::Emitter& out) {
+  if (pending_.empty()) return;
+  const int64_t own = OwnWatermark();
   for (auto it = pending_.begin(); it != pending_.end();) {
     const Pending& p = it->second;
     const int64_t w = p.d.series.window_ms();
-    bool decide = now - p.arrived_ms >= int64_t{o_.attribution_wait} * w;
-    if (!decide && !timed_out_only) {
-      // Covered: every task processed the series that could explain it (deeper, or at its depth
-      // in finer windows; not coarser) up to `lag` windows after its own.
-      const int64_t until = p.d.window_start_ms + (1 + int64_t{o_.attribution_lag}) * w;
-      decide = view_.Covers(partitions_, until, [&](int64_t window_ms, int32_t depth) {
-        return window_ms <= w && (depth > p.depth || (depth == p.depth && window_ms < w));
-      });
+    const int64_t wait = int64_t{o_.attribution_wait} * w;
+    // Covered: every task processed the series that could explain it (deeper, or at its depth
+    // in finer windows; not coarser) up to `lag` windows after its own. The decision then reads
+    // the view as of that point (AttributeToDescendants), so it is the same whenever it is taken.
+    const int64_t until = p.d.window_start_ms + (1 + int64_t{o_.attribution_lag}) * w;
+    bool decide = view_.Covers(partitions_, until, [&](int64_t window_ms, int32_t depth) {
+      return window_ms <= w && (depth > p.depth || (depth == p.depth && window_ms < w));
+    });
+    // Not covered: a task is behind, down or has no series. Decided without it once this task's
+    // own input has gone `wait` windows past the coverage point AND as long has passed since the
+    // detection was held: neither a replay (input far ahead, the view following within moments)
+    // nor a stalled pipeline (no input) decides early. Or, with no input at all, after
+    // kStalledWaits times the wait (the end of the data).
+    bool timed_out = false;
+    if (!decide) {
+      const int64_t held = now - p.arrived_ms;
+      timed_out = (own >= until + wait && held >= wait) || held >= kStalledWaits * wait;
+      decide = timed_out;
     }
     if (!decide) {
       ++it;
       continue;
+    }
+    if (timed_out) {
+      o_.metrics->attribution_timeouts.Increment();
+      spdlog::warn(
+          "[alerter] {} {} window {}: decided without the whole view (a task is "
+          "behind or has no series); attribution is best effort for it",
+          p.d.series.node(), p.d.series.indicator(), p.d.window_start_ms);
     }
     if (!AttributeToDescendants(p.d, out)) Emit(book_.OnDetection(p.d, now), out);
     dirty_pending_.insert(it->first);
     it = pending_.erase(it);
     progressed_ = true;  // the progress it held back moves on
   }
+}
+
+void AlerterProcessor::PruneView() {
+  // Resolved signals stay while a decision could still read them as of its window: the oldest
+  // waiting detection's, or this task's newest, less the recency bound and a margin.
+  int64_t horizon = OwnWatermark();
+  int64_t widest = 0;
+  for (const absl::Duration& d : o_.config->aggregator.windows) {
+    widest = std::max(widest, absl::ToInt64Milliseconds(d));
+  }
+  for (const auto& [id, p] : pending_) horizon = std::min(horizon, p.d.window_start_ms);
+  view_.Prune(horizon - (2 * int64_t{o_.attribution_wait} + 2) * widest);
 }
 
 int AlerterProcessor::LeavesUnder(const Hierarchy::Node* n) {
@@ -546,10 +593,20 @@ bool AlerterProcessor::AttributeToDescendants(const Detection& d, stream::Emitte
   if (at == nullptr) return false;
   const int64_t w = d.series.window_ms();
   const bool reward = d.kind == v1::SIGNAL_KIND_REWARD;
-  // Per node, one candidate: the same window size if open, else the finest.
-  absl::btree_map<std::string, const SharedView::Entry*> best;
-  auto rank = [&](const v1::Signal& s) {
-    return std::pair(s.series().window_ms() != w, s.series().window_ms());
+  // The view is read as of the window the decision waited for (the coverage point): the same
+  // signals and departures whether the owners have gone further since or not.
+  const int64_t until = d.window_start_ms + (1 + int64_t{o_.attribution_lag}) * w;
+  struct Candidate {
+    const SharedView::Entry* e = nullptr;
+    const SharedView::Detected* det = nullptr;
+  };
+  // Per node, one candidate: the same window size if open, else the finest; then the latest
+  // detection, then the id (deterministic, whatever the map's order).
+  absl::btree_map<std::string, Candidate> best;
+  auto rank = [&](const Candidate& c) {
+    const v1::Signal& s = c.e->signal;
+    return std::tuple(s.series().window_ms() != w, s.series().window_ms(), -c.det->window_start_ms,
+                      s.id());
   };
   for (const auto& [id, e] : view_.signals()) {
     const v1::Signal& s = e.signal;
@@ -557,26 +614,27 @@ bool AlerterProcessor::AttributeToDescendants(const Detection& d, stream::Emitte
         (s.kind() == v1::SIGNAL_KIND_REWARD) != reward) {
       continue;
     }
-    // Only a recent detection explains: an old signal's departure is already in the forecast.
-    const int64_t detected_end = s.window_start_ms() + s.series().window_ms();
-    if (detected_end < d.window_start_ms - int64_t{o_.attribution_wait} * w ||
-        s.window_start_ms() > d.window_start_ms + (1 + int64_t{o_.attribution_lag}) * w) {
-      continue;
-    }
     const std::string& m = s.series().node();
     const bool below = m != node && Hierarchy::PathIsInSubtree(m, node);
     if (!below && !(m == node && s.series().window_ms() < w)) continue;
-    const SharedView::Entry*& b = best[m];
-    if (b == nullptr || rank(s) < rank(b->signal)) b = &e;
+    // Only a recent detection explains: an old signal's departure is already in the forecast.
+    const SharedView::Detected* det = SharedView::AsOf(e, until);
+    if (det == nullptr || det->window_start_ms + s.series().window_ms() <
+                              d.window_start_ms - int64_t{o_.attribution_wait} * w) {
+      continue;
+    }
+    const Candidate c{&e, det};
+    Candidate& b = best[m];
+    if (b.e == nullptr || rank(c) < rank(b)) b = c;
   }
   // A candidate whose ancestor (up to the node) is a candidate too is already in its move.
-  std::vector<const SharedView::Entry*> top;
-  for (const auto& [m, e] : best) {
+  std::vector<Candidate> top;
+  for (const auto& [m, c] : best) {
     bool covered = false;
     for (const auto& [a, other] : best) {
       if (a != m && Hierarchy::PathIsInSubtree(m, a)) covered = true;
     }
-    if (!covered) top.push_back(e);
+    if (!covered) top.push_back(c);
   }
   if (top.empty()) return false;
   const IndicatorConfig* ind = o_.config->FindIndicator(d.series.indicator());
@@ -591,11 +649,12 @@ bool AlerterProcessor::AttributeToDescendants(const Detection& d, stream::Emitte
   const bool up = d.observed > d.forecast;
   double move = 0;
   std::vector<const SharedView::Entry*> agreeing;
-  for (const SharedView::Entry* e : top) {
+  for (const Candidate& c : top) {
+    const SharedView::Entry* e = c.e;
     const v1::Signal& s = e->signal;
     const Hierarchy::Node* mn = h.Find(s.series().node());
     const double part =
-        RolledUpDeparture(shape, s.observed() - s.forecast(), s.series().window_ms(),
+        RolledUpDeparture(shape, c.det->observed - c.det->forecast, s.series().window_ms(),
                           mn != nullptr ? LeavesUnder(mn) : 1, w, at_leaves);
     move += part;
     if (part != 0 && (part > 0) == up) agreeing.push_back(e);
@@ -669,7 +728,7 @@ void AlerterProcessor::ProcessCommand(const v1::Command& cmd, int64_t now, strea
   // Between tasks, in transactions: exactly once without ids.
   if (cmd.kind() == v1::COMMAND_KIND_VIEW) {
     view_.Apply(cmd.view());
-    if (cmd.view().progress_size() > 0) DecideCovered(now, false, out);
+    if (cmd.view().progress_size() > 0) DecideCovered(now, out);
     return;
   }
   if (cmd.kind() == v1::COMMAND_KIND_ATTRIBUTE) {
@@ -751,8 +810,9 @@ void AlerterProcessor::Punctuate(const stream::PunctuateInfo& info, stream::Emit
   applied_ = duplicates_ = 0;
   Emit(book_.Tick(info.now_ms), out);
   if (partitions_ > 0) {
-    DecideCovered(info.now_ms, true, out);
+    DecideCovered(info.now_ms, out);
     ShareProgress(out);
+    PruneView();
   }
   if (info.now_ms >= next_no_data_check_) {
     next_no_data_check_ = info.now_ms + 1000;

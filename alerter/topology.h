@@ -85,10 +85,14 @@ struct AlerterMetrics {
   prometheus::Family<prometheus::Counter>& aggregates;
   prometheus::Family<prometheus::Counter>& commands;
   prometheus::Family<prometheus::Counter>& transitions;
+  // Waiting detections decided without the whole shared view (a task behind, down or without
+  // series: docs/attribution.md, the wait rule); the only decisions a replay may not repeat.
+  prometheus::Family<prometheus::Counter>& attribution_timeout_family;
   // Cached children of the families above.
   prometheus::Counter &applied, &duplicate, &bad_aggregate, &bad_detector;
   prometheus::Counter &command_applied, &command_rejected, &command_duplicate, &bad_command;
   prometheus::Counter &attributed_to_bases, &attributed_to_descendants;
+  prometheus::Counter& attribution_timeouts;
 };
 
 struct AlerterTopologyOptions {
@@ -106,10 +110,15 @@ struct AlerterTopologyOptions {
   std::function<int()> partitions;
   // The wait rule (docs/attribution.md): a detection at a node with descendants (or at a coarser
   // window of a node) waits until the shared view covers `attribution_lag` windows after its
-  // own, or for `attribution_wait` windows of processing time.
+  // own; without that, until the task's own input is `attribution_wait` windows past that point
+  // and as long has passed since it waited (or kStalledWaits times that with no input).
   int attribution_wait = 2;
   int attribution_lag = 1;
 };
+
+// With no input at all (the end of the data), a waiting detection is decided after this many
+// times attribution_wait windows of processing time.
+inline constexpr int kStalledWaits = 10;
 
 stream::Topology AlerterTopology(const AlerterTopologyOptions& options);
 
@@ -162,16 +171,20 @@ class AlerterProcessor : public stream::Processor {
   bool AttributeToBases(const Detection& d, int64_t now, stream::Emitter& out);
   // Rule 1 across nodes: whether `d` may wait for the shared view (its node has descendants,
   // or finer windows); Hold keeps it (one per series and window), DecideCovered raises or
-  // attributes the ones whose wait is over (`timed_out_only`: by the clock alone).
+  // attributes the ones whose wait is over.
   bool MayWait(const Detection& d) const;
   void Hold(const std::string& series_id, Detection d, int64_t now);
-  void DecideCovered(int64_t now, bool timed_out_only, stream::Emitter& out);
   // A detection that the open signals of the shared view explain (same indicator at
   // descendants, or at the node in finer windows): sends ATTRIBUTE to their owners and returns
   // true; false: raise it.
   bool AttributeToDescendants(const Detection& d, stream::Emitter& out);
   // Broadcasts this task's progress when it moved (Punctuate).
   void ShareProgress(stream::Emitter& out);
+  // Decides the waiting detections that are covered or timed out (docs/attribution.md).
+  void DecideCovered(int64_t now, stream::Emitter& out);
+  // The newest window end this task has processed (0: none).
+  int64_t OwnWatermark() const;
+  void PruneView();
   void Broadcast(const v1::ViewUpdate& update, const std::string& key, stream::Emitter& out);
   int LeavesUnder(const Hierarchy::Node* n);
   void Emit(std::vector<v1::SignalEvent> events, stream::Emitter& out);

@@ -562,6 +562,22 @@ class AlerterHierarchyTest : public ::testing::Test {
     return nodes;
   }
 
+  // Windows [from, to) of the units (which stop after window 37) and of yarur, whose own
+  // output falls by 40 from window 40: a view that never covers yarur's detection.
+  void PipeUnitsStoppingAt38(int to, int from = 0) {
+    std::mt19937 rng(3);
+    std::normal_distribution<double> noise(0, 1);
+    for (int i = 0; i < to; ++i) {
+      for (const char* u : {kSpinning, kWeaving, kSumar}) {
+        if (i >= 38) continue;
+        const double v = 100 + noise(rng);
+        if (i >= from) driver_.Pipe(names_.aggregates, u, Aggregate(u, i, v));
+      }
+      const double y = 200 + noise(rng) + (i >= 40 ? -40 : 0);
+      if (i >= from) driver_.Pipe(names_.aggregates, kYarur, Aggregate(kYarur, i, y));
+    }
+  }
+
   std::shared_ptr<const Config> config_;
   TopicNames names_;
   prometheus::Registry registry_;
@@ -663,24 +679,49 @@ TEST_F(AlerterHierarchyTest, ParentsOwnStepRaisesAtTheParent) {
 }
 
 // The wait rule's other way: a view that never covers the window (the units stopped at window
-// 38) decides after attribution_wait windows of processing time; the waiting detection
-// survives a kill -9.
-TEST_F(AlerterHierarchyTest, UncoveredWindowIsDecidedAfterTheWait) {
+// 38). Yarur's step is detected at window 41; its own input up to window 42 is not
+// attribution_wait (2) windows past the coverage point (41 + 1 + lag 1 = 43): however long the
+// clock runs, short of the stalled bound, nothing is decided (a stalled pipeline does not time
+// out); two more windows of its own input, with the wait's time passed (kept across a kill -9
+// with the waiting detection), decide it.
+TEST_F(AlerterHierarchyTest, UncoveredWindowIsDecidedAfterItsOwnInputMovesOnAndTheWait) {
   ASSERT_TRUE(driver_.Start().ok());
-  std::mt19937 rng(3);
-  std::normal_distribution<double> noise(0, 1);
-  for (int i = 0; i < 43; ++i) {
-    for (const char* u : {kSpinning, kWeaving, kSumar}) {
-      if (i < 38) driver_.Pipe(names_.aggregates, u, Aggregate(u, i, 100 + noise(rng)));
-    }
-    driver_.Pipe(names_.aggregates, kYarur,
-                 Aggregate(kYarur, i, 200 + noise(rng) + (i >= 40 ? -40 : 0)));
-  }
+  PipeUnitsStoppingAt38(43);
   ASSERT_TRUE(driver_.Process().ok());
   EXPECT_THAT(RaisedAt(), IsEmpty()) << "waiting for the view";
   driver_.Crash();
   ASSERT_TRUE(driver_.Start().ok());
+  ASSERT_TRUE(driver_.Advance(absl::Seconds(600)).ok());
+  EXPECT_THAT(RaisedAt(), IsEmpty()) << "its own input has not moved on: no timeout by the clock";
+  EXPECT_EQ(metrics_.attribution_timeouts.Value(), 0);
+  PipeUnitsStoppingAt38(44, 43);
+  ASSERT_TRUE(driver_.Process().ok());
+  ASSERT_TRUE(driver_.Advance(absl::Seconds(1)).ok());
+  EXPECT_THAT(RaisedAt(), IsEmpty());
+  PipeUnitsStoppingAt38(45, 44);
+  ASSERT_TRUE(driver_.Process().ok());
+  ASSERT_TRUE(driver_.Advance(absl::Seconds(1)).ok());
+  EXPECT_THAT(RaisedAt(), ElementsAre(kYarur));
+  EXPECT_EQ(metrics_.attribution_timeouts.Value(), 1);
+}
+
+// The input moves on at once (a replay): the wait's time still has to pass.
+TEST_F(AlerterHierarchyTest, UncoveredWindowInAReplayWaitsTheWaitsTime) {
+  ASSERT_TRUE(driver_.Start().ok());
+  PipeUnitsStoppingAt38(46);
+  ASSERT_TRUE(driver_.Process().ok());
   ASSERT_TRUE(driver_.Advance(absl::Seconds(119)).ok());
+  EXPECT_THAT(RaisedAt(), IsEmpty());
+  ASSERT_TRUE(driver_.Advance(absl::Seconds(1)).ok());
+  EXPECT_THAT(RaisedAt(), ElementsAre(kYarur));
+}
+
+// No input at all (the end of the data): decided after kStalledWaits times the wait.
+TEST_F(AlerterHierarchyTest, UncoveredWindowWithNoMoreInputIsDecidedAfterTheStalledBound) {
+  ASSERT_TRUE(driver_.Start().ok());
+  PipeUnitsStoppingAt38(43);
+  ASSERT_TRUE(driver_.Process().ok());
+  ASSERT_TRUE(driver_.Advance(absl::Seconds(kStalledWaits * 120 - 1)).ok());
   EXPECT_THAT(RaisedAt(), IsEmpty());
   ASSERT_TRUE(driver_.Advance(absl::Seconds(1)).ok());
   EXPECT_THAT(RaisedAt(), ElementsAre(kYarur));
