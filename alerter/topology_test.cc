@@ -606,6 +606,32 @@ TEST_F(AlerterHierarchyTest, UnitStepRaisesOneSignalListingTheAncestors) {
   EXPECT_EQ(metrics_.attributed_to_bases.Value(), 0);
 }
 
+// The test: the explaining signal is resolved by an operator. The roll-ups' detectors
+// took the windows it explained, so they carry on from the new level: no ancestor signal
+// afterwards, however many windows follow at that level.
+TEST_F(AlerterHierarchyTest, ExplainingSignalResolvedByAnOperatorLeavesNoAncestorSignal) {
+  ASSERT_TRUE(driver_.Start().ok());
+  Pipe(0, 43, 40, kSpinning, -40);
+  ASSERT_TRUE(driver_.Process().ok());
+  const auto raised = Events(v1::TRANSITION_KIND_RAISED);
+  ASSERT_THAT(raised, SizeIs(1));
+  ASSERT_EQ(raised[0].signal().origin_node(), kSpinning);
+  v1::Command c;
+  c.set_id("cmd-resolve");
+  c.set_kind(v1::COMMAND_KIND_RESOLVE);
+  c.set_signal_id(raised[0].signal().id());
+  c.set_operator_id("ana");
+  c.set_reason("fixed the spindle drive");
+  driver_.Pipe(names_.commands, kSpinning, c.SerializeAsString());
+  ASSERT_TRUE(driver_.Process().ok());
+  ASSERT_THAT(Events(v1::TRANSITION_KIND_RESOLVED), SizeIs(1));
+  Pipe(43, 70, 40, kSpinning, -40);
+  ASSERT_TRUE(driver_.Process().ok());
+  ASSERT_TRUE(driver_.Advance(absl::Seconds(600)).ok());
+  EXPECT_THAT(RaisedAt(), ElementsAre(kSpinning));
+  EXPECT_EQ(metrics_.attribution_timeouts.Value(), 0);
+}
+
 TEST_F(AlerterHierarchyTest, WithoutTheSharedViewEveryLevelRaises) {
   TopologyTestDriver plain([this](Clock* clock) {
     return AlerterTopology({config_, "alr", &metrics_, clock, nullptr});
