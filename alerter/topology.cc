@@ -498,7 +498,10 @@ bool AlerterProcessor::AttributeToBases(const Detection& d, int64_t now, stream:
 }
 
 bool AlerterProcessor::MayWait(const Detection& d) const {
-  if (partitions_ <= 0) return false;
+  // `attribution: off` on the indicator: every level raises on its own view, at once.
+  if (partitions_ <= 0 || !o_.config->MayAttribute(d.series.indicator(), d.series.indicator())) {
+    return false;
+  }
   const Hierarchy::Node* n = o_.config->hierarchy->Find(d.series.node());
   if (n == nullptr) return false;
   if (!n->is_leaf()) return true;

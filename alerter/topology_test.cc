@@ -659,6 +659,23 @@ TEST_F(AlerterHierarchyTest, WithoutTheSharedViewEveryLevelRaises) {
   EXPECT_THAT(nodes, ::testing::UnorderedElementsAre(kSpinning, kYarur, kRoot));
 }
 
+// `attribution: off` on output (config): every level raises on its own view, as before.
+TEST_F(AlerterHierarchyTest, AttributionOffOnTheIndicatorRaisesAtEveryLevel) {
+  auto c = LoadConfigString(
+      absl::StrReplaceAll(
+          cybersyn::testing::TextilesConfigYaml("127.0.0.1:9", "alr",
+                                                "alerter: {warmup: 5, auto_resolve_after: 3}\n"),
+          {{"role: actuality}", "role: actuality, attribution: off}"}}),
+      "test.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  config_ = std::make_shared<const Config>(std::move(*c));
+  ASSERT_TRUE(driver_.Start().ok());
+  Pipe(0, 43, 40, kSpinning, -40);
+  ASSERT_TRUE(driver_.Process().ok());
+  EXPECT_THAT(RaisedAt(), ::testing::UnorderedElementsAre(kSpinning, kYarur, kRoot));
+  EXPECT_THAT(AlsoVisibleNodes(), IsEmpty());
+}
+
 // The roll-ups arrive before their units (as across instances, where the units' partition may
 // be read later): the units' tasks, which had no series yet, held the roll-ups' decisions back
 // until the units came; they had claimed "no series" and the roll-ups raised.
