@@ -24,6 +24,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/alerter_testing.h"
+#include "tests/testing/process.h"
 #include "tests/testing/real_kafka.h"
 
 namespace cybersyn {
@@ -85,16 +86,9 @@ alerter: {state_dir: "STATE", warmup: 5, auto_resolve_after: 3}
     }
   } reap{child};
 
-  std::string web, grpc;
-  for (const absl::Time d = absl::Now() + absl::Seconds(60); absl::Now() < d;) {
-    const std::string text = Slurp(log);
-    std::smatch m;
-    if (std::regex_search(text, m, std::regex(R"(Opsroom on http://(\S+)/)"))) web = m[1];
-    if (std::regex_search(text, m, std::regex(R"(gRPC Alerts on (\S+),)"))) grpc = m[1];
-    if (!web.empty() && !grpc.empty()) break;
-    if (waitpid(child, nullptr, WNOHANG) == child) break;  // exited: the log says why
-    absl::SleepFor(absl::Milliseconds(200));
-  }
+  const std::vector<std::string> banner = testing::WaitForLogCaptures(
+      log, {R"(Opsroom on http://(\S+)/)", R"(gRPC Alerts on (\S+),)"}, absl::Seconds(60), child);
+  const std::string web = banner[0], grpc = banner[1];
   ASSERT_FALSE(web.empty()) << Slurp(log);
   const size_t colon = web.rfind(':');
   httplib::Client http(web.substr(0, colon), std::stoi(web.substr(colon + 1)));

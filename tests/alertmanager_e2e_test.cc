@@ -22,6 +22,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/alerter_testing.h"
+#include "tests/testing/process.h"
 #include "tests/testing/real_kafka.h"
 
 namespace cybersyn {
@@ -149,15 +150,9 @@ TEST_F(AlertmanagerE2eTest, SignalsAppearInAlertmanagerAndDisappearWhenResolved)
                      absl::StrCat("http://127.0.0.1:", am_port_)},
                     demo_out, dir_ + "/demo.err");
   // The banner names the gRPC and metrics addresses (free ports when the defaults are taken).
-  std::string grpc, http;
-  for (const absl::Time d = absl::Now() + absl::Seconds(30); absl::Now() < d;) {
-    const std::string text = Slurp(demo_out);
-    std::smatch m;
-    if (std::regex_search(text, m, std::regex(R"(gRPC\s+(\S+))"))) grpc = m[1];
-    if (std::regex_search(text, m, std::regex(R"(metrics\s+http://(\S+)/metrics)"))) http = m[1];
-    if (!grpc.empty() && !http.empty()) break;
-    absl::SleepFor(absl::Milliseconds(200));
-  }
+  const std::vector<std::string> banner = testing::WaitForLogCaptures(
+      demo_out, {R"(gRPC\s+(\S+))", R"(metrics\s+http://(\S+)/metrics)"}, absl::Seconds(30));
+  const std::string grpc = banner[0], http = banner[1];
   ASSERT_FALSE(grpc.empty()) << Slurp(demo_out) << Slurp(dir_ + "/demo.err");
   EXPECT_THAT(Slurp(demo_out), HasSubstr("Alertmanager    http://127.0.0.1:"));
   const std::string conn = absl::StrCat("--server ", grpc, " --token demo-cl");
@@ -248,15 +243,10 @@ alerter:
   demo_pid_ = Spawn({kBin, "alerter", "--config", config, "--listen-grpc", "127.0.0.1:0",
                      "--metrics", "127.0.0.1:0", "--opsroom-listen", "127.0.0.1:0"},
                     log, dir_ + "/alerter.err");
-  std::string web, grpc;
-  for (const absl::Time d = absl::Now() + absl::Seconds(60); absl::Now() < d;) {
-    const std::string text = Slurp(log);
-    std::smatch m;
-    if (std::regex_search(text, m, std::regex(R"(Opsroom on http://(\S+)/)"))) web = m[1];
-    if (std::regex_search(text, m, std::regex(R"(gRPC Alerts on (\S+),)"))) grpc = m[1];
-    if (!web.empty() && !grpc.empty()) break;
-    absl::SleepFor(absl::Milliseconds(200));
-  }
+  const std::vector<std::string> banner =
+      testing::WaitForLogCaptures(log, {R"(Opsroom on http://(\S+)/)", R"(gRPC Alerts on (\S+),)"},
+                                  absl::Seconds(60), demo_pid_);
+  const std::string web = banner[0], grpc = banner[1];
   ASSERT_FALSE(web.empty()) << Slurp(log) << Slurp(dir_ + "/alerter.err");
 
   // 4 windows after the step: enough to confirm it, too few for hysteresis to resolve it.

@@ -7,12 +7,14 @@
 #include <netinet/in.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,28 @@ inline bool WaitForLog(const std::string& log, const std::string& text, size_t f
     absl::SleepFor(absl::Milliseconds(50));
   }
   return false;
+}
+
+// The first capture group of each of `patterns` in `log` (a server's banner naming the addresses it
+// bound), waiting until every pattern has matched or `timeout` passes, or `pid` (if > 0) exits; a
+// pattern that never matched gives "".
+inline std::vector<std::string> WaitForLogCaptures(const std::string& log,
+                                                   const std::vector<std::string>& patterns,
+                                                   absl::Duration timeout, pid_t pid = -1) {
+  std::vector<std::string> found(patterns.size());
+  for (const absl::Time deadline = absl::Now() + timeout; absl::Now() < deadline;) {
+    const std::string text = SlurpFile(log);
+    bool all = true;
+    for (size_t i = 0; i < patterns.size(); ++i) {
+      std::smatch m;
+      if (found[i].empty() && std::regex_search(text, m, std::regex(patterns[i]))) found[i] = m[1];
+      all = all && !found[i].empty();
+    }
+    if (all) break;
+    if (pid > 0 && waitpid(pid, nullptr, WNOHANG) == pid) break;  // exited: the log says why
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return found;
 }
 
 // A loopback TCP port that was free a moment ago (for servers that cannot bind port 0).
