@@ -28,12 +28,17 @@ import urllib.request
 GRPCURL_MODULE = "github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_ports(n):
+    """n distinct loopback ports that were free a moment ago. The sockets stay bound until all n
+    are chosen: closed one by one, the kernel may hand out the same port twice (it did: Prometheus
+    and the alerter's metrics got one port, and the alerter exited with "address in use")."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
 
 
 def fail(msg, log_path=None):
@@ -75,8 +80,9 @@ def main():
     args = ap.parse_args()
     grpcurl = ensure_grpcurl(args.grpcurl)
     work = tempfile.mkdtemp(prefix="cybersyn-grpc-tools-")
-    grpc_addr = f"127.0.0.1:{free_port()}"
-    http_addr = f"127.0.0.1:{free_port()}"
+    grpc_port, http_port = free_ports(2)
+    grpc_addr = f"127.0.0.1:{grpc_port}"
+    http_addr = f"127.0.0.1:{http_port}"
     log_path = os.path.join(work, "demo.log")
     demo = subprocess.Popen(
         [args.cybersyn, "demo", "--quiet", "--duration", "120s", "--listen-grpc", grpc_addr,

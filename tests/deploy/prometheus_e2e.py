@@ -39,12 +39,17 @@ WAIT_S = 90
 TOKEN = "e2e-operator-token-5d1c"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_ports(n):
+    """n distinct loopback ports that were free a moment ago. The sockets stay bound until all n
+    are chosen: closed one by one, the kernel may hand out the same port twice (it did: Prometheus
+    and the alerter's metrics got one port, and the alerter exited with "address in use")."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
 
 
 def config_yaml(prefix, bootstrap, work):
@@ -202,7 +207,8 @@ def run(bin_, bootstrap, work, p):
     if r.returncode != 0:
         fail(f"cybersyn kafka topics: {r.stdout}{r.stderr}")
 
-    ports = {n: free_port() for n in ("agg", "alert", "gw", "gw_grpc", "grpc", "prom")}
+    names = ("agg", "alert", "gw", "gw_grpc", "grpc", "prom")
+    ports = dict(zip(names, free_ports(len(names))))
     # The gateway first: its records are 30 min old in event time, so the aggregator must find
     # them all in Kafka when it starts (an idle partition's watermark follows the wall clock and
     # would make records arriving later "late"). --listen-grpc keeps the gateway (and its
