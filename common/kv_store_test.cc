@@ -66,7 +66,8 @@ INSTANTIATE_TEST_SUITE_P(Impls, KvStoreTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "RocksDb" : "Memory"; });
 
 TEST(RocksDbStoreTest, DataSurvivesReopenAndMemoryStaysUnderCap) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "rocksdb_reopen_test";
+  const fs::path dir =
+      fs::path(::testing::TempDir()) / ("rocksdb_reopen_test_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const uint64_t cap = 8ull << 20;
   {
@@ -88,7 +89,8 @@ TEST(RocksDbStoreTest, DataSurvivesReopenAndMemoryStaysUnderCap) {
 }
 
 TEST(RocksDbStoreTest, OpenerOpensTheSameStoreOnEachCall) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "rocksdb_opener_test";
+  const fs::path dir =
+      fs::path(::testing::TempDir()) / ("rocksdb_opener_test_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const auto open = RocksDbStore::Opener({dir.string(), 8 << 20});
   {
@@ -106,7 +108,8 @@ TEST(RocksDbStoreTest, OpenerOpensTheSameStoreOnEachCall) {
 }
 
 TEST(RocksDbStoreTest, CorruptDirectoryIsReportedNotCrashed) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "rocksdb_corrupt_test";
+  const fs::path dir =
+      fs::path(::testing::TempDir()) / ("rocksdb_corrupt_test_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   {
     auto s = RocksDbStore::Open({dir.string(), 8 << 20});

@@ -1,6 +1,8 @@
 // A damaged RocksDB state directory is reported as DATA_LOSS at open (so a role wipes it and
 // restores from its changelog), whichever file was damaged: SST blocks, the manifest, CURRENT, a
 // deleted SST. Real RocksDB on a temporary directory.
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -18,8 +20,9 @@ namespace fs = std::filesystem;
 class RocksDbCorruptionTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // The pid too: two checkouts' test runs on one machine would otherwise share the directory.
     dir_ = fs::path(::testing::TempDir()) /
-           ("rocksdb_corruption_" +
+           ("rocksdb_corruption_" + std::to_string(::getpid()) + "_" +
             std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     // ~10 MB through 2 MiB memtables: several flushes, so SST files exist at close.

@@ -1,5 +1,7 @@
 #include "alerter/evaluation/corpus.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -48,7 +50,8 @@ class CorpusTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) /
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+           (std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     Write(dir_ / "in/b/line.csv", Series("timestamp,temp,flow", 2));
     Write(dir_ / "in/a.csv", Series("timestamp,value", 1));
