@@ -22,13 +22,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
+
+from ports import free_ports
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RULES = os.path.join(ROOT, "deploy", "prometheus", "rules", "cybersyn.rules.yml")
@@ -37,19 +38,6 @@ UNITS = ["cl/e1/u1", "cl/e1/u2", "cl/e2/u1"]
 N = N_STEPS * len(UNITS)
 WAIT_S = 90
 TOKEN = "e2e-operator-token-5d1c"
-
-
-def free_ports(n):
-    """n distinct loopback ports that were free a moment ago. The sockets stay bound until all n
-    are chosen: closed one by one, the kernel may hand out the same port twice (it did: Prometheus
-    and the alerter's metrics got one port, and the alerter exited with "address in use")."""
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def config_yaml(prefix, bootstrap, work):
